@@ -1,0 +1,156 @@
+"""Load a recipe: YAML file, its `base:` chain, `--set` overrides, then the schema.
+
+Every problem is a `RecipeError` whose message is one line naming the recipe file, the
+key path and what was expected, raised before any heavy work starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+from tfdeeplab.config.schema import Recipe, SchemaError
+from tfdeeplab.config.typed import from_dict, to_dict
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names file, key and expectation."""
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = yaml.safe_load(stream)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RecipeError(f"{path}: {where}invalid YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """Deep-merge `child` onto `base`: mappings merge key by key, anything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise RecipeError(f"{path}: base: recipes extend each other in a cycle ({chain})")
+    data = _read_yaml(path)
+    base_name = data.pop("base", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str) or not base_name:
+        raise RecipeError(f"{path}: base: expected a recipe file name, got {base_name!r}")
+    base_path = path.parent / base_name
+    if not base_path.is_file():
+        raise RecipeError(f"{path}: base: recipe file not found: {base_path}")
+    return _merge(_resolve_bases(base_path, (*seen, resolved)), data)
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """Split a `key.path=value` override; the value is read as YAML.
+
+    Args:
+        text: str. For example `"model.output_stride=8"` or `"eval.scales=[1.0]"`.
+
+    Returns:
+        (key path as a list of names, parsed value).
+
+    Raises:
+        RecipeError: when there is no `=` or the key is empty.
+
+    Example:
+        >>> parse_override("train.batch_size=2")
+        (['train', 'batch_size'], 2)
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"--set {text!r}: expected key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise RecipeError(f"--set {text!r}: the value is not valid YAML") from None
+    return key.split("."), value
+
+
+def _apply_override(data: dict, keys: list[str], value: object, text: str) -> None:
+    node = data
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            where = ".".join(keys[: depth + 1])
+            raise RecipeError(f"--set {text!r}: {where} is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recipe:
+    """Load, merge, override and validate a recipe.
+
+    Args:
+        path: str or PathLike. The recipe YAML file. A `base: other.yaml` key names
+            a recipe (relative to this file) that it extends.
+        overrides: iterable of str. `key.path=value` strings, as `--set` takes them,
+            applied after the base chain.
+
+    Returns:
+        The frozen `Recipe`. Its `name` defaults to the file's stem.
+
+    Raises:
+        RecipeError: one line naming the file, the key path and what was expected.
+
+    Example:
+        >>> recipe = load_recipe("recipes/voc.yaml", ["model.output_stride=8"])
+        >>> recipe.model.output_stride
+        8
+    """
+    path = Path(path)
+    data = _resolve_bases(path)
+    for text in overrides:
+        keys, value = parse_override(text)
+        _apply_override(data, keys, value, text)
+    data.setdefault("name", path.stem)
+    try:
+        return from_dict(Recipe, data)
+    except SchemaError as error:
+        raise RecipeError(f"{path}: {error.key}: {error.message}") from None
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    """The fully resolved recipe as plain data (no `base:`), ready for YAML."""
+    return to_dict(recipe)
+
+
+def save_recipe(recipe: Recipe, path: str | os.PathLike) -> None:
+    """Write the fully resolved recipe; `load_recipe` on the file gives it back.
+
+    Args:
+        recipe: Recipe. The recipe to write.
+        path: str or PathLike. Destination YAML file; its directory must exist.
+    """
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as stream:
+        yaml.safe_dump(recipe_to_dict(recipe), stream, sort_keys=False)
+    os.replace(temporary, path)

@@ -1,0 +1,101 @@
+"""The one place where a recipe's model section becomes constructor calls."""
+
+from __future__ import annotations
+
+import keras
+
+from tfdeeplab.config.schema import ModelConfig
+from tfdeeplab.models.heads import HEADS
+from tfdeeplab.models.layers import AlignedBilinearResize, FixedBilinearUpsampling
+from tfdeeplab.models.msc import multi_scale_logits
+from tfdeeplab.models.resnet import resnet_v1_features
+
+
+def _raw_logits(images, config: ModelConfig, dtype_policy):
+    features = resnet_v1_features(
+        images,
+        depth=config.depth,
+        units_per_stage=config.units_per_stage or None,
+        output_stride=config.output_stride,
+        stem_pool_padding=config.stem_pool_padding,
+        batch_norm=config.batch_norm,
+        batch_norm_epsilon=config.batch_norm_epsilon,
+        batch_norm_momentum=config.batch_norm_momentum,
+        frozen_stages=config.frozen_stages,
+        deformable_units=config.deformable_units,
+        deformable_groups=config.deformable_groups,
+        dtype_policy=dtype_policy,
+    )
+    head_kwargs = dict(
+        num_classes=config.num_classes,
+        init_stddev=config.head_init_stddev,
+        kernel_lr_multiplier=config.head_kernel_lr_multiplier,
+        bias_lr_multiplier=config.head_bias_lr_multiplier,
+        dtype_policy=dtype_policy,
+    )
+    if config.head == "dcn_deeplab":
+        head_kwargs["fc6_channels"] = config.fc6_channels
+    else:
+        head_kwargs["atrous_rates"] = config.atrous_rates
+    return HEADS[config.head](features, **head_kwargs)
+
+
+def _upsampler_factory(config: ModelConfig, dtype_policy):
+    def make(name: str) -> keras.layers.Layer:
+        if config.upsampling == "deconv":
+            return FixedBilinearUpsampling(config.output_stride, name=name, dtype=dtype_policy)
+        return AlignedBilinearResize(name=name, dtype=dtype_policy)
+
+    return make
+
+
+def _float32(name: str) -> keras.layers.Layer:
+    # Logits leave the model in float32 whatever the compute dtype (mixed precision).
+    return keras.layers.Activation("linear", dtype="float32", name=name)
+
+
+def build_model(
+    config: ModelConfig,
+    *,
+    include_scale_logits: bool = False,
+    dtype_policy: str | None = None,
+) -> keras.Model:
+    """Build the DeepLab variant a recipe's `model` section describes.
+
+    Args:
+        config: ModelConfig. `recipe.model`.
+        include_scale_logits: bool. If True the model returns a dict: `logits` plus,
+            for multi-scale models, `scale_0`, `scale_1`, ... (each scale's logits at
+            that scale's input size), everything the training loss sums. If False it
+            returns the logits tensor alone. Defaults to False.
+        dtype_policy: str or None. Keras dtype policy of every layer, e.g.
+            "mixed_float16"; logits are float32 regardless. Defaults to None.
+
+    Returns:
+        keras.Model: image [N, H, W, 3] (BGR minus mean, float) to logits
+        [N, H, W, num_classes] at the input size.
+
+    Example:
+        >>> recipe = load_recipe("recipes/voc.yaml")
+        >>> model = build_model(recipe.model)
+        >>> logits = model(np.zeros([1, 321, 321, 3], "float32"))  # [1, 321, 321, 21]
+    """
+    images = keras.Input((None, None, 3), name="image")
+    make_upsampler = _upsampler_factory(config, dtype_policy)
+    outputs = {}
+    if config.msc_scales:
+        inner_input = keras.Input((None, None, 3), name="scaled_image")
+        network = keras.Model(inner_input, _raw_logits(inner_input, config, dtype_policy), name="deeplab")
+        fused, per_scale = multi_scale_logits(
+            images, network, config.msc_scales, make_upsampler, dtype_policy
+        )
+        outputs["logits"] = _float32("logits")(fused)
+        for index, logits in enumerate(per_scale):
+            outputs[f"scale_{index}"] = _float32(f"scale_{index}")(logits)
+    else:
+        raw = _raw_logits(images, config, dtype_policy)
+        outputs["logits"] = _float32("logits")(make_upsampler("upsampling")([raw, images]))
+    name = f"deeplab_{config.head}_resnet{config.depth}_os{config.output_stride}"
+    if include_scale_logits:
+        return keras.Model(images, outputs, name=name)
+    return keras.Model(images, outputs["logits"], name=name)
