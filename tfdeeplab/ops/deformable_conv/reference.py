@@ -23,11 +23,11 @@ def output_size(size, kernel_size: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
-def _tap_grid(out_size, kernel_size, stride, padding, dilation):
+def _tap_grid(out_size, kernel_size, stride, padding, dilation, dtype):
     """[out, k] integer sampling grid of one axis before offsets."""
     base = tf.range(out_size) * stride - padding
     taps = tf.range(kernel_size) * dilation
-    return tf.cast(base[:, None] + taps[None, :], tf.float32)
+    return tf.cast(base[:, None] + taps[None, :], dtype)
 
 
 def deformable_conv2d(
@@ -69,9 +69,12 @@ def deformable_conv2d(
     out_h = output_size(height, kh, strides, padding, dilation)
     out_w = output_size(width, kw, strides, padding, dilation)
 
-    grid_y = tf.repeat(_tap_grid(out_h, kh, strides, padding, dilation), kw, axis=1)
-    grid_x = tf.tile(_tap_grid(out_w, kw, strides, padding, dilation), [1, kh])
-    deltas = tf.reshape(tf.cast(offsets, tf.float32), [batch, out_h, out_w, groups, taps, 2])
+    # Sample positions in float32 (float64 when the offsets are), whatever the
+    # compute dtype: half precision cannot address pixels of large images exactly.
+    position_dtype = tf.float64 if offsets.dtype == tf.float64 else tf.float32
+    grid_y = tf.repeat(_tap_grid(out_h, kh, strides, padding, dilation, position_dtype), kw, axis=1)
+    grid_x = tf.tile(_tap_grid(out_w, kw, strides, padding, dilation, position_dtype), [1, kh])
+    deltas = tf.reshape(tf.cast(offsets, position_dtype), [batch, out_h, out_w, groups, taps, 2])
     sample_y = grid_y[None, :, None, None, :] + deltas[..., 0]  # [N, Ho, Wo, G, K]
     sample_x = grid_x[None, None, :, None, :] + deltas[..., 1]
 
@@ -80,15 +83,15 @@ def deformable_conv2d(
     frac_y = sample_y - y0
     frac_x = sample_x - x0
     if mask is not None:
-        modulation = tf.reshape(tf.cast(mask, tf.float32), [batch, out_h, out_w, groups, taps])
+        modulation = tf.reshape(tf.cast(mask, position_dtype), [batch, out_h, out_w, groups, taps])
     else:
         modulation = 1.0
 
     # [N, G, H*W, C/G]: each group gathers from its own channels.
     grouped = tf.reshape(inputs, [batch, height * width, groups, group_channels])
     grouped = tf.transpose(grouped, [0, 2, 1, 3])
-    height_f = tf.cast(height, tf.float32)
-    width_f = tf.cast(width, tf.float32)
+    height_f = tf.cast(height, position_dtype)
+    width_f = tf.cast(width, position_dtype)
 
     sampled = 0.0
     for dy, dx in ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)):
@@ -97,7 +100,7 @@ def deformable_conv2d(
         weight_y = frac_y if dy else 1.0 - frac_y
         weight_x = frac_x if dx else 1.0 - frac_x
         inside = (corner_y >= 0) & (corner_y < height_f) & (corner_x >= 0) & (corner_x < width_f)
-        weight = weight_y * weight_x * tf.cast(inside, tf.float32) * modulation
+        weight = weight_y * weight_x * tf.cast(inside, position_dtype) * modulation
         index = tf.cast(
             tf.clip_by_value(corner_y, 0, height_f - 1) * width_f
             + tf.clip_by_value(corner_x, 0, width_f - 1),

@@ -1,0 +1,37 @@
+"""Shared test setup: quiet TensorFlow, two logical CPU devices, small model configs."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import dataclasses  # noqa: E402
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfdeeplab.config import ModelConfig  # noqa: E402
+
+# Two logical devices on the one CPU, so tf.distribute strategies run with 2 replicas.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+
+@pytest.fixture
+def tiny_model_config() -> ModelConfig:
+    """A 2-2-2-2 unit ResNet-50-style DeepLab: small enough for 65x65 behaviour tests."""
+    return ModelConfig(
+        num_classes=5,
+        depth=50,
+        units_per_stage=(2, 2, 2, 2),
+        output_stride=16,
+        fc6_channels=32,
+    )
+
+
+def tiny(config: ModelConfig, **changes) -> ModelConfig:
+    """`config` with some fields replaced (the schema checks run again)."""
+    changed = dataclasses.replace(config, **changes)
+    changed.check()
+    return changed
