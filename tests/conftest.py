@@ -20,7 +20,7 @@ tf.config.set_logical_device_configuration(
 
 @pytest.fixture
 def tiny_model_config() -> ModelConfig:
-    """A 2-2-2-2 unit ResNet-50-style DeepLab: small enough for 65x65 behaviour tests."""
+    """A 2-2-2-2 unit ResNet-50-style DeepLab, small enough for 65x65 tests."""
     return ModelConfig(
         num_classes=5,
         depth=50,

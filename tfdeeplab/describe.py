@@ -16,10 +16,18 @@ import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfdeeplab.describe", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m tfdeeplab.describe", description=__doc__.split("\n\n")[1]
+    )
     parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
-    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override recipe keys, e.g. model.output_stride=8")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe keys, e.g. model.output_stride=8",
+    )
     args = parser.parse_args(argv)
 
     from tfdeeplab.config import RecipeError, load_recipe
@@ -46,19 +54,44 @@ def main(argv: list[str] | None = None) -> int:
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     total = model.count_params()
     boosted = sorted(
-        {f"x{m.learning_rate:g}" for m in weight_multipliers(model).values() if m.learning_rate != 1}
+        {
+            f"x{m.learning_rate:g}"
+            for m in weight_multipliers(model).values()
+            if m.learning_rate != 1
+        }
     )
     rows = [
         ("recipe", f"{recipe.name}: {recipe.description}"),
-        ("backbone", f"ResNet-v1-{model_config.depth}, output stride {model_config.output_stride}, "
-                     f"stem pool pad {model_config.stem_pool_padding}, BN {model_config.batch_norm}"),
-        ("head", f"{model_config.head}, upsampling {model_config.upsampling}"
-                 + (f", MSC {list(model_config.msc_scales)}" if model_config.msc_scales else "")),
+        (
+            "backbone",
+            f"ResNet-v1-{model_config.depth}, "
+            f"output stride {model_config.output_stride}, "
+            f"stem pool pad {model_config.stem_pool_padding}, "
+            f"BN {model_config.batch_norm}",
+        ),
+        (
+            "head",
+            f"{model_config.head}, upsampling {model_config.upsampling}"
+            + (
+                f", MSC {list(model_config.msc_scales)}"
+                if model_config.msc_scales
+                else ""
+            ),
+        ),
         ("deformable units", ", ".join(model_config.deformable_units) or "none"),
-        ("parameters", f"{total:,} ({trainable:,} trainable, {total - trainable:,} frozen)"),
+        (
+            "parameters",
+            f"{total:,} ({trainable:,} trainable, {total - trainable:,} frozen)",
+        ),
         ("lr multipliers", ", ".join(boosted) or "none"),
-        ("input -> logits", f"{height}x{width}x3 -> {'x'.join(str(d) for d in logits.shape[1:])}"),
-        ("build / forward", f"{build_seconds:.1f} s / {forward_seconds:.1f} s (first call)"),
+        (
+            "input -> logits",
+            f"{height}x{width}x3 -> {'x'.join(str(d) for d in logits.shape[1:])}",
+        ),
+        (
+            "build / forward",
+            f"{build_seconds:.1f} s / {forward_seconds:.1f} s (first call)",
+        ),
     ]
     width_col = max(len(key) for key, _ in rows)
     for key, value in rows:

@@ -55,7 +55,9 @@ def test_base_chain_merges_sections_and_replaces_lists(tmp_path, base_recipe):
           head: aspp_v2
         """,
     )
-    grandchild = write(tmp_path / "grandchild.yaml", "base: child.yaml\ntrain: {batch_size: 2}\n")
+    grandchild = write(
+        tmp_path / "grandchild.yaml", "base: child.yaml\ntrain: {batch_size: 2}\n"
+    )
     recipe = load_recipe(grandchild)
     assert recipe.name == "grandchild"
     assert recipe.description == "base"
@@ -69,7 +71,12 @@ def test_base_chain_merges_sections_and_replaces_lists(tmp_path, base_recipe):
 def test_overrides_set_nested_keys(base_recipe):
     recipe = load_recipe(
         base_recipe,
-        ["model.output_stride=8", "train.batch_size=2", "eval.scales=[1.0]", "eval.crf.enabled=true"],
+        [
+            "model.output_stride=8",
+            "train.batch_size=2",
+            "eval.scales=[1.0]",
+            "eval.crf.enabled=true",
+        ],
     )
     assert recipe.model.output_stride == 8
     assert recipe.train.batch_size == 2
@@ -78,7 +85,10 @@ def test_overrides_set_nested_keys(base_recipe):
 
 
 def test_parse_override():
-    assert parse_override("train.schedule.steps=[[1, 0.1]]") == (["train", "schedule", "steps"], [[1, 0.1]])
+    assert parse_override("train.schedule.steps=[[1, 0.1]]") == (
+        ["train", "schedule", "steps"],
+        [[1, 0.1]],
+    )
     with pytest.raises(RecipeError, match="expected key.path=value"):
         parse_override("train.batch_size")
     with pytest.raises(RecipeError, match="expected key.path=value"):
@@ -86,7 +96,14 @@ def test_parse_override():
 
 
 def test_resolved_recipe_round_trips(tmp_path, base_recipe):
-    recipe = load_recipe(base_recipe, ["model.msc_scales=[1.0, 0.5]", "train.schedule.family=tf_style", "train.end_epoch=7"])
+    recipe = load_recipe(
+        base_recipe,
+        [
+            "model.msc_scales=[1.0, 0.5]",
+            "train.schedule.family=tf_style",
+            "train.end_epoch=7",
+        ],
+    )
     saved = tmp_path / "out" / "recipe.yaml"
     saved.parent.mkdir()
     save_recipe(recipe, saved)
@@ -110,21 +127,54 @@ def test_resolved_recipe_round_trips(tmp_path, base_recipe):
         (["data.crop_size=321"], r"data\.crop_size: expected a list"),
         (["model=3"], r"model: expected a mapping"),
         # impossible values
-        (["model.output_stride=12"], r"model\.output_stride: expected one of 8, 16, 32, got 12"),
+        (
+            ["model.output_stride=12"],
+            r"model\.output_stride: expected one of 8, 16, 32, got 12",
+        ),
         (["data.crop_size=[0, 321]"], r"data\.crop_size: expected a value >= 1, got 0"),
         (["data.crop_size=[321]"], r"data\.crop_size: expected 2 values"),
-        (["train.schedule.steps=[[5, 1e-3], [4, 1e-4]]"], r"train\.schedule\.steps: expected strictly increasing"),
-        (["train.schedule.steps=[[5, 1e-3, 2]]"], r"train\.schedule\.steps\[0\]: expected 2 values"),
+        (
+            ["train.schedule.steps=[[5, 1e-3], [4, 1e-4]]"],
+            r"train\.schedule\.steps: expected strictly increasing",
+        ),
+        (
+            ["train.schedule.steps=[[5, 1e-3, 2]]"],
+            r"train\.schedule\.steps\[0\]: expected 2 values",
+        ),
         (["train.schedule.steps=[]"], r"train\.schedule\.steps: expected at least one"),
-        (["train.end_epoch=9"], r"train\.end_epoch: expected at most the schedule's last epoch 8.0"),
-        (["model.batch_norm=group"], r"model\.batch_norm: expected one of 'frozen', 'train', 'sync'"),
+        (
+            ["train.end_epoch=9"],
+            r"train\.end_epoch: expected at most the schedule's last epoch 8.0",
+        ),
+        (
+            ["model.batch_norm=group"],
+            r"model\.batch_norm: expected one of 'frozen', 'train', 'sync'",
+        ),
         (["model.frozen_stages=[res6]"], r"model\.frozen_stages: expected one of"),
-        (["model.deformable_units=[res5d]"], r"model\.deformable_units: expected unit names of ResNet-101"),
-        (["model.msc_scales=[0.5, 1.0]"], r"model\.msc_scales: expected the first scale to be 1.0"),
-        (["model.units_per_stage=[1, 1]"], r"model\.units_per_stage: expected 4 counts"),
-        (["data.scale_range=[1.5, 0.7]"], r"data\.scale_range: expected 0 < low <= high"),
-        (["eval.tile_stride_fraction=1.5"], r"eval\.tile_stride_fraction: expected a fraction"),
-        (["train.schedule.family=keras_style"], r"train\.schedule\.family: expected one of"),
+        (
+            ["model.deformable_units=[res5d]"],
+            r"model\.deformable_units: expected unit names of ResNet-101",
+        ),
+        (
+            ["model.msc_scales=[0.5, 1.0]"],
+            r"model\.msc_scales: expected the first scale to be 1.0",
+        ),
+        (
+            ["model.units_per_stage=[1, 1]"],
+            r"model\.units_per_stage: expected 4 counts",
+        ),
+        (
+            ["data.scale_range=[1.5, 0.7]"],
+            r"data\.scale_range: expected 0 < low <= high",
+        ),
+        (
+            ["eval.tile_stride_fraction=1.5"],
+            r"eval\.tile_stride_fraction: expected a fraction",
+        ),
+        (
+            ["train.schedule.family=keras_style"],
+            r"train\.schedule\.family: expected one of",
+        ),
     ],
 )
 def test_bad_values_fail_with_file_and_key(base_recipe, overrides, message):
@@ -137,7 +187,10 @@ def test_bad_values_fail_with_file_and_key(base_recipe, overrides, message):
 
 def test_bad_key_in_file_names_the_file(tmp_path):
     path = write(tmp_path / "typo.yaml", "train:\n  batchsize: 4\n")
-    with pytest.raises(RecipeError, match=r"typo\.yaml: train\.batchsize: unknown key \(known keys: batch_size"):
+    with pytest.raises(
+        RecipeError,
+        match=r"typo\.yaml: train\.batchsize: unknown key \(known keys: batch_size",
+    ):
         load_recipe(path)
 
 
@@ -148,31 +201,41 @@ def test_missing_file(tmp_path):
 
 def test_invalid_yaml_names_line(tmp_path):
     path = write(tmp_path / "broken.yaml", "model:\n  depth: [101\n")
-    with pytest.raises(RecipeError, match=r"broken\.yaml: line \d+, column \d+: invalid YAML"):
+    with pytest.raises(
+        RecipeError, match=r"broken\.yaml: line \d+, column \d+: invalid YAML"
+    ):
         load_recipe(path)
 
 
 def test_top_level_must_be_mapping(tmp_path):
     path = write(tmp_path / "list.yaml", "- 1\n- 2\n")
-    with pytest.raises(RecipeError, match=r"list\.yaml: expected a mapping at the top, got list"):
+    with pytest.raises(
+        RecipeError, match=r"list\.yaml: expected a mapping at the top, got list"
+    ):
         load_recipe(path)
 
 
 def test_missing_base(tmp_path):
     path = write(tmp_path / "child.yaml", "base: missing.yaml\n")
-    with pytest.raises(RecipeError, match=r"child\.yaml: base: recipe file not found: .*missing\.yaml"):
+    with pytest.raises(
+        RecipeError, match=r"child\.yaml: base: recipe file not found: .*missing\.yaml"
+    ):
         load_recipe(path)
 
 
 def test_base_cycle(tmp_path):
     write(tmp_path / "a.yaml", "base: b.yaml\n")
     write(tmp_path / "b.yaml", "base: a.yaml\n")
-    with pytest.raises(RecipeError, match=r"base: recipes extend each other in a cycle"):
+    with pytest.raises(
+        RecipeError, match=r"base: recipes extend each other in a cycle"
+    ):
         load_recipe(tmp_path / "a.yaml")
 
 
 def test_override_through_a_value(base_recipe):
-    with pytest.raises(RecipeError, match=r"train\.batch_size is a value, not a section"):
+    with pytest.raises(
+        RecipeError, match=r"train\.batch_size is a value, not a section"
+    ):
         load_recipe(base_recipe, ["train.batch_size.x=1"])
 
 

@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdeeplab.ops.deformable_conv import DeformableConv2D, deformable_conv2d, output_size
+from tfdeeplab.ops.deformable_conv import (
+    DeformableConv2D,
+    deformable_conv2d,
+    output_size,
+)
 
 
 def loop_deformable_conv(x, offsets, kernel, stride, pad, dilation, groups, mask=None):
@@ -62,10 +66,17 @@ def test_matches_loop_reference(stride, pad, dilation, groups, modulated):
     # Offsets large enough to leave the image and hit all boundary cases.
     offsets = rng.uniform(-3, 3, size=(2, ho, wo, 2 * groups * 9))
     mask = rng.uniform(0, 1, size=(2, ho, wo, groups * 9)) if modulated else None
-    expected = loop_deformable_conv(x, offsets, kernel, stride, pad, dilation, groups, mask)
+    expected = loop_deformable_conv(
+        x, offsets, kernel, stride, pad, dilation, groups, mask
+    )
     got = deformable_conv2d(
-        tf.constant(x), tf.constant(offsets), tf.constant(kernel),
-        strides=stride, padding=pad, dilation=dilation, deformable_groups=groups,
+        tf.constant(x),
+        tf.constant(offsets),
+        tf.constant(kernel),
+        strides=stride,
+        padding=pad,
+        dilation=dilation,
+        deformable_groups=groups,
         mask=None if mask is None else tf.constant(mask),
     )
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
@@ -80,10 +91,17 @@ def test_zero_offsets_equal_regular_convolution(stride, dilation):
     ho = output_size(11, 3, stride, pad, dilation)
     wo = output_size(9, 3, stride, pad, dilation)
     got = deformable_conv2d(
-        x, tf.zeros([2, ho, wo, 18]), kernel, strides=stride, padding=pad, dilation=dilation
+        x,
+        tf.zeros([2, ho, wo, 18]),
+        kernel,
+        strides=stride,
+        padding=pad,
+        dilation=dilation,
     )
     padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    expected = tf.nn.conv2d(padded, kernel, strides=stride, padding="VALID", dilations=dilation)
+    expected = tf.nn.conv2d(
+        padded, kernel, strides=stride, padding="VALID", dilations=dilation
+    )
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
 
 
@@ -119,10 +137,14 @@ def test_gradients_match_numeric_float64():
 
     @tf.function
     def function(x, offsets, kernel, mask):
-        return deformable_conv2d(x, offsets, kernel, padding=1, deformable_groups=2, mask=mask)
+        return deformable_conv2d(
+            x, offsets, kernel, padding=1, deformable_groups=2, mask=mask
+        )
 
-    theoretical, numerical = tf.test.compute_gradient(function, [x, offsets, kernel, mask], delta=1e-6)
-    for analytic, numeric in zip(theoretical, numerical):
+    theoretical, numerical = tf.test.compute_gradient(
+        function, [x, offsets, kernel, mask], delta=1e-6
+    )
+    for analytic, numeric in zip(theoretical, numerical, strict=True):
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6)
 
 
@@ -130,8 +152,16 @@ def test_layer_shapes_and_serialization(tmp_path):
     features = keras.Input((None, None, 8))
     offsets = keras.layers.Conv2D(2 * 2 * 9, 3, padding="same")(features)
     layer = DeformableConv2D(
-        6, 3, strides=1, padding=2, dilation_rate=2, deformable_groups=2, use_bias=True,
-        kernel_initializer="glorot_uniform", bias_initializer="ones", name="dcn",
+        6,
+        3,
+        strides=1,
+        padding=2,
+        dilation_rate=2,
+        deformable_groups=2,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="ones",
+        name="dcn",
     )
     model = keras.Model(features, layer([features, offsets]))
     x = np.random.default_rng(0).normal(size=(2, 9, 7, 8)).astype("float32")

@@ -35,12 +35,14 @@ def _read_yaml(path: Path) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
+        raise RecipeError(
+            f"{path}: expected a mapping at the top, got {type(data).__name__}"
+        )
     return data
 
 
 def _merge(base: dict, child: dict) -> dict:
-    """Deep-merge `child` onto `base`: mappings merge key by key, anything else replaces."""
+    """Deep-merge `child` onto `base`: mappings merge by key, anything else replaces."""
     merged = copy.deepcopy(base)
     for key, value in child.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
@@ -54,13 +56,17 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     resolved = path.resolve()
     if resolved in seen:
         chain = " -> ".join(str(p) for p in (*seen, resolved))
-        raise RecipeError(f"{path}: base: recipes extend each other in a cycle ({chain})")
+        raise RecipeError(
+            f"{path}: base: recipes extend each other in a cycle ({chain})"
+        )
     data = _read_yaml(path)
     base_name = data.pop("base", None)
     if base_name is None:
         return data
     if not isinstance(base_name, str) or not base_name:
-        raise RecipeError(f"{path}: base: expected a recipe file name, got {base_name!r}")
+        raise RecipeError(
+            f"{path}: base: expected a recipe file name, got {base_name!r}"
+        )
     base_path = path.parent / base_name
     if not base_path.is_file():
         raise RecipeError(f"{path}: base: recipe file not found: {base_path}")

@@ -2,7 +2,8 @@
 
 A recipe YAML file maps 1:1 onto `Recipe`. Field metadata carries what the generic
 loader (`tfdeeplab.config.typed`) checks for every field (`choices`, `minimum`,
-`length`, `item_length`); each class's `check()` adds the rules that relate several fields. Both raise
+`length`, `item_length`); each class's `check()` adds the rules that relate several
+fields. Both raise
 `SchemaError(key, message)`, which the loader turns into one line naming the recipe file
 and the full key path.
 
@@ -106,12 +107,13 @@ class ModelConfig:
 
         if self.batch_norm_momentum >= 1.0:
             raise SchemaError(
-                "batch_norm_momentum", f"expected a value below 1, got {self.batch_norm_momentum}"
+                "batch_norm_momentum",
+                f"expected a value below 1, got {self.batch_norm_momentum}",
             )
         if self.units_per_stage and len(self.units_per_stage) != 4:
             raise SchemaError(
                 "units_per_stage",
-                f"expected 4 counts (res2..res5) or none, got {list(self.units_per_stage)}",
+                f"expected 4 counts (res2..res5), got {list(self.units_per_stage)}",
             )
         names = resnet_unit_names(self.depth, self.units_per_stage or None)
         known = {name for stage in names.values() for name in stage}
@@ -119,16 +121,20 @@ class ModelConfig:
             if unit not in known:
                 raise SchemaError(
                     "deformable_units",
-                    f"expected unit names of ResNet-{self.depth} such as res5a, got {unit!r}",
+                    f"expected unit names of ResNet-{self.depth} such as res5a, "
+                    f"got {unit!r}",
                 )
         if self.head == "aspp_v2" and not self.atrous_rates:
             raise SchemaError("atrous_rates", "expected at least one rate for aspp_v2")
         if self.msc_scales and self.msc_scales[0] != 1.0:
             raise SchemaError(
-                "msc_scales", f"expected the first scale to be 1.0, got {self.msc_scales[0]}"
+                "msc_scales",
+                f"expected the first scale to be 1.0, got {self.msc_scales[0]}",
             )
         if len(set(self.msc_scales)) != len(self.msc_scales):
-            raise SchemaError("msc_scales", f"expected distinct scales, got {self.msc_scales}")
+            raise SchemaError(
+                "msc_scales", f"expected distinct scales, got {self.msc_scales}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +185,8 @@ class DataConfig:
             )
         if self.flip_probability > 1.0:
             raise SchemaError(
-                "flip_probability", f"expected a probability in [0, 1], got {self.flip_probability}"
+                "flip_probability",
+                f"expected a probability in [0, 1], got {self.flip_probability}",
             )
 
 
@@ -199,7 +206,9 @@ class ScheduleConfig:
 
     type: str = _field("piecewise", choices=("piecewise", "poly"))
     family: str = _field("", choices=("",) + tuple(SCHEDULE_FAMILIES))
-    steps: tuple[tuple[float, ...], ...] = _field(((5.0, 1e-3), (8.0, 1e-4)), item_length=2)
+    steps: tuple[tuple[float, ...], ...] = _field(
+        ((5.0, 1e-3), (8.0, 1e-4)), item_length=2
+    )
     base_learning_rate: float = _field(2.5e-4, minimum=0.0)
     power: float = _field(0.9, minimum=0.0)
 
@@ -215,7 +224,9 @@ class ScheduleConfig:
         if not steps:
             raise SchemaError("steps", "expected at least one (epoch, lr) pair")
         epochs = [epoch for epoch, _ in steps]
-        if epochs[0] <= 0 or any(b <= a for a, b in zip(epochs, epochs[1:])):
+        if epochs[0] <= 0 or any(
+            b <= a for a, b in zip(epochs, epochs[1:], strict=False)
+        ):
             raise SchemaError(
                 "steps", f"expected strictly increasing positive epochs, got {epochs}"
             )
@@ -262,7 +273,9 @@ class TrainConfig:
 
     def check(self) -> None:
         if self.max_steps == 0 and self.end_epoch <= 0:
-            raise SchemaError("end_epoch", "expected a positive end epoch when max_steps is 0")
+            raise SchemaError(
+                "end_epoch", "expected a positive end epoch when max_steps is 0"
+            )
         if self.schedule.type == "piecewise" and self.max_steps == 0:
             last_epoch = self.schedule.piecewise_steps[-1][0]
             if self.end_epoch > last_epoch:
@@ -317,8 +330,12 @@ class EvalConfig:
         if not self.scales:
             raise SchemaError("scales", "expected at least one scale")
         if any(scale <= 0 for scale in self.scales):
-            raise SchemaError("scales", f"expected positive scales, got {list(self.scales)}")
-        if not 0 < self.tile_stride_fraction <= 1 or math.isnan(self.tile_stride_fraction):
+            raise SchemaError(
+                "scales", f"expected positive scales, got {list(self.scales)}"
+            )
+        if not 0 < self.tile_stride_fraction <= 1 or math.isnan(
+            self.tile_stride_fraction
+        ):
             raise SchemaError(
                 "tile_stride_fraction",
                 f"expected a fraction in (0, 1], got {self.tile_stride_fraction}",

@@ -2,7 +2,8 @@
 
 Knows the handful of field types the schema uses (bool, int, float, str, tuples of
 those, tuples of tuples, nested dataclasses) and the metadata checks `choices`,
-`minimum`, `length` and `item_length`. Every failure is a `SchemaError` whose key is the dotted path
+`minimum`, `length` and `item_length`. Every failure is a `SchemaError` whose key is
+the dotted path
 of the offending value.
 """
 
@@ -50,7 +51,9 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise SchemaError(key, f"expected a list, got {_describe(value)}")
         item_hint = typing.get_args(hint)[0]
-        return tuple(_convert(item, item_hint, f"{key}[{i}]") for i, item in enumerate(value))
+        return tuple(
+            _convert(item, item_hint, f"{key}[{i}]") for i, item in enumerate(value)
+        )
     return _scalar(value, hint, key)
 
 
@@ -65,20 +68,25 @@ def _leaves(value: Any):
 def _check_metadata(value: Any, metadata: typing.Mapping, key: str) -> None:
     if "length" in metadata and len(value) != metadata["length"]:
         raise SchemaError(
-            key, f"expected {metadata['length']} values, got {len(value)}: {list(value)}"
+            key,
+            f"expected {metadata['length']} values, got {len(value)}: {list(value)}",
         )
     for i, item in enumerate(value if "item_length" in metadata else ()):
         if len(item) != metadata["item_length"]:
             raise SchemaError(
                 f"{key}[{i}]",
-                f"expected {metadata['item_length']} values, got {len(item)}: {list(item)}",
+                f"expected {metadata['item_length']} values, got {list(item)}",
             )
     for leaf in _leaves(value):
         if "choices" in metadata and leaf not in metadata["choices"]:
-            options = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in metadata["choices"])
+            options = ", ".join(
+                repr(c) if isinstance(c, str) else str(c) for c in metadata["choices"]
+            )
             raise SchemaError(key, f"expected one of {options}, got {leaf!r}")
         if "minimum" in metadata and leaf < metadata["minimum"]:
-            raise SchemaError(key, f"expected a value >= {metadata['minimum']}, got {leaf}")
+            raise SchemaError(
+                key, f"expected a value >= {metadata['minimum']}, got {leaf}"
+            )
 
 
 def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
@@ -101,13 +109,17 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     """
     data = {} if data is None else data
     if not isinstance(data, dict):
-        raise SchemaError(prefix or "<top>", f"expected a mapping, got {_describe(data)}")
+        raise SchemaError(
+            prefix or "<top>", f"expected a mapping, got {_describe(data)}"
+        )
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in data:
         if name not in fields:
             known = ", ".join(fields)
-            raise SchemaError(_join(prefix, str(name)), f"unknown key (known keys: {known})")
+            raise SchemaError(
+                _join(prefix, str(name)), f"unknown key (known keys: {known})"
+            )
     values = {}
     for name, value in data.items():
         key = _join(prefix, name)

@@ -43,7 +43,9 @@ def _raw_logits(images, config: ModelConfig, dtype_policy):
 def _upsampler_factory(config: ModelConfig, dtype_policy):
     def make(name: str) -> keras.layers.Layer:
         if config.upsampling == "deconv":
-            return FixedBilinearUpsampling(config.output_stride, name=name, dtype=dtype_policy)
+            return FixedBilinearUpsampling(
+                config.output_stride, name=name, dtype=dtype_policy
+            )
         return AlignedBilinearResize(name=name, dtype=dtype_policy)
 
     return make
@@ -85,7 +87,9 @@ def build_model(
     outputs = {}
     if config.msc_scales:
         inner_input = keras.Input((None, None, 3), name="scaled_image")
-        network = keras.Model(inner_input, _raw_logits(inner_input, config, dtype_policy), name="deeplab")
+        network = keras.Model(
+            inner_input, _raw_logits(inner_input, config, dtype_policy), name="deeplab"
+        )
         fused, per_scale = multi_scale_logits(
             images, network, config.msc_scales, make_upsampler, dtype_policy
         )
@@ -94,7 +98,9 @@ def build_model(
             outputs[f"scale_{index}"] = _float32(f"scale_{index}")(logits)
     else:
         raw = _raw_logits(images, config, dtype_policy)
-        outputs["logits"] = _float32("logits")(make_upsampler("upsampling")([raw, images]))
+        outputs["logits"] = _float32("logits")(
+            make_upsampler("upsampling")([raw, images])
+        )
     name = f"deeplab_{config.head}_resnet{config.depth}_os{config.output_stride}"
     if include_scale_logits:
         return keras.Model(images, outputs, name=name)

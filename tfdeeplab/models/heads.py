@@ -19,7 +19,17 @@ import keras
 from tfdeeplab.models.layers import MultiplierConv2D
 
 
-def _head_conv(filters, kernel_size, name, *, init_stddev, kernel_lr, bias_lr, dtype_policy, dilation_rate=1):
+def _head_conv(
+    filters,
+    kernel_size,
+    name,
+    *,
+    init_stddev,
+    kernel_lr,
+    bias_lr,
+    dtype_policy,
+    dilation_rate=1,
+):
     return MultiplierConv2D(
         filters,
         kernel_size,
@@ -107,7 +117,9 @@ def aspp_v2_head(
         dtype_policy=dtype_policy,
     )
     branches = [
-        _head_conv(num_classes, 3, f"aspp_c{index}", dilation_rate=rate, **common)(features)
+        _head_conv(num_classes, 3, f"aspp_c{index}", dilation_rate=rate, **common)(
+            features
+        )
         for index, rate in enumerate(atrous_rates)
     ]
     if len(branches) == 1:

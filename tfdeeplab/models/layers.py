@@ -62,7 +62,9 @@ class MultiplierConv2D(keras.layers.Conv2D):
         >>> score = MultiplierConv2D(21, 1, bias_lr_multiplier=2.0, name="score")
     """
 
-    def __init__(self, *args, kernel_lr_multiplier=1.0, bias_lr_multiplier=1.0, **kwargs):
+    def __init__(
+        self, *args, kernel_lr_multiplier=1.0, bias_lr_multiplier=1.0, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.kernel_lr_multiplier = float(kernel_lr_multiplier)
         self.bias_lr_multiplier = float(bias_lr_multiplier)
@@ -135,22 +137,35 @@ class FixedBilinearUpsampling(keras.layers.Layer):
 
     def call(self, inputs):
         logits, reference = inputs
-        batch, height, width = ops.shape(logits)[0], ops.shape(logits)[1], ops.shape(logits)[2]
+        batch, height, width = (
+            ops.shape(logits)[0],
+            ops.shape(logits)[1],
+            ops.shape(logits)[2],
+        )
         channels = logits.shape[-1]
-        per_channel = ops.reshape(ops.transpose(logits, (0, 3, 1, 2)), (-1, height, width, 1))
+        per_channel = ops.reshape(
+            ops.transpose(logits, (0, 3, 1, 2)), (-1, height, width, 1)
+        )
         kernel = ops.cast(self._kernel, per_channel.dtype)
         upsampled = ops.conv_transpose(
             per_channel, kernel, strides=self.factor, padding="valid"
         )
         offset = self.factor // 2
         out_height, out_width = ops.shape(reference)[1], ops.shape(reference)[2]
-        cropped = upsampled[:, offset : offset + out_height, offset : offset + out_width, :]
+        cropped = upsampled[
+            :, offset : offset + out_height, offset : offset + out_width, :
+        ]
         cropped = ops.reshape(cropped, (batch, channels, out_height, out_width))
         return ops.transpose(cropped, (0, 2, 3, 1))
 
     def compute_output_shape(self, input_shape):
         logits_shape, reference_shape = input_shape
-        return (logits_shape[0], reference_shape[1], reference_shape[2], logits_shape[-1])
+        return (
+            logits_shape[0],
+            reference_shape[1],
+            reference_shape[2],
+            logits_shape[-1],
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -194,7 +209,9 @@ class AlignedBilinearResize(keras.layers.Layer):
         else:
             images = inputs
             shape = ops.shape(images)
-            size = ops.stack([aligned_size(shape[1], self.scale), aligned_size(shape[2], self.scale)])
+            size = ops.stack(
+                [aligned_size(shape[1], self.scale), aligned_size(shape[2], self.scale)]
+            )
         # Keras 3 has no align-corners resize; TensorFlow's op is the exact one.
         resized = tf.raw_ops.ResizeBilinear(
             images=images, size=size, align_corners=True, half_pixel_centers=False
@@ -204,7 +221,12 @@ class AlignedBilinearResize(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         if self.scale is None:
             images_shape, reference_shape = input_shape
-            return (images_shape[0], reference_shape[1], reference_shape[2], images_shape[-1])
+            return (
+                images_shape[0],
+                reference_shape[1],
+                reference_shape[2],
+                images_shape[-1],
+            )
         return (input_shape[0], None, None, input_shape[-1])
 
     def get_config(self):

@@ -45,19 +45,25 @@ def multi_scale_logits(
         if scale == 1.0:
             scaled = images
         else:
-            scaled = AlignedBilinearResize(scale=scale, name=f"msc_input_s{index}", dtype=dtype_policy)(images)
+            scaled = AlignedBilinearResize(
+                scale=scale, name=f"msc_input_s{index}", dtype=dtype_policy
+            )(images)
         scaled_inputs.append(scaled)
         raw_logits.append(network(scaled))
 
     reference = raw_logits[0]
     aligned = [reference] + [
-        AlignedBilinearResize(name=f"msc_align_s{index}", dtype=dtype_policy)([raw, reference])
+        AlignedBilinearResize(name=f"msc_align_s{index}", dtype=dtype_policy)(
+            [raw, reference]
+        )
         for index, raw in enumerate(raw_logits[1:], start=1)
     ]
     fused_raw = keras.layers.Maximum(name="msc_max", dtype=dtype_policy)(aligned)
     fused = make_upsampler("upsampling")([fused_raw, images])
     per_scale = [
         make_upsampler(f"upsampling_s{index}")([raw, scaled])
-        for index, (raw, scaled) in enumerate(zip(raw_logits, scaled_inputs))
+        for index, (raw, scaled) in enumerate(
+            zip(raw_logits, scaled_inputs, strict=True)
+        )
     ]
     return fused, per_scale

@@ -64,5 +64,7 @@ def weight_multipliers(model: keras.Model) -> dict[str, Multipliers]:
     for layer in _leaf_layers(model):
         own = layer.weight_multipliers() if hasattr(layer, "weight_multipliers") else {}
         for variable in layer.trainable_weights:
-            result[variable.path] = own.get(variable.path) or _default_multipliers(variable)
+            result[variable.path] = own.get(variable.path) or _default_multipliers(
+                variable
+            )
     return result

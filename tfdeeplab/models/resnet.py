@@ -61,7 +61,7 @@ def stage_strides_and_dilations(output_stride: int) -> dict[str, tuple[int, int]
 
 
 class _LayerFactory:
-    """Makes the backbone's conv and BN layers with the options every one of them shares."""
+    """Makes the backbone's conv and BN layers with the options they all share."""
 
     def __init__(self, batch_norm, epsilon, momentum, frozen_stages, dtype_policy):
         self.batch_norm = batch_norm
@@ -73,7 +73,16 @@ class _LayerFactory:
     def trainable(self, stage: str) -> bool:
         return stage not in self.frozen_stages
 
-    def conv(self, stage, name, filters, kernel_size, strides=1, dilation_rate=1, padding="valid"):
+    def conv(
+        self,
+        stage,
+        name,
+        filters,
+        kernel_size,
+        strides=1,
+        dilation_rate=1,
+        padding="valid",
+    ):
         return keras.layers.Conv2D(
             filters,
             kernel_size,
@@ -103,7 +112,9 @@ class _LayerFactory:
 
 
 def _stem(images, layers: _LayerFactory, pool_padding: int):
-    x = keras.layers.ZeroPadding2D(3, name="conv1_pad", dtype=layers.dtype_policy)(images)
+    x = keras.layers.ZeroPadding2D(3, name="conv1_pad", dtype=layers.dtype_policy)(
+        images
+    )
     x = layers.conv("conv1", "conv1", 64, 7, strides=2)(x)
     x = layers.batch_norm_layer("conv1", "bn_conv1")(x)
     x = layers.relu("conv1_relu")(x)
@@ -111,8 +122,12 @@ def _stem(images, layers: _LayerFactory, pool_padding: int):
     # padding at the bottom/right. The input is post-ReLU (>= 0) and every window holds
     # a real pixel, so zero padding cannot win a max.
     padding = ((pool_padding, pool_padding + 1), (pool_padding, pool_padding + 1))
-    x = keras.layers.ZeroPadding2D(padding, name="pool1_pad", dtype=layers.dtype_policy)(x)
-    return keras.layers.MaxPooling2D(3, strides=2, name="pool1", dtype=layers.dtype_policy)(x)
+    x = keras.layers.ZeroPadding2D(
+        padding, name="pool1_pad", dtype=layers.dtype_policy
+    )(x)
+    return keras.layers.MaxPooling2D(
+        3, strides=2, name="pool1", dtype=layers.dtype_policy
+    )(x)
 
 
 def _bottleneck(
@@ -126,10 +141,12 @@ def _bottleneck(
     shortcut_conv: bool,
     deformable_groups: int | None,
 ):
-    """One bottleneck unit; `unit` is its Caffe name (e.g. res4b3), `bn` names follow."""
+    """One bottleneck unit; `unit` is its Caffe name (res4b3), BN names follow."""
     bn_name = "bn" + unit[len("res") :]
     if shortcut_conv:
-        shortcut = layers.conv(stage, f"{unit}_branch1", width * BOTTLENECK_EXPANSION, 1, stride)(x)
+        shortcut = layers.conv(
+            stage, f"{unit}_branch1", width * BOTTLENECK_EXPANSION, 1, stride
+        )(x)
         shortcut = layers.batch_norm_layer(stage, f"{bn_name}_branch1")(shortcut)
     else:
         shortcut = x
@@ -138,9 +155,13 @@ def _bottleneck(
     y = layers.batch_norm_layer(stage, f"{bn_name}_branch2a")(y)
     y = layers.relu(f"{unit}_branch2a_relu")(y)
     if deformable_groups is None:
-        y = layers.conv(stage, f"{unit}_branch2b", width, 3, dilation_rate=dilation, padding="same")(y)
+        y = layers.conv(
+            stage, f"{unit}_branch2b", width, 3, dilation_rate=dilation, padding="same"
+        )(y)
     else:
-        y = _deformable_branch2b(y, layers, stage, unit, width, dilation, deformable_groups)
+        y = _deformable_branch2b(
+            y, layers, stage, unit, width, dilation, deformable_groups
+        )
     y = layers.batch_norm_layer(stage, f"{bn_name}_branch2b")(y)
     y = layers.relu(f"{unit}_branch2b_relu")(y)
     y = layers.conv(stage, f"{unit}_branch2c", width * BOTTLENECK_EXPANSION, 1)(y)
@@ -224,7 +245,9 @@ def resnet_v1_features(
         >>> features = resnet_v1_features(images, depth=101, output_stride=8)
     """
     names = resnet_unit_names(depth, units_per_stage)
-    unknown = set(deformable_units) - {unit for units in names.values() for unit in units}
+    unknown = set(deformable_units) - {
+        unit for units in names.values() for unit in units
+    }
     if unknown:
         raise ValueError(f"ResNet-{depth} has no units named {sorted(unknown)}")
     layers = _LayerFactory(
@@ -244,7 +267,9 @@ def resnet_v1_features(
                 stride if index == 0 else 1,
                 dilation,
                 shortcut_conv=index == 0,
-                deformable_groups=deformable_groups if unit in deformable_units else None,
+                deformable_groups=deformable_groups
+                if unit in deformable_units
+                else None,
             )
     return x
 

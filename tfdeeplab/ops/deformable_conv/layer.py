@@ -106,7 +106,12 @@ class DeformableConv2D(keras.layers.Layer):
                 length, self.kernel_size, self.strides, self.padding, self.dilation_rate
             )
 
-        return (features_shape[0], size(features_shape[1]), size(features_shape[2]), self.filters)
+        return (
+            features_shape[0],
+            size(features_shape[1]),
+            size(features_shape[2]),
+            self.filters,
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -72,9 +72,15 @@ def deformable_conv2d(
     # Sample positions in float32 (float64 when the offsets are), whatever the
     # compute dtype: half precision cannot address pixels of large images exactly.
     position_dtype = tf.float64 if offsets.dtype == tf.float64 else tf.float32
-    grid_y = tf.repeat(_tap_grid(out_h, kh, strides, padding, dilation, position_dtype), kw, axis=1)
-    grid_x = tf.tile(_tap_grid(out_w, kw, strides, padding, dilation, position_dtype), [1, kh])
-    deltas = tf.reshape(tf.cast(offsets, position_dtype), [batch, out_h, out_w, groups, taps, 2])
+    grid_y = tf.repeat(
+        _tap_grid(out_h, kh, strides, padding, dilation, position_dtype), kw, axis=1
+    )
+    grid_x = tf.tile(
+        _tap_grid(out_w, kw, strides, padding, dilation, position_dtype), [1, kh]
+    )
+    deltas = tf.reshape(
+        tf.cast(offsets, position_dtype), [batch, out_h, out_w, groups, taps, 2]
+    )
     sample_y = grid_y[None, :, None, None, :] + deltas[..., 0]  # [N, Ho, Wo, G, K]
     sample_x = grid_x[None, None, :, None, :] + deltas[..., 1]
 
@@ -83,7 +89,9 @@ def deformable_conv2d(
     frac_y = sample_y - y0
     frac_x = sample_x - x0
     if mask is not None:
-        modulation = tf.reshape(tf.cast(mask, position_dtype), [batch, out_h, out_w, groups, taps])
+        modulation = tf.reshape(
+            tf.cast(mask, position_dtype), [batch, out_h, out_w, groups, taps]
+        )
     else:
         modulation = 1.0
 
@@ -99,7 +107,12 @@ def deformable_conv2d(
         corner_x = x0 + dx
         weight_y = frac_y if dy else 1.0 - frac_y
         weight_x = frac_x if dx else 1.0 - frac_x
-        inside = (corner_y >= 0) & (corner_y < height_f) & (corner_x >= 0) & (corner_x < width_f)
+        inside = (
+            (corner_y >= 0)
+            & (corner_y < height_f)
+            & (corner_x >= 0)
+            & (corner_x < width_f)
+        )
         weight = weight_y * weight_x * tf.cast(inside, position_dtype) * modulation
         index = tf.cast(
             tf.clip_by_value(corner_y, 0, height_f - 1) * width_f
@@ -107,7 +120,9 @@ def deformable_conv2d(
             tf.int32,
         )
         index = tf.reshape(tf.transpose(index, [0, 3, 1, 2, 4]), [batch, groups, -1])
-        weight = tf.reshape(tf.transpose(weight, [0, 3, 1, 2, 4]), [batch, groups, -1, 1])
+        weight = tf.reshape(
+            tf.transpose(weight, [0, 3, 1, 2, 4]), [batch, groups, -1, 1]
+        )
         values = tf.gather(grouped, index, batch_dims=2)  # [N, G, Ho*Wo*K, C/G]
         sampled += values * tf.cast(weight, values.dtype)
 
