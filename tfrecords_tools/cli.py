@@ -1,0 +1,80 @@
+"""Command-line options and reporting shared by the converters."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tfrecords_tools.conversion import ConversionError, SplitReport, verify
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--out, --workers, --shard-mb, --skip-bad, --verify, --quiet."""
+    # Before TensorFlow loads here or in the worker processes, which inherit it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser.add_argument("--out", type=Path, required=True, help="output directory for shards")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: all cores)",
+    )
+    parser.add_argument(
+        "--shard-mb",
+        type=float,
+        default=150.0,
+        help="target shard size in MB (default 150)",
+    )
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="convert around bad files and record them in the manifest "
+        "(default: refuse a split with any problem)",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="only re-read every shard in --out and check it against manifest.json",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_verify(out_dir: Path, progress: bool) -> int:
+    """Verify `out_dir`; print the problems; exit status 0 (clean) or 1."""
+    try:
+        problems = verify(out_dir, progress=progress)
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{out_dir}: every shard matches manifest.json")
+    return 1 if problems else 0
+
+
+def report(reports: list[SplitReport], out_dir: Path) -> int:
+    """Print one line per split and every problem; exit status 0 or 1."""
+    status = 0
+    for split in reports:
+        if not split.written:
+            status = 1
+            print(
+                f"error: {split.split}: {len(split.problems)} problem(s), nothing written "
+                "for this split (fix them, or pass --skip-bad):",
+                file=sys.stderr,
+            )
+            for problem in split.problems:
+                print(f"  {problem}", file=sys.stderr)
+            continue
+        skipped = f", {len(split.problems)} bad file(s) skipped" if split.problems else ""
+        print(
+            f"{split.split}: {split.num_images} images, {split.shards_written} shard(s) "
+            f"written, {split.shards_reused} already complete{skipped}"
+        )
+        for problem in split.problems:
+            print(f"  skipped: {problem}")
+    print(f"manifest: {out_dir / 'manifest.json'}")
+    return status

@@ -1,0 +1,540 @@
+"""The conversion engine shared by the VOC and Cityscapes converters.
+
+A dataset layout module turns the files on disk into splits of `Item`s; `convert`
+then, per split:
+
+1. inspects every item in parallel (files present, image decodes, label size equals
+   image size, label values in 0..C-1 or the ignore label) and collects every problem;
+2. stops before writing anything for a split with problems (unless `skip_bad`);
+3. writes the shards in parallel, each to a temporary name renamed when complete, and
+   records it in `manifest.json` (record count, sha256, what went into it);
+4. on a re-run, skips shards whose manifest entry matches the plan and whose file still
+   has the recorded sha256, so a killed run finishes where it stopped and an unchanged
+   input gives identical shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import random
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from tfrecords_tools import labels as label_readers
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+SHUFFLE_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One image and its label, as found in a dataset's layout.
+
+    Args:
+        id: str. The dataset's id of the image (VOC `2007_000032`, Cityscapes
+            `aachen_000000_000019`).
+        image: Path. The image file (JPEG or PNG), copied into the record as it is.
+        label: Path or None. The label file; None for unannotated images.
+        label_kind: str. How to read `label`: `palette_png`, `sbd_mat`,
+            `cityscapes_label_ids` or `none`.
+    """
+
+    id: str
+    image: Path
+    label: Path | None
+    label_kind: str = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What the converter checks labels against.
+
+    Args:
+        name: str. `voc` or `cityscapes`.
+        num_classes: int. Valid class ids are 0..num_classes-1.
+        ignore_label: int. The one other value a label may hold. Defaults to 255.
+    """
+
+    name: str
+    num_classes: int
+    ignore_label: int = 255
+
+
+@dataclasses.dataclass
+class Inspection:
+    """What inspecting one item found: problems, sizes and its class histogram."""
+
+    item: Item
+    problems: list[str]
+    height: int = 0
+    width: int = 0
+    histogram: list[int] | None = None  # per class, then ignored pixels
+
+
+class ConversionError(RuntimeError):
+    """A conversion that cannot run at all (bad roots, unreadable manifest)."""
+
+
+# ------------------------------------------------------------------------ reading
+_IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png"}
+
+
+@functools.lru_cache(maxsize=1)
+def _cityscapes_table() -> np.ndarray:
+    return label_readers.cityscapes_train_id_table()
+
+
+def read_label(item: Item) -> np.ndarray:
+    """The item's label as class ids [H, W] uint8 (see `tfrecords_tools.labels`)."""
+    if item.label_kind == "palette_png":
+        return label_readers.read_palette_png(item.label)
+    if item.label_kind == "sbd_mat":
+        return label_readers.read_sbd_mat(item.label)
+    if item.label_kind == "cityscapes_label_ids":
+        return label_readers.read_cityscapes_label_ids(item.label, _cityscapes_table())
+    raise ValueError(f"unknown label kind {item.label_kind!r}")
+
+
+def _read_image_header(path: Path) -> tuple[str, int, int]:
+    """(format, height, width) after decoding the whole image once (catches corruption)."""
+    with Image.open(path) as image:
+        image_format = _IMAGE_FORMATS.get(image.format)
+        if image_format is None:
+            raise ValueError(f"image format {image.format} is neither JPEG nor PNG")
+        image.load()
+        return image_format, image.height, image.width
+
+
+def inspect_item(item: Item, dataset: DatasetInfo) -> Inspection:
+    """Check one item and measure its label; never raises for bad data.
+
+    Args:
+        item: Item. The image and label to check.
+        dataset: DatasetInfo. Class count and ignore label.
+
+    Returns:
+        Inspection with every problem found, each naming the file.
+    """
+    problems = []
+    result = Inspection(item, problems)
+    if not item.image.is_file():
+        problems.append(f"{item.image}: image file missing")
+    else:
+        try:
+            _, result.height, result.width = _read_image_header(item.image)
+        except (OSError, SyntaxError, ValueError) as error:
+            problems.append(f"{item.image}: corrupt image ({error})")
+    if item.label is None:
+        return result
+    if not item.label.is_file():
+        problems.append(f"{item.label}: label file missing")
+        return result
+    try:
+        label = read_label(item)
+    except label_readers.LabelError as error:
+        problems.append(f"{item.label}: {error}")
+        return result
+    if result.height and (label.shape[0], label.shape[1]) != (result.height, result.width):
+        problems.append(
+            f"{item.label}: label size {label.shape[1]}x{label.shape[0]} differs from "
+            f"image size {result.width}x{result.height}"
+        )
+    counts = np.bincount(label.ravel(), minlength=256)
+    allowed = np.zeros(256, bool)
+    allowed[: dataset.num_classes] = True
+    allowed[dataset.ignore_label] = True
+    bad_values = np.flatnonzero(counts * ~allowed)
+    if bad_values.size:
+        problems.append(
+            f"{item.label}: label values outside 0..{dataset.num_classes - 1} and "
+            f"{dataset.ignore_label}: {bad_values.tolist()}"
+        )
+    result.histogram = [int(c) for c in counts[: dataset.num_classes]] + [
+        int(counts[dataset.ignore_label])
+    ]
+    return result
+
+
+# ------------------------------------------------------------------------ writing
+@dataclasses.dataclass(frozen=True)
+class ShardTask:
+    """Everything a worker needs to write one shard."""
+
+    path: Path
+    items: tuple[Item, ...]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_shard(task: ShardTask) -> dict:
+    """Write one shard atomically (temporary name, then rename).
+
+    Args:
+        task: ShardTask. The destination and the items, in record order.
+
+    Returns:
+        dict with the shard's `file`, `num_records` and `sha256`.
+    """
+    from tfrecords_tools.example_schema import serialize_example
+
+    import tensorflow as tf
+
+    temporary = task.path.with_name(f".{task.path.name}.tmp-{os.getpid()}")
+    try:
+        with tf.io.TFRecordWriter(str(temporary)) as writer:
+            for item in task.items:
+                image_bytes = item.image.read_bytes()
+                image_format, height, width = _read_image_header(item.image)
+                label_png = None
+                if item.label is not None:
+                    label_png = label_readers.encode_label_png(read_label(item))
+                writer.write(
+                    serialize_example(
+                        image=image_bytes,
+                        image_format=image_format,
+                        height=height,
+                        width=width,
+                        filename=item.id,
+                        label_png=label_png,
+                    )
+                )
+        digest = _sha256(temporary)
+        os.replace(temporary, task.path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return {"file": task.path.name, "num_records": len(task.items), "sha256": digest}
+
+
+# ------------------------------------------------------------------------ planning
+def shard_name(split: str, index: int, count: int) -> str:
+    """`{split}-{index:05d}-of-{count:05d}.tfrecord`."""
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def _item_fingerprint(item: Item) -> list:
+    """What identifies an item's content: paths, sizes and modification times."""
+    fingerprint = [item.id, item.label_kind]
+    for path in (item.image, item.label):
+        if path is None:
+            fingerprint.append(None)
+        else:
+            stat = path.stat()
+            fingerprint.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return fingerprint
+
+
+def plan_shards(
+    split: str, items: Sequence[Item], out_dir: Path, shard_bytes: float
+) -> list[ShardTask]:
+    """Assign items to shards of about `shard_bytes` each, in a fixed shuffled order.
+
+    Args:
+        split: str. Split name, the shards' name prefix.
+        items: sequence of Item. The split's good items.
+        out_dir: Path. Where the shards go.
+        shard_bytes: float. Target shard size, estimated from the input file sizes.
+
+    Returns:
+        list of ShardTask, the same for the same input.
+    """
+    ordered = sorted(items, key=lambda item: item.id)
+    random.Random(SHUFFLE_SEED).shuffle(ordered)
+    total = sum(
+        item.image.stat().st_size + (item.label.stat().st_size if item.label else 0)
+        for item in ordered
+    )
+    count = max(1, min(len(ordered), math.ceil(total / shard_bytes)))
+    per_shard = math.ceil(len(ordered) / count)
+    chunks = [ordered[i : i + per_shard] for i in range(0, len(ordered), per_shard)]
+    return [
+        ShardTask(out_dir / shard_name(split, index, len(chunks)), tuple(chunk))
+        for index, chunk in enumerate(chunks)
+    ]
+
+
+def _plan_key(task: ShardTask) -> str:
+    text = json.dumps([FORMAT_VERSION, [_item_fingerprint(i) for i in task.items]])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------ manifest
+def read_manifest(out_dir: Path) -> dict:
+    """The manifest in `out_dir`, or an empty one if there is none yet.
+
+    Raises:
+        ConversionError: for a manifest that is not valid JSON.
+    """
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return {"format_version": FORMAT_VERSION, "splits": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConversionError(f"{path}: not valid JSON ({error}); delete it to start over") from None
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> None:
+    """Write the manifest atomically."""
+    path = out_dir / MANIFEST
+    temporary = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+
+
+# ------------------------------------------------------------------------ driver
+@dataclasses.dataclass
+class SplitReport:
+    """Outcome of one split: written, skipped items, or refused for problems."""
+
+    split: str
+    num_images: int
+    problems: list[str]
+    written: bool
+    shards_written: int = 0
+    shards_reused: int = 0
+
+
+def _map(function: Callable, tasks: Iterable, pool, chunksize: int = 1):
+    if pool is None:
+        return map(function, tasks)
+    return pool.imap(function, tasks, chunksize=chunksize)
+
+
+def _remove_stale(out_dir: Path, split: str, keep: set[str]) -> None:
+    for path in out_dir.glob(f"{split}-*-of-*.tfrecord"):
+        if path.name not in keep:
+            path.unlink()
+    for path in out_dir.glob(f".{split}-*.tmp-*"):
+        path.unlink()
+
+
+def convert_split(
+    split: str,
+    items: Sequence[Item],
+    dataset: DatasetInfo,
+    out_dir: Path,
+    manifest: dict,
+    *,
+    pool=None,
+    shard_bytes: float = 150e6,
+    skip_bad: bool = False,
+    extra: dict | None = None,
+    progress: bool = True,
+) -> SplitReport:
+    """Inspect and write one split, updating `manifest` (and its file) as shards land.
+
+    Args:
+        split: str. Split name.
+        items: sequence of Item. The split's items.
+        dataset: DatasetInfo. Class count and ignore label.
+        out_dir: Path. Output directory (exists).
+        manifest: dict. The manifest being built; changed in place and written.
+        pool: multiprocessing pool or None to work in this process.
+        shard_bytes: float. Target shard size in bytes.
+        skip_bad: bool. Write the good items of a split with problems, and record
+            the bad ones in the manifest, instead of refusing the split.
+        extra: dict or None. More facts to record for the split (list counts).
+        progress: bool. Show progress bars.
+
+    Returns:
+        SplitReport.
+    """
+    inspect = functools.partial(inspect_item, dataset=dataset)
+    inspections = list(
+        tqdm(
+            _map(inspect, items, pool, chunksize=8),
+            total=len(items),
+            desc=f"{split}: check",
+            unit="img",
+            disable=not progress,
+        )
+    )
+    problems = [problem for result in inspections for problem in result.problems]
+    if problems and not skip_bad:
+        return SplitReport(split, len(items), problems, written=False)
+
+    good = [result for result in inspections if not result.problems]
+    tasks = plan_shards(split, [result.item for result in good], out_dir, shard_bytes)
+    previous = {
+        shard["file"]: shard for shard in manifest["splits"].get(split, {}).get("shards", [])
+    }
+    histogram = np.zeros(dataset.num_classes + 1, np.int64)
+    for result in good:
+        if result.histogram is not None:
+            histogram += np.asarray(result.histogram)
+    entry = {
+        "num_images": len(good),
+        "num_shards": len(tasks),
+        "shards": [],
+        "class_pixels": histogram[:-1].tolist(),
+        "ignored_pixels": int(histogram[-1]),
+        "skipped": [
+            {"id": result.item.id, "problems": result.problems}
+            for result in inspections
+            if result.problems
+        ],
+        **(extra or {}),
+    }
+    manifest["splits"][split] = entry
+    _remove_stale(out_dir, split, {task.path.name for task in tasks})
+
+    todo, reused = [], 0
+    for task in tasks:
+        key = _plan_key(task)
+        known = previous.get(task.path.name)
+        if known and known.get("plan") == key and task.path.is_file() and _sha256(task.path) == known["sha256"]:
+            entry["shards"].append(known)
+            reused += 1
+        else:
+            todo.append((task, key))
+    write_manifest(out_dir, manifest)
+
+    bar = tqdm(
+        total=sum(len(task.items) for task, _ in todo),
+        desc=f"{split}: write",
+        unit="img",
+        disable=not progress,
+    )
+    keys = {task.path.name: key for task, key in todo}
+    for shard in _map(write_shard, [task for task, _ in todo], pool):
+        shard["plan"] = keys[shard["file"]]
+        entry["shards"].append(shard)
+        entry["shards"].sort(key=lambda s: s["file"])
+        write_manifest(out_dir, manifest)
+        bar.update(shard["num_records"])
+    bar.close()
+    return SplitReport(split, len(good), problems, True, len(todo), reused)
+
+
+def make_pool(workers: int):
+    """A spawn-based process pool, or None for `workers <= 1` (work in-process)."""
+    if workers <= 1:
+        return None
+    return multiprocessing.get_context("spawn").Pool(workers)
+
+
+def convert(
+    splits: dict[str, Sequence[Item]],
+    dataset: DatasetInfo,
+    out_dir: Path,
+    *,
+    workers: int = 1,
+    shard_bytes: float = 150e6,
+    skip_bad: bool = False,
+    split_facts: dict[str, dict] | None = None,
+    progress: bool = True,
+) -> list[SplitReport]:
+    """Convert every split into `out_dir`; see the module docstring for the rules.
+
+    Args:
+        splits: dict from split name to its items.
+        dataset: DatasetInfo.
+        out_dir: Path. Created if missing.
+        workers: int. Worker processes (1: none). Defaults to 1.
+        shard_bytes: float. Target shard size in bytes. Defaults to 150e6.
+        skip_bad: bool. Convert around bad items instead of refusing a split.
+        split_facts: dict or None. Per split, facts to record in the manifest.
+        progress: bool. Show progress bars. Defaults to True.
+
+    Returns:
+        One SplitReport per split, in the order given.
+
+    Example:
+        >>> convert({"val": items}, DatasetInfo("voc", 21), Path("data/voc"), workers=2)
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(out_dir)
+    manifest.update(
+        format_version=FORMAT_VERSION,
+        dataset=dataset.name,
+        num_classes=dataset.num_classes,
+        ignore_label=dataset.ignore_label,
+    )
+    manifest.setdefault("splits", {})
+    pool = make_pool(workers)
+    try:
+        return [
+            convert_split(
+                split,
+                items,
+                dataset,
+                out_dir,
+                manifest,
+                pool=pool,
+                shard_bytes=shard_bytes,
+                skip_bad=skip_bad,
+                extra=(split_facts or {}).get(split),
+                progress=progress,
+            )
+            for split, items in splits.items()
+        ]
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+
+
+def verify(out_dir: Path, progress: bool = True) -> list[str]:
+    """Re-read every shard named in the manifest and check it against the manifest.
+
+    Args:
+        out_dir: Path. A converter's output directory.
+        progress: bool. Show a progress bar.
+
+    Returns:
+        The problems found (empty when every shard matches), one line each.
+    """
+    from tfrecords_tools.example_schema import parse_example
+
+    import tensorflow as tf
+
+    manifest = read_manifest(out_dir)
+    problems = []
+    if not manifest["splits"]:
+        return [f"{out_dir / MANIFEST}: no splits recorded"]
+    for split, entry in sorted(manifest["splits"].items()):
+        if len(entry["shards"]) != entry["num_shards"]:
+            problems.append(
+                f"{split}: {len(entry['shards'])} of {entry['num_shards']} shards written; "
+                "re-run the converter to finish"
+            )
+        total = 0
+        for shard in tqdm(entry["shards"], desc=f"{split}: verify", disable=not progress):
+            path = out_dir / shard["file"]
+            if not path.is_file():
+                problems.append(f"{path}: shard missing")
+                continue
+            if _sha256(path) != shard["sha256"]:
+                problems.append(f"{path}: sha256 differs from the manifest")
+            count = 0
+            try:
+                for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+                    parse_example(record)
+                    count += 1
+            except (tf.errors.DataLossError, ValueError) as error:
+                problems.append(f"{path}: unreadable record after {count} ({error})")
+                continue
+            if count != shard["num_records"]:
+                problems.append(f"{path}: {count} records, manifest says {shard['num_records']}")
+            total += count
+        if total != entry["num_images"] and not problems:
+            problems.append(f"{split}: {total} records, manifest says {entry['num_images']} images")
+    return problems

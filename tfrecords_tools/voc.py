@@ -1,0 +1,152 @@
+"""PASCAL VOC 2012 (+ SBD) to TFRecord shards.
+
+    python -m tfrecords_tools.voc --voc-root VOCdevkit/VOC2012 \
+        --sbd-root benchmark_RELEASE/dataset --out data/voc
+
+Splits (SPEC §5), from the datasets' own list files:
+- `train`, `val`, `trainval`: VOC's ImageSets/Segmentation lists (1,464 / 1,449 / 2,913).
+- `train_aug`: SBD train + SBD val + VOC train, minus VOC val (10,582), with
+  `--sbd-root` only.
+Labels: VOC's SegmentationClass palette PNGs (indices, never colours) where they
+exist, SBD's cls/*.mat (GTcls.Segmentation) otherwise: VOC's label wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tfrecords_tools.cli import add_common_arguments, report, run_verify
+from tfrecords_tools.conversion import ConversionError, DatasetInfo, Item, convert
+
+VOC_DATASET = DatasetInfo("voc", num_classes=21, ignore_label=255)
+
+
+def read_list(path: Path) -> list[str]:
+    """Ids of a split list file (one id per line, blank lines ignored).
+
+    Raises:
+        ConversionError: when the file is missing.
+    """
+    if not path.is_file():
+        raise ConversionError(f"{path}: split list not found")
+    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _require_dir(path: Path, flag: str, expected: str) -> None:
+    if not path.is_dir():
+        raise ConversionError(f"{flag} {path}: not a directory (expected {expected})")
+
+
+def voc_splits(voc_root: Path, sbd_root: Path | None) -> tuple[dict, dict]:
+    """The splits' items and the list counts behind them.
+
+    Args:
+        voc_root: Path. `VOCdevkit/VOC2012`.
+        sbd_root: Path or None. SBD's `benchmark_RELEASE/dataset`.
+
+    Returns:
+        (dict split -> list of Item, dict split -> facts for the manifest).
+
+    Raises:
+        ConversionError: for a missing root or list file.
+    """
+    _require_dir(voc_root, "--voc-root", "VOCdevkit/VOC2012 with JPEGImages/, SegmentationClass/, ImageSets/")
+    lists = voc_root / "ImageSets" / "Segmentation"
+    voc = {name: read_list(lists / f"{name}.txt") for name in ("train", "val", "trainval")}
+
+    def voc_item(image_id: str) -> Item:
+        return Item(
+            image_id,
+            voc_root / "JPEGImages" / f"{image_id}.jpg",
+            voc_root / "SegmentationClass" / f"{image_id}.png",
+            "palette_png",
+        )
+
+    splits = {name: [voc_item(i) for i in ids] for name, ids in voc.items()}
+    facts = {name: {"source": f"VOC {name}.txt", "list_count": len(ids)} for name, ids in voc.items()}
+    if sbd_root is None:
+        return splits, facts
+
+    _require_dir(sbd_root, "--sbd-root", "benchmark_RELEASE/dataset with img/, cls/, train.txt, val.txt")
+    sbd_train = read_list(sbd_root / "train.txt")
+    sbd_val = read_list(sbd_root / "val.txt")
+    voc_labelled = set(voc["trainval"])
+    val = set(voc["val"])
+    aug_ids = sorted((set(sbd_train) | set(sbd_val) | set(voc["train"])) - val)
+
+    def aug_item(image_id: str) -> Item:
+        if image_id in voc_labelled:
+            return voc_item(image_id)
+        image = voc_root / "JPEGImages" / f"{image_id}.jpg"
+        if not image.is_file():
+            image = sbd_root / "img" / f"{image_id}.jpg"
+        return Item(image_id, image, sbd_root / "cls" / f"{image_id}.mat", "sbd_mat")
+
+    splits["train_aug"] = [aug_item(i) for i in aug_ids]
+    facts["train_aug"] = {
+        "source": "(SBD train + SBD val + VOC train) - VOC val",
+        "list_count": len(aug_ids),
+        "sbd_train": len(sbd_train),
+        "sbd_val": len(sbd_val),
+        "voc_train": len(voc["train"]),
+        "voc_val": len(voc["val"]),
+        "labels_from_voc": sum(1 for i in aug_ids if i in voc_labelled),
+        "labels_from_sbd": sum(1 for i in aug_ids if i not in voc_labelled),
+    }
+    return splits, facts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfrecords_tools.voc",
+        description="Convert PASCAL VOC 2012 (+ SBD) to TFRecord shards.",
+    )
+    parser.add_argument("--voc-root", type=Path, help="VOCdevkit/VOC2012")
+    parser.add_argument("--sbd-root", type=Path, help="SBD benchmark_RELEASE/dataset (for train_aug)")
+    parser.add_argument(
+        "--splits",
+        nargs="*",
+        help="only these splits (default: train, val, trainval and, with SBD, train_aug)",
+    )
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.verify:
+        return run_verify(args.out, progress=not args.quiet)
+    if args.voc_root is None:
+        parser.error("--voc-root is required (unless --verify)")
+    try:
+        splits, facts = voc_splits(args.voc_root, args.sbd_root)
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.sbd_root is None:
+        print("note: no --sbd-root, so no train_aug split (SBD + VOC, 10,582 images)")
+    if args.splits:
+        unknown = sorted(set(args.splits) - set(splits))
+        if unknown:
+            print(f"error: --splits {unknown}: known splits are {sorted(splits)}", file=sys.stderr)
+            return 2
+        splits = {name: splits[name] for name in args.splits}
+    for name, items in splits.items():
+        print(f"{name}: {len(items)} images ({facts[name]['source']})")
+    try:
+        reports = convert(
+            splits,
+            VOC_DATASET,
+            args.out,
+            workers=args.workers,
+            shard_bytes=args.shard_mb * 1e6,
+            skip_bad=args.skip_bad,
+            split_facts=facts,
+            progress=not args.quiet,
+        )
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return report(reports, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
