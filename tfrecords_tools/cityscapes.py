@@ -46,7 +46,13 @@ def cityscapes_split(root: Path, split: str, annotation: str | None) -> list[Ite
         if annotation is None:
             items.append(Item(image_id, image, None, "none"))
             continue
-        label = root / annotation / split / image.parent.name / f"{image_id}_{annotation}_labelIds.png"
+        label = (
+            root
+            / annotation
+            / split
+            / image.parent.name
+            / f"{image_id}_{annotation}_labelIds.png"
+        )
         items.append(Item(image_id, image, label, "cityscapes_label_ids"))
     return items
 
@@ -68,9 +74,14 @@ def cityscapes_splits(root: Path, coarse: bool, names=None) -> tuple[dict, dict]
     if names:
         unknown = sorted(set(names) - set(plan))
         if unknown:
-            raise ConversionError(f"--splits {unknown}: known splits are {sorted(plan)}")
+            raise ConversionError(
+                f"--splits {unknown}: known splits are {sorted(plan)}"
+            )
         plan = {name: plan[name] for name in names}
-    splits = {name: cityscapes_split(root, name, annotation) for name, annotation in plan.items()}
+    splits = {
+        name: cityscapes_split(root, name, annotation)
+        for name, annotation in plan.items()
+    }
     facts = {
         name: {"source": f"leftImg8bit/{name} + {annotation or 'no labels'}"}
         for name, annotation in plan.items()
@@ -83,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tfrecords_tools.cityscapes",
         description="Convert Cityscapes to TFRecord shards.",
     )
-    parser.add_argument("--root", type=Path, help="Cityscapes root with leftImg8bit/, gtFine/")
-    parser.add_argument("--coarse", action="store_true", help="also train_extra with gtCoarse")
+    parser.add_argument(
+        "--root", type=Path, help="Cityscapes root with leftImg8bit/, gtFine/"
+    )
+    parser.add_argument(
+        "--coarse", action="store_true", help="also train_extra with gtCoarse"
+    )
     parser.add_argument("--splits", nargs="*", help="only these splits")
     add_common_arguments(parser)
     args = parser.parse_args(argv)

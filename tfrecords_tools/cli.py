@@ -14,7 +14,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """--out, --workers, --shard-mb, --skip-bad, --verify, --quiet."""
     # Before TensorFlow loads here or in the worker processes, which inherit it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser.add_argument("--out", type=Path, required=True, help="output directory for shards")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output directory for shards"
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -69,7 +71,9 @@ def report(reports: list[SplitReport], out_dir: Path) -> int:
             for problem in split.problems:
                 print(f"  {problem}", file=sys.stderr)
             continue
-        skipped = f", {len(split.problems)} bad file(s) skipped" if split.problems else ""
+        skipped = (
+            f", {len(split.problems)} bad file(s) skipped" if split.problems else ""
+        )
         print(
             f"{split.split}: {split.num_images} images, {split.shards_written} shard(s) "
             f"written, {split.shards_reused} already complete{skipped}"

@@ -145,7 +145,10 @@ def inspect_item(item: Item, dataset: DatasetInfo) -> Inspection:
     except label_readers.LabelError as error:
         problems.append(f"{item.label}: {error}")
         return result
-    if result.height and (label.shape[0], label.shape[1]) != (result.height, result.width):
+    if result.height and (label.shape[0], label.shape[1]) != (
+        result.height,
+        result.width,
+    ):
         problems.append(
             f"{item.label}: label size {label.shape[1]}x{label.shape[0]} differs from "
             f"image size {result.width}x{result.height}"
@@ -192,9 +195,9 @@ def write_shard(task: ShardTask) -> dict:
     Returns:
         dict with the shard's `file`, `num_records` and `sha256`.
     """
-    from tfrecords_tools.example_schema import serialize_example
-
     import tensorflow as tf
+
+    from tfrecords_tools.example_schema import serialize_example
 
     temporary = task.path.with_name(f".{task.path.name}.tmp-{os.getpid()}")
     try:
@@ -288,7 +291,9 @@ def read_manifest(out_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ConversionError(f"{path}: not valid JSON ({error}); delete it to start over") from None
+        raise ConversionError(
+            f"{path}: not valid JSON ({error}); delete it to start over"
+        ) from None
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> None:
@@ -374,7 +379,8 @@ def convert_split(
     good = [result for result in inspections if not result.problems]
     tasks = plan_shards(split, [result.item for result in good], out_dir, shard_bytes)
     previous = {
-        shard["file"]: shard for shard in manifest["splits"].get(split, {}).get("shards", [])
+        shard["file"]: shard
+        for shard in manifest["splits"].get(split, {}).get("shards", [])
     }
     histogram = np.zeros(dataset.num_classes + 1, np.int64)
     for result in good:
@@ -400,7 +406,12 @@ def convert_split(
     for task in tasks:
         key = _plan_key(task)
         known = previous.get(task.path.name)
-        if known and known.get("plan") == key and task.path.is_file() and _sha256(task.path) == known["sha256"]:
+        if (
+            known
+            and known.get("plan") == key
+            and task.path.is_file()
+            and _sha256(task.path) == known["sha256"]
+        ):
             entry["shards"].append(known)
             reused += 1
         else:
@@ -502,9 +513,9 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
     Returns:
         The problems found (empty when every shard matches), one line each.
     """
-    from tfrecords_tools.example_schema import parse_example
-
     import tensorflow as tf
+
+    from tfrecords_tools.example_schema import parse_example
 
     manifest = read_manifest(out_dir)
     problems = []
@@ -517,7 +528,9 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
                 "re-run the converter to finish"
             )
         total = 0
-        for shard in tqdm(entry["shards"], desc=f"{split}: verify", disable=not progress):
+        for shard in tqdm(
+            entry["shards"], desc=f"{split}: verify", disable=not progress
+        ):
             path = out_dir / shard["file"]
             if not path.is_file():
                 problems.append(f"{path}: shard missing")
@@ -533,8 +546,12 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
                 problems.append(f"{path}: unreadable record after {count} ({error})")
                 continue
             if count != shard["num_records"]:
-                problems.append(f"{path}: {count} records, manifest says {shard['num_records']}")
+                problems.append(
+                    f"{path}: {count} records, manifest says {shard['num_records']}"
+                )
             total += count
         if total != entry["num_images"] and not problems:
-            problems.append(f"{split}: {total} records, manifest says {entry['num_images']} images")
+            problems.append(
+                f"{split}: {total} records, manifest says {entry['num_images']} images"
+            )
     return problems

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-IMAGE_KEYS = ("image/encoded", "image/format", "image/height", "image/width", "image/filename")
+IMAGE_KEYS = (
+    "image/encoded",
+    "image/format",
+    "image/height",
+    "image/width",
+    "image/filename",
+)
 LABEL_KEYS = ("image/segmentation/class/encoded", "image/segmentation/class/format")
 
 
@@ -86,5 +92,9 @@ def parse_example(record: bytes) -> dict:
                 raise ValueError(f"record has no {key}")
             continue
         feature = features[key]
-        parsed[key] = feature.int64_list.value[0] if feature.HasField("int64_list") else feature.bytes_list.value[0]
+        parsed[key] = (
+            feature.int64_list.value[0]
+            if feature.HasField("int64_list")
+            else feature.bytes_list.value[0]
+        )
     return parsed

@@ -35,7 +35,9 @@ def read_palette_png(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             if image.mode not in ("P", "L"):
-                raise LabelError(f"label mode is {image.mode}, expected palette indices (P) or L")
+                raise LabelError(
+                    f"label mode is {image.mode}, expected palette indices (P) or L"
+                )
             return np.array(image, dtype=np.uint8)
     except (OSError, SyntaxError) as error:
         raise LabelError(f"cannot decode label ({error})") from None
@@ -94,7 +96,9 @@ def read_cityscapes_label_ids(path: Path, table: np.ndarray) -> np.ndarray:
     try:
         with Image.open(path) as image:
             if image.mode not in ("L", "P", "I", "I;16"):
-                raise LabelError(f"label mode is {image.mode}, expected one channel of ids")
+                raise LabelError(
+                    f"label mode is {image.mode}, expected one channel of ids"
+                )
             ids = np.array(image)
     except (OSError, SyntaxError) as error:
         raise LabelError(f"cannot decode label ({error})") from None
@@ -110,5 +114,7 @@ def read_cityscapes_label_ids(path: Path, table: np.ndarray) -> np.ndarray:
 def encode_label_png(label: np.ndarray) -> bytes:
     """A one-channel (mode L) PNG of class ids, deterministic for the same array."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(label, dtype=np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(label, dtype=np.uint8)).save(
+        buffer, format="PNG"
+    )
     return buffer.getvalue()

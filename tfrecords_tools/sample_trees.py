@@ -39,7 +39,10 @@ def _rng(name: str, seed: int) -> np.random.Generator:
 
 
 def synthetic_label(
-    rng: np.random.Generator, size: tuple[int, int], class_ids: Sequence[int], void: int | None
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    class_ids: Sequence[int],
+    void: int | None,
 ) -> np.ndarray:
     """Background 0 with a few rectangular and elliptic objects, optionally void-bordered."""
     height, width = size
@@ -59,7 +62,9 @@ def synthetic_label(
             ) ** 2 <= 1
         if void is not None:
             grown = np.zeros_like(mask)
-            grown[1:-1, 1:-1] = mask[:-2, 1:-1] | mask[2:, 1:-1] | mask[1:-1, :-2] | mask[1:-1, 2:]
+            grown[1:-1, 1:-1] = (
+                mask[:-2, 1:-1] | mask[2:, 1:-1] | mask[1:-1, :-2] | mask[1:-1, 2:]
+            )
             label[grown & ~mask] = void
         label[mask] = cls
     return label
@@ -121,12 +126,17 @@ def write_voc_tree(
         png.save(voc / "SegmentationClass" / f"{image_id}.png")
     for image_id in extra_image_ids:
         rng = _rng(image_id, seed)
-        _write_jpeg(voc / "JPEGImages" / f"{image_id}.jpg", synthetic_photo(rng, synthetic_label(rng, size, range(1, 21), 255)))
+        _write_jpeg(
+            voc / "JPEGImages" / f"{image_id}.jpg",
+            synthetic_photo(rng, synthetic_label(rng, size, range(1, 21), 255)),
+        )
     lists = voc / "ImageSets" / "Segmentation"
     lists.mkdir(parents=True, exist_ok=True)
     (lists / "train.txt").write_text("".join(f"{i}\n" for i in train_ids))
     (lists / "val.txt").write_text("".join(f"{i}\n" for i in val_ids))
-    (lists / "trainval.txt").write_text("".join(f"{i}\n" for i in sorted(train_ids + val_ids)))
+    (lists / "trainval.txt").write_text(
+        "".join(f"{i}\n" for i in sorted(train_ids + val_ids))
+    )
     return voc
 
 
@@ -179,7 +189,31 @@ def write_sbd_tree(
 
 
 # Cityscapes label ids that occur in practice (incl. ignored ones such as 0-6).
-CITYSCAPES_IDS = (0, 1, 3, 4, 7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
+CITYSCAPES_IDS = (
+    0,
+    1,
+    3,
+    4,
+    7,
+    8,
+    11,
+    12,
+    13,
+    17,
+    19,
+    20,
+    21,
+    22,
+    23,
+    24,
+    25,
+    26,
+    27,
+    28,
+    31,
+    32,
+    33,
+)
 
 
 def write_cityscapes_tree(
@@ -209,12 +243,18 @@ def write_cityscapes_tree(
             rng = _rng(f"{split}/{image_id}", seed)
             label = synthetic_label(rng, size, CITYSCAPES_IDS[4:], void=None)
             label[label == 0] = rng.choice(CITYSCAPES_IDS[:4])
-            image_path = root / "leftImg8bit" / split / city / f"{image_id}_leftImg8bit.png"
+            image_path = (
+                root / "leftImg8bit" / split / city / f"{image_id}_leftImg8bit.png"
+            )
             image_path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(synthetic_photo(rng, label)).save(image_path)
             label_dir = root / annotation / split / city
             label_dir.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(label).save(label_dir / f"{image_id}_{annotation}_labelIds.png")
+            Image.fromarray(label).save(
+                label_dir / f"{image_id}_{annotation}_labelIds.png"
+            )
             # Real trees hold colour and instance PNGs beside the label ids.
-            Image.fromarray(np.stack([label] * 3, -1)).save(label_dir / f"{image_id}_{annotation}_color.png")
+            Image.fromarray(np.stack([label] * 3, -1)).save(
+                label_dir / f"{image_id}_{annotation}_color.png"
+            )
     return root

@@ -52,9 +52,15 @@ def voc_splits(voc_root: Path, sbd_root: Path | None) -> tuple[dict, dict]:
     Raises:
         ConversionError: for a missing root or list file.
     """
-    _require_dir(voc_root, "--voc-root", "VOCdevkit/VOC2012 with JPEGImages/, SegmentationClass/, ImageSets/")
+    _require_dir(
+        voc_root,
+        "--voc-root",
+        "VOCdevkit/VOC2012 with JPEGImages/, SegmentationClass/, ImageSets/",
+    )
     lists = voc_root / "ImageSets" / "Segmentation"
-    voc = {name: read_list(lists / f"{name}.txt") for name in ("train", "val", "trainval")}
+    voc = {
+        name: read_list(lists / f"{name}.txt") for name in ("train", "val", "trainval")
+    }
 
     def voc_item(image_id: str) -> Item:
         return Item(
@@ -65,11 +71,18 @@ def voc_splits(voc_root: Path, sbd_root: Path | None) -> tuple[dict, dict]:
         )
 
     splits = {name: [voc_item(i) for i in ids] for name, ids in voc.items()}
-    facts = {name: {"source": f"VOC {name}.txt", "list_count": len(ids)} for name, ids in voc.items()}
+    facts = {
+        name: {"source": f"VOC {name}.txt", "list_count": len(ids)}
+        for name, ids in voc.items()
+    }
     if sbd_root is None:
         return splits, facts
 
-    _require_dir(sbd_root, "--sbd-root", "benchmark_RELEASE/dataset with img/, cls/, train.txt, val.txt")
+    _require_dir(
+        sbd_root,
+        "--sbd-root",
+        "benchmark_RELEASE/dataset with img/, cls/, train.txt, val.txt",
+    )
     sbd_train = read_list(sbd_root / "train.txt")
     sbd_val = read_list(sbd_root / "val.txt")
     voc_labelled = set(voc["trainval"])
@@ -104,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Convert PASCAL VOC 2012 (+ SBD) to TFRecord shards.",
     )
     parser.add_argument("--voc-root", type=Path, help="VOCdevkit/VOC2012")
-    parser.add_argument("--sbd-root", type=Path, help="SBD benchmark_RELEASE/dataset (for train_aug)")
+    parser.add_argument(
+        "--sbd-root", type=Path, help="SBD benchmark_RELEASE/dataset (for train_aug)"
+    )
     parser.add_argument(
         "--splits",
         nargs="*",
@@ -126,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.splits:
         unknown = sorted(set(args.splits) - set(splits))
         if unknown:
-            print(f"error: --splits {unknown}: known splits are {sorted(splits)}", file=sys.stderr)
+            print(
+                f"error: --splits {unknown}: known splits are {sorted(splits)}",
+                file=sys.stderr,
+            )
             return 2
         splits = {name: splits[name] for name in args.splits}
     for name, items in splits.items():

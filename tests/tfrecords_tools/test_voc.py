@@ -23,7 +23,9 @@ SBD_VAL = IDS[4:5] + IDS[11:14]
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory):
     root = tmp_path_factory.mktemp("voc_trees")
-    voc_root = write_voc_tree(root, VOC_TRAIN, VOC_VAL, size=SIZE, extra_image_ids=IDS[7:13])
+    voc_root = write_voc_tree(
+        root, VOC_TRAIN, VOC_VAL, size=SIZE, extra_image_ids=IDS[7:13]
+    )
     sbd_root = write_sbd_tree(root, SBD_TRAIN, SBD_VAL, size=SIZE)
     return voc_root, sbd_root
 
@@ -56,10 +58,21 @@ def test_split_rule_and_counts(converted):
         "train_aug": len(expected_aug),
     }
     aug = splits["train_aug"]
-    assert (aug["sbd_train"], aug["sbd_val"], aug["voc_train"], aug["voc_val"]) == (6, 4, 4, 3)
+    assert (aug["sbd_train"], aug["sbd_val"], aug["voc_train"], aug["voc_val"]) == (
+        6,
+        4,
+        4,
+        3,
+    )
     assert aug["labels_from_voc"] == 2 + 2  # VOC train ids (two of them also in SBD)
     _, records = read_records(converted, "train_aug")
-    names = {tf.train.Example.FromString(r).features.feature["image/filename"].bytes_list.value[0].decode() for r in records}
+    names = {
+        tf.train.Example.FromString(r)
+        .features.feature["image/filename"]
+        .bytes_list.value[0]
+        .decode()
+        for r in records
+    }
     assert names == expected_aug
     assert IDS[4] not in names  # in SBD val but also VOC val
 
@@ -71,13 +84,17 @@ def test_labels_are_indices_and_voc_wins(converted, trees):
     for record in records:
         feature = tf.train.Example.FromString(record).features.feature
         name = feature["image/filename"].bytes_list.value[0].decode()
-        by_id[name] = tf.io.decode_png(feature["image/segmentation/class/encoded"].bytes_list.value[0], channels=1)[..., 0].numpy()
+        by_id[name] = tf.io.decode_png(
+            feature["image/segmentation/class/encoded"].bytes_list.value[0], channels=1
+        )[..., 0].numpy()
     overlap = IDS[2]  # in VOC train and SBD train
     voc_label = np.array(Image.open(voc_root / "SegmentationClass" / f"{overlap}.png"))
     np.testing.assert_array_equal(by_id[overlap], voc_label)
     assert 255 in voc_label  # VOC's void border survives: read as indices, not colours
     sbd_only = IDS[8]
-    sbd_label = loadmat(sbd_root / "cls" / f"{sbd_only}.mat")["GTcls"]["Segmentation"][0, 0]
+    sbd_label = loadmat(sbd_root / "cls" / f"{sbd_only}.mat")["GTcls"]["Segmentation"][
+        0, 0
+    ]
     np.testing.assert_array_equal(by_id[sbd_only], sbd_label)
 
 
@@ -87,9 +104,15 @@ def test_jpeg_bytes_are_copied(converted, trees):
     for record in records:
         feature = tf.train.Example.FromString(record).features.feature
         name = feature["image/filename"].bytes_list.value[0].decode()
-        assert feature["image/encoded"].bytes_list.value[0] == (voc_root / "JPEGImages" / f"{name}.jpg").read_bytes()
+        assert (
+            feature["image/encoded"].bytes_list.value[0]
+            == (voc_root / "JPEGImages" / f"{name}.jpg").read_bytes()
+        )
         assert feature["image/format"].bytes_list.value[0] == b"jpeg"
-        assert (feature["image/height"].int64_list.value[0], feature["image/width"].int64_list.value[0]) == SIZE
+        assert (
+            feature["image/height"].int64_list.value[0],
+            feature["image/width"].int64_list.value[0],
+        ) == SIZE
 
 
 def test_shard_names_and_manifest(converted):
@@ -98,10 +121,19 @@ def test_shard_names_and_manifest(converted):
         files, records = read_records(converted, split)
         count = len(files)
         assert count == entry["num_shards"] > 0
-        assert [f.name for f in files] == [f"{split}-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)]
-        assert sum(s["num_records"] for s in entry["shards"]) == len(records) == entry["num_images"]
+        assert [f.name for f in files] == [
+            f"{split}-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)
+        ]
+        assert (
+            sum(s["num_records"] for s in entry["shards"])
+            == len(records)
+            == entry["num_images"]
+        )
         assert len(entry["class_pixels"]) == 21
-        assert sum(entry["class_pixels"]) + entry["ignored_pixels"] == entry["num_images"] * SIZE[0] * SIZE[1]
+        assert (
+            sum(entry["class_pixels"]) + entry["ignored_pixels"]
+            == entry["num_images"] * SIZE[0] * SIZE[1]
+        )
     assert manifest["splits"]["train_aug"]["num_shards"] > 1
 
 
@@ -113,26 +145,51 @@ def test_official_decoder_reads_our_records(converted, trees):
     decoder = Decoder()
     for record in records:
         data = decoder.decode(tf.constant(record))
-        name = tf.train.Example.FromString(record).features.feature["image/filename"].bytes_list.value[0].decode()
+        name = (
+            tf.train.Example.FromString(record)
+            .features.feature["image/filename"]
+            .bytes_list.value[0]
+            .decode()
+        )
         label = tf.io.decode_image(data["image/segmentation/class/encoded"], channels=1)
-        expected_label = np.array(Image.open(voc_root / "SegmentationClass" / f"{name}.png"))
+        expected_label = np.array(
+            Image.open(voc_root / "SegmentationClass" / f"{name}.png")
+        )
         np.testing.assert_array_equal(label[..., 0].numpy(), expected_label)
         image = tf.io.decode_image(data["image/encoded"], channels=3)
-        source = tf.io.decode_jpeg((voc_root / "JPEGImages" / f"{name}.jpg").read_bytes(), channels=3)
+        source = tf.io.decode_jpeg(
+            (voc_root / "JPEGImages" / f"{name}.jpg").read_bytes(), channels=3
+        )
         np.testing.assert_array_equal(image.numpy(), source.numpy())
         assert (int(data["image/height"]), int(data["image/width"])) == SIZE
 
 
 def test_without_sbd_there_is_no_train_aug(trees, tmp_path, capsys):
     voc_root, _ = trees
-    assert voc.main(["--voc-root", str(voc_root), "--out", str(tmp_path), "--workers", "1", "--quiet"]) == 0
+    assert (
+        voc.main(
+            [
+                "--voc-root",
+                str(voc_root),
+                "--out",
+                str(tmp_path),
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "no --sbd-root, so no train_aug" in capsys.readouterr().out
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert sorted(manifest["splits"]) == ["train", "trainval", "val"]
 
 
 def test_missing_roots_are_one_line_errors(tmp_path, capsys):
-    assert voc.main(["--voc-root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        voc.main(["--voc-root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: --voc-root {tmp_path / 'nope'}: not a directory")
     assert "\n" not in err
