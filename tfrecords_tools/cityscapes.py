@@ -1,6 +1,7 @@
 """Cityscapes to TFRecord shards.
 
-    python -m tfrecords_tools.cityscapes --root cityscapes --out data/cityscapes [--coarse]
+    python -m tfrecords_tools.cityscapes --root cityscapes --out data/cityscapes \
+        [--coarse]
 
 Splits (SPEC §5): `train` (2,975), `val` (500) with gtFine labels, `test` (1,525,
 images only) and, with `--coarse`, `train_extra` (19,998) with gtCoarse labels.

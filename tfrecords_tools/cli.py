@@ -64,8 +64,8 @@ def report(reports: list[SplitReport], out_dir: Path) -> int:
         if not split.written:
             status = 1
             print(
-                f"error: {split.split}: {len(split.problems)} problem(s), nothing written "
-                "for this split (fix them, or pass --skip-bad):",
+                f"error: {split.split}: {len(split.problems)} problem(s), "
+                "nothing written for this split (fix them, or pass --skip-bad):",
                 file=sys.stderr,
             )
             for problem in split.problems:
@@ -75,8 +75,9 @@ def report(reports: list[SplitReport], out_dir: Path) -> int:
             f", {len(split.problems)} bad file(s) skipped" if split.problems else ""
         )
         print(
-            f"{split.split}: {split.num_images} images, {split.shards_written} shard(s) "
-            f"written, {split.shards_reused} already complete{skipped}"
+            f"{split.split}: {split.num_images} images, "
+            f"{split.shards_written} shard(s) written, "
+            f"{split.shards_reused} already complete{skipped}"
         )
         for problem in split.problems:
             print(f"  skipped: {problem}")

@@ -107,7 +107,7 @@ def read_label(item: Item) -> np.ndarray:
 
 
 def _read_image_header(path: Path) -> tuple[str, int, int]:
-    """(format, height, width) after decoding the whole image once (catches corruption)."""
+    """(format, height, width), decoding the whole image once to catch corruption."""
     with Image.open(path) as image:
         image_format = _IMAGE_FORMATS.get(image.format)
         if image_format is None:
@@ -524,8 +524,8 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
     for split, entry in sorted(manifest["splits"].items()):
         if len(entry["shards"]) != entry["num_shards"]:
             problems.append(
-                f"{split}: {len(entry['shards'])} of {entry['num_shards']} shards written; "
-                "re-run the converter to finish"
+                f"{split}: {len(entry['shards'])} of {entry['num_shards']} shards "
+                "written; re-run the converter to finish"
             )
         total = 0
         for shard in tqdm(

@@ -44,7 +44,7 @@ def synthetic_label(
     class_ids: Sequence[int],
     void: int | None,
 ) -> np.ndarray:
-    """Background 0 with a few rectangular and elliptic objects, optionally void-bordered."""
+    """Background 0 with a few boxes and ellipses, optionally with a void border."""
     height, width = size
     label = np.zeros((height, width), np.uint8)
     rows, cols = np.mgrid[:height, :width]
@@ -71,7 +71,7 @@ def synthetic_label(
 
 
 def synthetic_photo(rng: np.random.Generator, label: np.ndarray) -> np.ndarray:
-    """An RGB uint8 image: shaded background, one colour per class, sensor-like noise."""
+    """An RGB uint8 image: shaded background, a colour per class, sensor-like noise."""
     height, width = label.shape
     rows, cols = np.mgrid[:height, :width]
     base = rng.uniform(40, 200, 3)
@@ -227,7 +227,7 @@ def write_cityscapes_tree(
 
     Args:
         root: Path. Directory to create the layout in.
-        images_per_split: dict. E.g. {"train": 4, "val": 2, "test": 2, "train_extra": 2}.
+        images_per_split: dict. E.g. {"train": 4, "val": 2, "train_extra": 2}.
         size: (height, width). Defaults to Cityscapes' (1024, 2048).
         seed: int. Content seed.
         cities: sequence of str. Images are spread over these city folders.

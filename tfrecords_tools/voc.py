@@ -4,7 +4,8 @@
         --sbd-root benchmark_RELEASE/dataset --out data/voc
 
 Splits (SPEC §5), from the datasets' own list files:
-- `train`, `val`, `trainval`: VOC's ImageSets/Segmentation lists (1,464 / 1,449 / 2,913).
+- `train`, `val`, `trainval`: VOC's ImageSets/Segmentation lists (1,464 / 1,449 /
+  2,913).
 - `train_aug`: SBD train + SBD val + VOC train, minus VOC val (10,582), with
   `--sbd-root` only.
 Labels: VOC's SegmentationClass palette PNGs (indices, never colours) where they
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--splits",
         nargs="*",
-        help="only these splits (default: train, val, trainval and, with SBD, train_aug)",
+        help="only these splits (default: all; train_aug needs --sbd-root)",
     )
     add_common_arguments(parser)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Cityscapes converter: official train-id mapping, PNG bytes kept, test and coarse splits."""
+"""Cityscapes converter: official train ids, PNG bytes kept, test/coarse splits."""
 
 import json
 

@@ -69,7 +69,8 @@ def break_inputs(voc_root):
     return ids, {
         "image file missing": missing,
         "corrupt image": corrupt,
-        f"label size {SIZE[1] + 3}x{SIZE[0]} differs from image size {SIZE[1]}x{SIZE[0]}": resized,
+        f"label size {SIZE[1] + 3}x{SIZE[0]} differs from image size "
+        f"{SIZE[1]}x{SIZE[0]}": resized,
         "label values outside 0..20 and 255: [21, 40, 254]": out_of_range,
         "label mode is RGB, expected palette indices": colour,
     }
