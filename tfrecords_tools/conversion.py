@@ -106,13 +106,14 @@ def read_label(item: Item) -> np.ndarray:
     raise ValueError(f"unknown label kind {item.label_kind!r}")
 
 
-def _read_image_header(path: Path) -> tuple[str, int, int]:
-    """(format, height, width), decoding the whole image once to catch corruption."""
+def _read_image_header(path: Path, decode: bool = False) -> tuple[str, int, int]:
+    """(format, height, width) of an image; `decode` decodes it all to catch corruption."""
     with Image.open(path) as image:
         image_format = _IMAGE_FORMATS.get(image.format)
         if image_format is None:
             raise ValueError(f"image format {image.format} is neither JPEG nor PNG")
-        image.load()
+        if decode:
+            image.load()
         return image_format, image.height, image.width
 
 
@@ -132,7 +133,7 @@ def inspect_item(item: Item, dataset: DatasetInfo) -> Inspection:
         problems.append(f"{item.image}: image file missing")
     else:
         try:
-            _, result.height, result.width = _read_image_header(item.image)
+            _, result.height, result.width = _read_image_header(item.image, decode=True)
         except (OSError, SyntaxError, ValueError) as error:
             problems.append(f"{item.image}: corrupt image ({error})")
     if item.label is None:
@@ -172,7 +173,7 @@ def inspect_item(item: Item, dataset: DatasetInfo) -> Inspection:
 # ------------------------------------------------------------------------ writing
 @dataclasses.dataclass(frozen=True)
 class ShardTask:
-    """Everything a worker needs to write one shard."""
+    """One shard to write: its path and its items in record order."""
 
     path: Path
     items: tuple[Item, ...]
@@ -186,44 +187,59 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_shard(task: ShardTask) -> dict:
-    """Write one shard atomically (temporary name, then rename).
+def prepare_record(item: Item) -> tuple[str, int, int, bytes | None]:
+    """The decoded parts of a record, made in a worker: (format, height, width, label PNG).
+
+    The image was fully decoded once by `inspect_item`; its header is enough here.
+    """
+    image_format, height, width = _read_image_header(item.image)
+    label_png = None
+    if item.label is not None:
+        label_png = label_readers.encode_label_png(read_label(item))
+    return image_format, height, width, label_png
+
+
+def write_shards(tasks: Sequence[ShardTask], pool=None):
+    """Write shards atomically (temporary name, then rename), yielding each when done.
+
+    Workers decode and re-encode labels (`prepare_record`) for all tasks in one
+    stream; this process copies the image bytes and writes the records, so the workers
+    never load TensorFlow.
 
     Args:
-        task: ShardTask. The destination and the items, in record order.
+        tasks: sequence of ShardTask, written in order.
+        pool: multiprocessing pool or None.
 
-    Returns:
-        dict with the shard's `file`, `num_records` and `sha256`.
+    Yields:
+        dict with each shard's `file`, `num_records` and `sha256`.
     """
     import tensorflow as tf
 
     from tfrecords_tools.example_schema import serialize_example
 
-    temporary = task.path.with_name(f".{task.path.name}.tmp-{os.getpid()}")
-    try:
-        with tf.io.TFRecordWriter(str(temporary)) as writer:
-            for item in task.items:
-                image_bytes = item.image.read_bytes()
-                image_format, height, width = _read_image_header(item.image)
-                label_png = None
-                if item.label is not None:
-                    label_png = label_readers.encode_label_png(read_label(item))
-                writer.write(
-                    serialize_example(
-                        image=image_bytes,
+    all_items = (item for task in tasks for item in task.items)
+    prepared = iter(_map(prepare_record, all_items, pool, chunksize=4))
+    for task in tasks:
+        temporary = task.path.with_name(f".{task.path.name}.tmp-{os.getpid()}")
+        try:
+            with tf.io.TFRecordWriter(str(temporary)) as writer:
+                for item in task.items:
+                    image_format, height, width, label_png = next(prepared)
+                    record = serialize_example(
+                        image=item.image.read_bytes(),
                         image_format=image_format,
                         height=height,
                         width=width,
                         filename=item.id,
                         label_png=label_png,
                     )
-                )
-        digest = _sha256(temporary)
-        os.replace(temporary, task.path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return {"file": task.path.name, "num_records": len(task.items), "sha256": digest}
+                    writer.write(record)
+            digest = _sha256(temporary)
+            os.replace(temporary, task.path)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
+        yield {"file": task.path.name, "num_records": len(task.items), "sha256": digest}
 
 
 # ------------------------------------------------------------------------ planning
@@ -425,7 +441,7 @@ def convert_split(
         disable=not progress,
     )
     keys = {task.path.name: key for task, key in todo}
-    for shard in _map(write_shard, [task for task, _ in todo], pool):
+    for shard in write_shards([task for task, _ in todo], pool):
         shard["plan"] = keys[shard["file"]]
         entry["shards"].append(shard)
         entry["shards"].sort(key=lambda s: s["file"])

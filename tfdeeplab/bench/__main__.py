@@ -1,0 +1,31 @@
+"""`python -m tfdeeplab.bench NAME [options] [--json FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tfdeeplab.bench import convert
+
+BENCHMARKS = {"convert": convert}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    parser = argparse.ArgumentParser(prog="python -m tfdeeplab.bench")
+    commands = parser.add_subparsers(dest="benchmark", required=True)
+    for name, module in BENCHMARKS.items():
+        sub = commands.add_parser(name, help=module.__doc__.splitlines()[0])
+        module.add_arguments(sub)
+        sub.add_argument(
+            "--json", type=Path, help="also write the figures to this JSON file"
+        )
+    args = parser.parse_args(argv)
+    BENCHMARKS[args.benchmark].run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
