@@ -107,7 +107,7 @@ def read_label(item: Item) -> np.ndarray:
 
 
 def _read_image_header(path: Path, decode: bool = False) -> tuple[str, int, int]:
-    """(format, height, width) of an image; `decode` decodes it all to catch corruption."""
+    """(format, height, width); `decode` decodes all of it, to catch corruption."""
     with Image.open(path) as image:
         image_format = _IMAGE_FORMATS.get(image.format)
         if image_format is None:
@@ -188,7 +188,7 @@ def _sha256(path: Path) -> str:
 
 
 def prepare_record(item: Item) -> tuple[str, int, int, bytes | None]:
-    """The decoded parts of a record, made in a worker: (format, height, width, label PNG).
+    """A record's decoded parts, made in a worker: (format, height, width, label PNG).
 
     The image was fully decoded once by `inspect_item`; its header is enough here.
     """

@@ -7,7 +7,9 @@ from tfdeeplab.bench.__main__ import main
 
 def test_convert_benchmark_table_and_json(tmp_path, capsys):
     out = tmp_path / "convert.json"
-    assert main(["convert", "--images", "12", "--workers", "1", "--json", str(out)]) == 0
+    assert (
+        main(["convert", "--images", "12", "--workers", "1", "--json", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     figures = json.loads(out.read_text())
     assert figures["benchmark"] == "convert"

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> None:
             ids = [voc_id(i) for i in range(args.images)]
             voc_root = write_voc_tree(scratch / "tree", ids, [], size=(375, 500))
             print(
-                f"generated {args.images} VOC-sized images in {time.perf_counter() - start:.1f} s"
+                f"generated {args.images} VOC-sized images "
+                f"in {time.perf_counter() - start:.1f} s"
             )
         ids = read_list(voc_root / "ImageSets" / "Segmentation" / "train.txt")
         splits, _ = voc_splits(voc_root, None)

@@ -47,7 +47,7 @@ def emit(
     settings: dict,
     json_path: Path | None,
 ) -> None:
-    """Print the table (and settings); write {benchmark, settings, machine, rows} as JSON."""
+    """Print the table and settings; write them (and the machine) to `json_path`."""
     print(f"benchmark: {name}  " + "  ".join(f"{k}={v}" for k, v in settings.items()))
     print(format_table(rows, columns))
     if json_path is not None:

@@ -159,6 +159,9 @@ class DataConfig:
         flip_probability: float. Probability of a horizontal flip.
         channel_order: str. `bgr` (the Caffe/MXNet models) or `rgb`.
         mean: (c0, c1, c2). Subtracted per channel, in `channel_order`.
+        shuffle_buffer: int. Examples in the training shuffle buffer.
+        deterministic: bool. Same seed, same batches (fixes the order of parallel
+            reads and maps, at some speed); False lets tf.data reorder for speed.
     """
 
     dataset: str = _field("voc", choices=("voc", "cityscapes"))
@@ -176,6 +179,8 @@ class DataConfig:
     flip_probability: float = _field(0.5, minimum=0.0)
     channel_order: str = _field("bgr", choices=("bgr", "rgb"))
     mean: tuple[float, ...] = _field((104.0, 116.0, 122.0), length=3)
+    shuffle_buffer: int = _field(1000, minimum=1)
+    deterministic: bool = _field(False)
 
     def check(self) -> None:
         low, high = self.scale_range
