@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from tfdeeplab.bench import convert
+from tfdeeplab.bench import convert, data
 
-BENCHMARKS = {"convert": convert}
+BENCHMARKS = {"convert": convert, "data": data}
 
 
 def main(argv: list[str] | None = None) -> int:
