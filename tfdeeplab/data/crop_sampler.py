@@ -1,0 +1,191 @@
+"""SPEC §3's resize-pad-crop-flip, computed straight into the crop.
+
+`tfdeeplab.data.augment.augment` resizes the whole image, pads it and cuts the crop
+out. Every output pixel of that chain depends on at most two source rows and two
+source columns, known before any pixel is decoded: this module draws the same random
+numbers, works out for each crop row and column its source rows/columns and weights
+(TensorFlow's half-pixel bilinear or nearest rules, clamped at the border, the pad value
+outside the resized image, mirrored for a flip), decodes only the source window it
+needs (`decode_and_crop_jpeg` for JPEG) and gathers. Same result, a fraction of the
+work: the crop is resampled once instead of resizing the whole image, and the
+resampling, padding, channel order and mean subtraction are one pass of the
+`tfdeeplab.ops.crop_resample` kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from tfdeeplab.data.augment import (
+    _substream,
+    crop_offsets,
+    flip_decision,
+    sample_scales,
+)
+from tfdeeplab.ops.crop_resample import crop_resample, crop_resample_reference
+
+# JPEG decoders upsample chroma from neighbouring blocks: a window decoded with a margin
+# of one 16-pixel MCU has the same pixels as the full decode.
+_JPEG_MARGIN = 16
+
+
+def _axis_plan(in_size, new_size, crop_len: int, offset):
+    """Where the crop's positions along one axis sample the source.
+
+    Args:
+        in_size: int32 scalar. Source length.
+        new_size: int32 scalar. Length after the random resize.
+        crop_len: int. Crop length.
+        offset: int32 scalar. Crop start in the padded canvas.
+
+    Returns:
+        (first, step, valid): the source coordinate of crop position 0 and the step
+        between positions (TensorFlow's half-pixel rule, source = (i + 0.5) * scale -
+        0.5 for resized index i), and bool [crop_len], false where the crop shows
+        padding.
+    """
+    pad_before = tf.maximum(crop_len - new_size, 0) // 2
+    resized = offset + tf.range(crop_len) - pad_before
+    valid = (resized >= 0) & (resized < new_size)
+    step = tf.cast(in_size, tf.float32) / tf.cast(new_size, tf.float32)
+    first = (tf.cast(offset - pad_before, tf.float32) + 0.5) * step - 0.5
+    return first, step, valid
+
+
+def _nearest_indices(in_size, new_size, crop_len: int, offset):
+    """Source index of each crop position by `tf.image.resize`'s nearest rule, exactly.
+
+    floor((i + 0.5) * (in / new)) in float32 as TensorFlow computes it: rational scales
+    put many positions exactly on a tie, so an equivalent formula is not enough.
+    """
+    pad_before = tf.maximum(crop_len - new_size, 0) // 2
+    resized = offset + tf.range(crop_len) - pad_before
+    scale = tf.cast(in_size, tf.float32) / tf.cast(new_size, tf.float32)
+    index = tf.cast(tf.floor((tf.cast(resized, tf.float32) + 0.5) * scale), tf.int32)
+    return tf.clip_by_value(index, 0, in_size - 1)
+
+
+def _window(first, step, valid, crop_len: int, size):
+    """Start and length of the source span the valid positions touch, with margin."""
+    positions = first + step * tf.cast(tf.range(crop_len), tf.float32)
+    low = tf.cast(tf.floor(tf.reduce_min(tf.where(valid, positions, 1e9))), tf.int32)
+    high = (
+        tf.cast(tf.floor(tf.reduce_max(tf.where(valid, positions, -1e9))), tf.int32) + 1
+    )
+    start = tf.clip_by_value(low - _JPEG_MARGIN, 0, size - 1)
+    stop = tf.clip_by_value(high + _JPEG_MARGIN, 0, size - 1)
+    return start, stop - start + 1
+
+
+def sample_crop(
+    encoded_image: tf.Tensor,
+    label: tf.Tensor,
+    seed: tf.Tensor,
+    *,
+    crop_size: Sequence[int],
+    scale_range: Sequence[float],
+    aspect_ratio_tolerance: float,
+    max_resize_attempts: int,
+    image_interpolation: str,
+    pad_value: int,
+    flip_probability: float,
+    channel_order: str,
+    mean: Sequence[float],
+    use_kernel: bool = True,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """SPEC §3 from an encoded image: `augment`'s result, decoded lazily.
+
+    Args:
+        encoded_image: scalar string, a JPEG or PNG (3 channels after decoding).
+        label: uint8 [H, W, 1] class ids, the image's size.
+        seed: [2] int tensor, this example's seed (as for `augment`).
+        crop_size, scale_range, aspect_ratio_tolerance, max_resize_attempts,
+        image_interpolation, pad_value, flip_probability, channel_order, mean: as
+            `tfdeeplab.data.augment.augment`.
+        use_kernel: bool. Resample with the C++ CropResample kernel (True) or its
+            TensorFlow reference (False). Defaults to True.
+
+    Returns:
+        (image float32 [crop_h, crop_w, 3] normalised, label int32 [crop_h, crop_w]).
+
+    Example:
+        >>> image, label = sample_crop(encoded, label, tf.constant([0, 7]),
+        ...     crop_size=(321, 321), scale_range=(0.7, 1.5),
+        ...     aspect_ratio_tolerance=0.15,
+        ...     max_resize_attempts=50, image_interpolation="bilinear", pad_value=255,
+        ...     flip_probability=0.5, channel_order="bgr", mean=(104, 116, 122))
+    """
+    crop_height, crop_width = crop_size
+    height, width = tf.shape(label)[0], tf.shape(label)[1]
+    scales = sample_scales(
+        _substream(seed, 0), scale_range, aspect_ratio_tolerance, max_resize_attempts
+    )
+    new_size = tf.cast(
+        tf.floor(tf.cast(tf.stack([height, width]), tf.float32) * scales + 0.5),
+        tf.int32,
+    )
+    canvas = tf.maximum(new_size, tf.constant([crop_height, crop_width]))
+    top, left = crop_offsets(_substream(seed, 1), canvas, crop_size)
+    flip = flip_decision(_substream(seed, 2), flip_probability)
+
+    first_row, row_step, valid_rows = _axis_plan(height, new_size[0], crop_height, top)
+    first_col, col_step, valid_cols = _axis_plan(width, new_size[1], crop_width, left)
+    start_row, window_height = _window(
+        first_row, row_step, valid_rows, crop_height, height
+    )
+    start_col, window_width = _window(
+        first_col, col_step, valid_cols, crop_width, width
+    )
+    # A flip mirrors every per-column plan; the window does not change.
+    valid_cols = tf.where(flip, tf.reverse(valid_cols, [0]), valid_cols)
+    inside = valid_rows[:, None, None] & valid_cols[None, :, None]
+    window = tf.stack([start_row, start_col, window_height, window_width])
+    source = tf.cond(
+        tf.io.is_jpeg(encoded_image),
+        lambda: tf.image.decode_and_crop_jpeg(encoded_image, window, channels=3),
+        lambda: tf.image.crop_to_bounding_box(
+            tf.io.decode_png(encoded_image, channels=3),
+            start_row,
+            start_col,
+            window_height,
+            window_width,
+        ),
+    )
+    nearest_rows = _nearest_indices(height, new_size[0], crop_height, top)
+    nearest_cols = _nearest_indices(width, new_size[1], crop_width, left)
+    nearest_cols = tf.where(flip, tf.reverse(nearest_cols, [0]), nearest_cols)
+    if image_interpolation == "bilinear":
+        positions_r = tf.cast(tf.range(crop_height), tf.float32)
+        positions_c = tf.cast(tf.range(crop_width), tf.float32)
+        rows = first_row + row_step * positions_r - tf.cast(start_row, tf.float32)
+        cols = first_col + col_step * positions_c - tf.cast(start_col, tf.float32)
+        cols = tf.where(flip, tf.reverse(cols, [0]), cols)
+    else:
+        rows = tf.cast(nearest_rows - start_row, tf.float32)
+        cols = tf.cast(nearest_cols - start_col, tf.float32)
+    resample = crop_resample if use_kernel else crop_resample_reference
+    image = resample(
+        source,
+        rows,
+        cols,
+        valid_rows,
+        valid_cols,
+        tf.constant(mean, tf.float32),
+        bilinear=image_interpolation == "bilinear",
+        reverse_channels=channel_order == "bgr",
+        pad_value=float(pad_value),
+    )
+
+    label = tf.cast(
+        tf.gather(tf.gather(label, nearest_rows), nearest_cols, axis=1), tf.int32
+    )
+    # Padding shows in about one crop in five: skip the masking pass otherwise.
+    label = tf.cond(
+        tf.reduce_all(valid_rows) & tf.reduce_all(valid_cols),
+        lambda: label,
+        lambda: tf.where(inside, label, pad_value),
+    )
+    image = tf.ensure_shape(image, [crop_height, crop_width, 3])
+    return image, tf.ensure_shape(label[..., 0], [crop_height, crop_width])

@@ -1,0 +1,161 @@
+"""tf.data pipelines: augmented training batches (SPEC §3), whole eval images."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfdeeplab.config.schema import Recipe
+from tfdeeplab.data.augment import normalize
+from tfdeeplab.data.crop_sampler import sample_crop
+from tfdeeplab.data.records import (
+    decode_label,
+    decode_record,
+    parse_record,
+    shard_files,
+)
+from tfdeeplab.ops.crop_resample import crop_resample_available
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _read_records(
+    files: list[str],
+    pipeline_id: int,
+    num_pipelines: int,
+    seed: int,
+    shuffle_files: bool,
+    repeat: bool,
+    deterministic: bool,
+) -> tf.data.Dataset:
+    """Records of this input pipeline's share of `files`, read several at a time."""
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    shard_by_file = num_pipelines > 1 and len(files) >= num_pipelines
+    if shard_by_file:
+        dataset = dataset.shard(num_pipelines, pipeline_id)
+    if shuffle_files:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.interleave(
+        lambda name: tf.data.TFRecordDataset(name, buffer_size=8 << 20),
+        cycle_length=min(len(files), 8),
+        block_length=1,
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if num_pipelines > 1 and not shard_by_file:
+        dataset = dataset.shard(num_pipelines, pipeline_id)
+    return dataset
+
+
+def train_dataset(
+    recipe: Recipe,
+    input_context: tf.distribute.InputContext | None = None,
+    *,
+    repeat: bool = True,
+) -> tf.data.Dataset:
+    """Training batches: shuffled records, SPEC §3 augmentation, per-replica batches.
+
+    Under a tf.distribute strategy pass the `input_context` that
+    `strategy.distribute_datasets_from_function` gives: each input pipeline (worker)
+    then reads its own share of the shards, and batches hold `recipe.train.batch_size`
+    images, the per-replica batch.
+
+    Args:
+        recipe: Recipe. Reads `data` (shards, augmentation, shuffle buffer,
+            determinism) and `train` (batch size, seed).
+        input_context: tf.distribute.InputContext or None.
+        repeat: bool. Cycle through the data forever (training); False for one pass.
+            Defaults to True.
+
+    Returns:
+        tf.data.Dataset of (images float32 [B, crop_h, crop_w, 3], labels int32
+        [B, crop_h, crop_w]).
+
+    Raises:
+        MissingShardsError: when the split has no shards.
+
+    Example:
+        >>> dataset = strategy.distribute_datasets_from_function(
+        ...     lambda context: train_dataset(recipe, context))
+    """
+    data = recipe.data
+    files = shard_files(data.root, data.train_split, data.dataset)
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    num_pipelines = input_context.num_input_pipelines if input_context else 1
+    seed = recipe.train.seed * 1000 + pipeline_id
+    records = _read_records(
+        files, pipeline_id, num_pipelines, seed, True, repeat, data.deterministic
+    )
+    records = records.shuffle(
+        data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+    )
+    # One [2] seed per example from a seeded stream: the augmentation is a pure function
+    # of (record, seed), so the same recipe seed gives the same batches.
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    augmentation = dict(
+        crop_size=data.crop_size,
+        scale_range=data.scale_range,
+        aspect_ratio_tolerance=data.aspect_ratio_tolerance,
+        max_resize_attempts=data.max_resize_attempts,
+        image_interpolation=data.image_interpolation,
+        pad_value=data.pad_value,
+        flip_probability=data.flip_probability,
+        channel_order=data.channel_order,
+        mean=data.mean,
+        use_kernel=crop_resample_available(),
+    )
+
+    def example(record, example_seed):
+        parsed = parse_record(record)
+        label = decode_label(parsed, data.ignore_label)
+        return sample_crop(parsed["encoded_image"], label, example_seed, **augmentation)
+
+    dataset = tf.data.Dataset.zip((records, seeds)).map(
+        example, num_parallel_calls=AUTOTUNE, deterministic=data.deterministic
+    )
+    dataset = dataset.batch(recipe.train.batch_size, drop_remainder=True)
+    options = tf.data.Options()
+    options.deterministic = data.deterministic
+    # Shards are split by file above; stop tf.distribute from sharding again.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF
+    )
+    return dataset.with_options(options).prefetch(AUTOTUNE)
+
+
+def eval_dataset(recipe: Recipe, split: str | None = None) -> tf.data.Dataset:
+    """Whole evaluation images, one at a time, undistorted, in shard order.
+
+    Args:
+        recipe: Recipe. Reads `data` (shards, channel order, mean, ignore label).
+        split: str or None. Split to read; defaults to `recipe.data.eval_split`.
+
+    Returns:
+        tf.data.Dataset of dicts: `image` float32 [H, W, 3] (channel order, minus
+        mean), `rgb` uint8 [H, W, 3] (as decoded, for CRF and panels), `label` int32
+        [H, W] and `id` (string).
+
+    Raises:
+        MissingShardsError: when the split has no shards.
+    """
+    data = recipe.data
+    files = shard_files(data.root, split or data.eval_split, data.dataset)
+
+    def example(record):
+        decoded = decode_record(record, data.ignore_label)
+        return {
+            "image": normalize(decoded["image"], data.channel_order, data.mean),
+            "rgb": decoded["image"],
+            "label": tf.cast(decoded["label"][..., 0], tf.int32),
+            "id": decoded["id"],
+        }
+
+    dataset = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 4))
+    options = tf.data.Options()
+    options.deterministic = True
+    return (
+        dataset.map(example, num_parallel_calls=AUTOTUNE)
+        .with_options(options)
+        .prefetch(2)
+    )
