@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tfrecords_tools.cli import add_common_arguments, report, run_verify
-from tfrecords_tools.conversion import ConversionError, DatasetInfo, Item, convert
+from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
+from tfrecords_tools.conversion import ConversionError, DatasetInfo, Item
 
 CITYSCAPES_DATASET = DatasetInfo("cityscapes", num_classes=19, ignore_label=255)
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -110,22 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--root is required (unless --verify)")
     try:
         splits, facts = cityscapes_splits(args.root, args.coarse, args.splits)
-        for name, items in splits.items():
-            print(f"{name}: {len(items)} images ({facts[name]['source']})")
-        reports = convert(
-            splits,
-            CITYSCAPES_DATASET,
-            args.out,
-            workers=args.workers,
-            shard_bytes=args.shard_mb * 1e6,
-            skip_bad=args.skip_bad,
-            split_facts=facts,
-            progress=not args.quiet,
-        )
     except ConversionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return report(reports, args.out)
+    return run_conversion(splits, facts, CITYSCAPES_DATASET, args)
 
 
 if __name__ == "__main__":

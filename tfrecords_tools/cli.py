@@ -7,7 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from tfrecords_tools.conversion import ConversionError, SplitReport, verify
+from tfrecords_tools.conversion import (
+    ConversionError,
+    DatasetInfo,
+    SplitReport,
+    convert,
+    verify,
+)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,3 +89,26 @@ def report(reports: list[SplitReport], out_dir: Path) -> int:
             print(f"  skipped: {problem}")
     print(f"manifest: {out_dir / 'manifest.json'}")
     return status
+
+
+def run_conversion(
+    splits: dict, facts: dict, dataset: DatasetInfo, args: argparse.Namespace
+) -> int:
+    """Print the split sizes, convert with the common options, report; exit status."""
+    for name, items in splits.items():
+        print(f"{name}: {len(items)} images ({facts[name]['source']})")
+    try:
+        reports = convert(
+            splits,
+            dataset,
+            args.out,
+            workers=args.workers,
+            shard_bytes=args.shard_mb * 1e6,
+            skip_bad=args.skip_bad,
+            split_facts=facts,
+            progress=not args.quiet,
+        )
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return report(reports, args.out)

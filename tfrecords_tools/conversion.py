@@ -6,8 +6,9 @@ then, per split:
 1. inspects every item in parallel (files present, image decodes, label size equals
    image size, label values in 0..C-1 or the ignore label) and collects every problem;
 2. stops before writing anything for a split with problems (unless `skip_bad`);
-3. writes the shards in parallel, each to a temporary name renamed when complete, and
-   records it in `manifest.json` (record count, sha256, what went into it);
+3. writes the shards: worker processes decode and re-encode the labels, this process
+   copies the image bytes into records; each shard goes to a temporary name, renamed
+   when complete, and into `manifest.json` (record count, sha256, what went into it);
 4. on a re-run, skips shards whose manifest entry matches the plan and whose file still
    has the recorded sha256, so a killed run finishes where it stopped and an unchanged
    input gives identical shards.

@@ -18,8 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tfrecords_tools.cli import add_common_arguments, report, run_verify
-from tfrecords_tools.conversion import ConversionError, DatasetInfo, Item, convert
+from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
+from tfrecords_tools.conversion import ConversionError, DatasetInfo, Item
 
 VOC_DATASET = DatasetInfo("voc", num_classes=21, ignore_label=255)
 
@@ -148,23 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         splits = {name: splits[name] for name in args.splits}
-    for name, items in splits.items():
-        print(f"{name}: {len(items)} images ({facts[name]['source']})")
-    try:
-        reports = convert(
-            splits,
-            VOC_DATASET,
-            args.out,
-            workers=args.workers,
-            shard_bytes=args.shard_mb * 1e6,
-            skip_bad=args.skip_bad,
-            split_facts=facts,
-            progress=not args.quiet,
-        )
-    except ConversionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return report(reports, args.out)
+    return run_conversion(splits, facts, VOC_DATASET, args)
 
 
 if __name__ == "__main__":
