@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from tfdeeplab.ops import build
 from tfdeeplab.ops.crop_resample import (
+    crop_labels,
+    crop_labels_reference,
     crop_resample,
     crop_resample_available,
     crop_resample_reference,
@@ -76,3 +78,18 @@ def test_build_cache_and_missing_compiler(tmp_path, monkeypatch):
     source.write_text("this is not C++\n")
     with pytest.raises(build.OpBuildError, match="compiling noop_op.cc failed"):
         build.build_op_library(source)
+
+
+def test_label_kernel_matches_reference():
+    rng = np.random.default_rng(5)
+    label = tf.constant(rng.integers(0, 21, size=(19, 26, 1)), tf.uint8)
+    rows = tf.constant(rng.integers(-2, 22, 23), tf.int32)  # out of range: clamped
+    cols = tf.constant(rng.integers(-2, 29, 17), tf.int32)
+    valid_rows = tf.constant(rng.random(23) > 0.2)
+    valid_cols = tf.constant(rng.random(17) > 0.2)
+    args = (label, rows, cols, valid_rows, valid_cols)
+    got = crop_labels(*args, pad_value=254).numpy()
+    np.testing.assert_array_equal(
+        got, crop_labels_reference(*args, pad_value=254).numpy()
+    )
+    assert got.dtype == np.int32 and np.any(got == 254) and np.any(got < 21)

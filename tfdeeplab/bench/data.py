@@ -14,6 +14,7 @@ converted unless `--shards DIR` is given), measures in one run:
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import multiprocessing
 import os
@@ -148,17 +149,23 @@ def _tensorpack_example(record: bytes, seed: int):
 def _tensorpack(files: list[str], pool):
     import tensorflow as tf
 
-    records = tf.data.TFRecordDataset(files).repeat().as_numpy_iterator()
-    examples = pool.imap(_tensorpack_pair, zip(records, itertools.count()), chunksize=4)
+    records = zip(
+        tf.data.TFRecordDataset(files).repeat().as_numpy_iterator(), itertools.count()
+    )
+    # A bounded window of tasks in flight (50, tensorpack's default queue size): the
+    # workers stop when nobody reads, so other pipelines are measured undisturbed.
+    in_flight = collections.deque(
+        pool.apply_async(_tensorpack_example, task)
+        for task in itertools.islice(records, 50)
+    )
     mean = np.array([104.0, 116.0, 122.0], np.float32)
     while True:
-        batch = [next(examples) for _ in range(BATCH)]
+        batch = []
+        for _ in range(BATCH):
+            batch.append(in_flight.popleft().get())
+            in_flight.append(pool.apply_async(_tensorpack_example, next(records)))
         images = np.stack([image for image, _ in batch]).astype(np.float32) - mean
         yield images, np.stack([label for _, label in batch]).astype(np.int32)
-
-
-def _tensorpack_pair(args):
-    return _tensorpack_example(*args)
 
 
 def _decode_only(files: list[str]):
@@ -184,33 +191,45 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         shards = args.shards or _make_shards(Path(scratch), args.images)
         files = sorted(str(p) for p in Path(shards).glob("train_aug-*.tfrecord"))
-        rows = []
-
-        def measure(name, iterator):
-            seconds = _time_batches(iterator, args.batches, warmup=3)
-            rows.append(
-                {"pipeline": name, "images_per_s": args.batches * BATCH / seconds}
-            )
-
-        measure("ours (tfdeeplab.data)", _ours(Path(shards), deterministic=False))
-        measure("ours, deterministic", _ours(Path(shards), deterministic=True))
-        measure("tf-models-official segmentation", _official(files))
-        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-            measure(
-                f"tensorpack-style ({args.workers} processes)", _tensorpack(files, pool)
-            )
-        measure("decode-only ceiling", _decode_only(files))
+        pool = multiprocessing.get_context("spawn").Pool(args.workers)
+        pipelines = {
+            "ours (tfdeeplab.data)": _ours(Path(shards), deterministic=False),
+            "ours, deterministic": _ours(Path(shards), deterministic=True),
+            "tf-models-official segmentation": _official(files),
+            f"tensorpack-style ({args.workers} processes)": _tensorpack(files, pool),
+            "decode-only ceiling": _decode_only(files),
+        }
+        # Rounds interleave the pipelines so a slow spell of the machine hits all of
+        # them; each pipeline's figure is its median round.
+        rounds = {name: [] for name in pipelines}
+        for round_index in range(args.rounds):
+            for name, iterator in pipelines.items():
+                seconds = _time_batches(
+                    iterator, args.batches, warmup=3 if round_index == 0 else 0
+                )
+                rounds[name].append(args.batches * BATCH / seconds)
+        pool.terminate()
+        rows = [
+            {
+                "pipeline": name,
+                "images_per_s": float(np.median(rates)),
+                "rounds": len(rates),
+                "spread": float(max(rates) - min(rates)),
+            }
+            for name, rates in rounds.items()
+        ]
         ours = rows[0]["images_per_s"]
         for row in rows:
             row["ours_over_this"] = ours / row["images_per_s"]
         emit(
             "data",
             rows,
-            ["pipeline", "images_per_s", "ours_over_this"],
+            ["pipeline", "images_per_s", "spread", "ours_over_this"],
             {
                 "crop": CROP,
                 "batch": BATCH,
                 "batches": args.batches,
+                "rounds": args.rounds,
                 "cores": os.cpu_count(),
                 "tensorflow": tf.__version__,
             },
@@ -231,7 +250,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batches",
         type=int,
         default=40,
-        help="timed batches of 10 per pipeline (default 40)",
+        help="timed batches of 10 per pipeline and round (default 40)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds; each figure is the median round (default 3)",
     )
     parser.add_argument(
         "--workers",

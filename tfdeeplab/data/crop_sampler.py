@@ -24,7 +24,12 @@ from tfdeeplab.data.augment import (
     flip_decision,
     sample_scales,
 )
-from tfdeeplab.ops.crop_resample import crop_resample, crop_resample_reference
+from tfdeeplab.ops.crop_resample import (
+    crop_labels,
+    crop_labels_reference,
+    crop_resample,
+    crop_resample_reference,
+)
 
 # JPEG decoders upsample chroma from neighbouring blocks: a window decoded with a margin
 # of one 16-pixel MCU has the same pixels as the full decode.
@@ -140,7 +145,6 @@ def sample_crop(
     )
     # A flip mirrors every per-column plan; the window does not change.
     valid_cols = tf.where(flip, tf.reverse(valid_cols, [0]), valid_cols)
-    inside = valid_rows[:, None, None] & valid_cols[None, :, None]
     window = tf.stack([start_row, start_col, window_height, window_width])
     source = tf.cond(
         tf.io.is_jpeg(encoded_image),
@@ -178,14 +182,9 @@ def sample_crop(
         pad_value=float(pad_value),
     )
 
-    label = tf.cast(
-        tf.gather(tf.gather(label, nearest_rows), nearest_cols, axis=1), tf.int32
-    )
-    # Padding shows in about one crop in five: skip the masking pass otherwise.
-    label = tf.cond(
-        tf.reduce_all(valid_rows) & tf.reduce_all(valid_cols),
-        lambda: label,
-        lambda: tf.where(inside, label, pad_value),
+    crop_label = crop_labels if use_kernel else crop_labels_reference
+    label = crop_label(
+        label, nearest_rows, nearest_cols, valid_rows, valid_cols, pad_value=pad_value
     )
     image = tf.ensure_shape(image, [crop_height, crop_width, 3])
-    return image, tf.ensure_shape(label[..., 0], [crop_height, crop_width])
+    return image, tf.ensure_shape(label, [crop_height, crop_width])

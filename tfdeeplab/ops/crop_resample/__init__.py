@@ -1,9 +1,10 @@
-"""CropResample: decoded image window -> normalised float crop, in one pass.
+"""CropResample: decoded image window -> normalised float crop, in one pass; and
+CropLabels, the matching label crop.
 
-`crop_resample` runs the C++ kernel (`crop_resample_op.cc`, compiled on first use by
-`tfdeeplab.ops.build`); `crop_resample_reference` is the same computation in plain
-TensorFlow ops, the definition the kernel is tested against and the fallback where no
-C++ compiler is available.
+`crop_resample` and `crop_labels` run the C++ kernels (`crop_resample_op.cc`, compiled
+on first use by `tfdeeplab.ops.build`); the `*_reference` functions are the same
+computations in plain TensorFlow ops, the definitions the kernels are tested against
+and the fallback where no C++ compiler is available.
 """
 
 from __future__ import annotations
@@ -108,6 +109,54 @@ def crop_resample(
     )
 
 
+def crop_labels_reference(
+    label: tf.Tensor,
+    rows: tf.Tensor,
+    cols: tf.Tensor,
+    valid_rows: tf.Tensor,
+    valid_cols: tf.Tensor,
+    *,
+    pad_value: int = 255,
+) -> tf.Tensor:
+    """Plain-TensorFlow CropLabels; see `crop_labels` for the arguments."""
+    shape = tf.shape(label)
+    rows = tf.clip_by_value(rows, 0, shape[0] - 1)
+    cols = tf.clip_by_value(cols, 0, shape[1] - 1)
+    crop = tf.cast(tf.gather(tf.gather(label[..., 0], rows), cols, axis=1), tf.int32)
+    return tf.where(valid_rows[:, None] & valid_cols[None, :], crop, pad_value)
+
+
+def crop_labels(
+    label: tf.Tensor,
+    rows: tf.Tensor,
+    cols: tf.Tensor,
+    valid_rows: tf.Tensor,
+    valid_cols: tf.Tensor,
+    *,
+    pad_value: int = 255,
+) -> tf.Tensor:
+    """The label crop matching `crop_resample`'s image crop (nearest source indices).
+
+    Args:
+        label: uint8 [H, W, 1] class ids.
+        rows: int32 [crop_h]. Source row of each crop row (clamped to the label).
+        cols: int32 [crop_w]. Source column of each crop column.
+        valid_rows: bool [crop_h]. False where the crop row shows padding.
+        valid_cols: bool [crop_w]. Likewise for columns.
+        pad_value: int. Label where the crop shows padding. Defaults to 255.
+
+    Returns:
+        int32 [crop_h, crop_w].
+
+    Raises:
+        OpBuildError: if the kernel cannot be compiled.
+    """
+    ops = load_op_library(str(_SOURCE))
+    return ops.tfdeeplab_crop_labels(
+        label, rows, cols, valid_rows, valid_cols, pad_value=pad_value
+    )
+
+
 def crop_resample_available() -> bool:
     """True when the C++ kernel is built (building it now if needed); logs why not."""
     try:
@@ -118,4 +167,10 @@ def crop_resample_available() -> bool:
     return True
 
 
-__all__ = ["crop_resample", "crop_resample_available", "crop_resample_reference"]
+__all__ = [
+    "crop_labels",
+    "crop_labels_reference",
+    "crop_resample",
+    "crop_resample_available",
+    "crop_resample_reference",
+]
