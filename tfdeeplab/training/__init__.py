@@ -1,0 +1,17 @@
+"""Training: schedules, losses, per-weight multipliers (the trainer comes next)."""
+
+from tfdeeplab.training.schedules import (
+    PiecewiseEpochSchedule,
+    PolySchedule,
+    build_schedule,
+    iterations_per_epoch,
+    total_steps,
+)
+
+__all__ = [
+    "PiecewiseEpochSchedule",
+    "PolySchedule",
+    "build_schedule",
+    "iterations_per_epoch",
+    "total_steps",
+]

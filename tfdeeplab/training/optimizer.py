@@ -1,0 +1,66 @@
+"""SGD with momentum, per-weight lr multipliers and selective decay (SPEC §3).
+
+MXNet's SGD, which the seed ran, updates each weight as
+    mom = momentum * mom - lr * lr_mult * (grad + wd * wd_mult * weight); weight += mom
+Keras' SGD does mom = momentum * mom - lr * g; weight += mom, so feeding it
+g = lr_mult * (grad + wd * wd_mult * weight) gives the same update. The multipliers
+come from `tfdeeplab.models.weight_multipliers` (head biases x2 and no decay, kernels
+and BN gammas decayed, frozen weights absent because they are not trainable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+
+from tfdeeplab.config.schema import TrainConfig
+from tfdeeplab.models.multipliers import Multipliers
+
+
+def build_optimizer(
+    config: TrainConfig, schedule: keras.optimizers.schedules.LearningRateSchedule
+) -> keras.optimizers.SGD:
+    """Keras SGD with the recipe's momentum over `schedule` (decay goes in gradients).
+
+    Example:
+        >>> schedule = build_schedule(recipe.train, 10582, 10)
+        >>> optimizer = build_optimizer(recipe.train, schedule)
+    """
+    return keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum)
+
+
+def scale_gradients(
+    gradients: Sequence,
+    variables: Sequence,
+    multipliers: Mapping[str, Multipliers],
+    weight_decay: float,
+) -> list:
+    """lr_mult * (grad + weight_decay * wd_mult * weight) for every trainable weight.
+
+    Args:
+        gradients: sequence of gradient tensors (None for weights without one).
+        variables: the matching trainable variables.
+        multipliers: dict from `variable.path` to Multipliers.
+        weight_decay: float. The recipe's L2 weight decay.
+
+    Returns:
+        list of scaled gradients (None stays None).
+
+    Raises:
+        KeyError: for a trainable variable without multipliers (a model not built by
+            `build_model`, or one changed after `weight_multipliers` was read).
+    """
+    scaled = []
+    for gradient, variable in zip(gradients, variables, strict=True):
+        if gradient is None:
+            scaled.append(None)
+            continue
+        multiplier = multipliers[variable.path]
+        if multiplier.weight_decay and weight_decay:
+            decay = weight_decay * multiplier.weight_decay
+            gradient = gradient + decay * keras.ops.cast(variable, gradient.dtype)
+        if multiplier.learning_rate != 1.0:
+            gradient = gradient * multiplier.learning_rate
+        scaled.append(gradient)
+    return scaled
