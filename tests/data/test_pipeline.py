@@ -257,3 +257,30 @@ def test_missing_shards_name_path_and_command(tmp_path):
         r"write them with: python -m tfrecords_tools\.voc",
     ):
         train_dataset(recipe)
+
+
+def test_resumed_stream_continues_where_an_uninterrupted_one_is(tmp_path):
+    examples = [
+        (f"r{i}", np.full((20, 24, 3), i, np.uint8), np.full((20, 24), i, np.uint8))
+        for i in range(24)
+    ]
+    write_split(tmp_path, "train_aug", examples, per_shard=5)
+    recipe = recipe_for(
+        tmp_path,
+        "data.crop_size=[8, 8]",
+        "train.batch_size=3",
+        "data.deterministic=true",
+    )
+
+    def batches(start_step, count):
+        dataset = train_dataset(recipe, start_step=start_step).take(count)
+        return [(x.numpy(), y.numpy()) for x, y in dataset]
+
+    whole = batches(0, 20)  # 2.5 epochs of 8 batches
+    first_epoch = sorted(int(y[0, 0]) for _, labels in whole[:8] for y in labels)
+    assert first_epoch == list(range(24))
+    for start in (5, 8, 13):
+        resumed = batches(start, 20 - start)
+        for (x1, y1), (x2, y2) in zip(whole[start:], resumed, strict=True):
+            np.testing.assert_array_equal(x1, x2)
+            np.testing.assert_array_equal(y1, y2)

@@ -11,6 +11,7 @@ from tfdeeplab.data.records import (
     decode_label,
     decode_record,
     parse_record,
+    record_counts,
     shard_files,
 )
 from tfdeeplab.ops.crop_resample import crop_resample_available
@@ -18,34 +19,51 @@ from tfdeeplab.ops.crop_resample import crop_resample_available
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def _read_records(
+def _epoch_records(
     files: list[str],
+    counts: list[int],
     pipeline_id: int,
     num_pipelines: int,
     seed: int,
-    shuffle_files: bool,
-    repeat: bool,
+    shuffle_buffer: int,
     deterministic: bool,
-) -> tf.data.Dataset:
-    """Records of this input pipeline's share of `files`, read several at a time."""
-    dataset = tf.data.Dataset.from_tensor_slices(files)
+):
+    """This pipeline's records of one epoch as a function of the epoch's index.
+
+    Each epoch shuffles files and records with a seed made from `seed` and the epoch
+    index alone, so any epoch can be rebuilt without replaying the ones before it.
+
+    Returns:
+        (function from an int64 epoch index to a dataset of serialized records,
+        records per epoch of this pipeline).
+    """
     shard_by_file = num_pipelines > 1 and len(files) >= num_pipelines
     if shard_by_file:
-        dataset = dataset.shard(num_pipelines, pipeline_id)
-    if shuffle_files:
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.interleave(
-        lambda name: tf.data.TFRecordDataset(name, buffer_size=8 << 20),
-        cycle_length=min(len(files), 8),
-        block_length=1,
-        num_parallel_calls=AUTOTUNE,
-        deterministic=deterministic,
-    )
-    if num_pipelines > 1 and not shard_by_file:
-        dataset = dataset.shard(num_pipelines, pipeline_id)
-    return dataset
+        own_files = files[pipeline_id::num_pipelines]
+        epoch_size = sum(counts[pipeline_id::num_pipelines])
+    else:
+        own_files = files
+        epoch_size = len(range(pipeline_id, sum(counts), num_pipelines))
+    # Record-level sharding needs the same record order in every pipeline.
+    deterministic = deterministic or (num_pipelines > 1 and not shard_by_file)
+
+    def one_epoch(epoch):
+        epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
+        names = tf.data.Dataset.from_tensor_slices(own_files).shuffle(
+            len(own_files), seed=epoch_seed
+        )
+        records = names.interleave(
+            lambda name: tf.data.TFRecordDataset(name, buffer_size=8 << 20),
+            cycle_length=min(len(own_files), 8),
+            block_length=1,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=deterministic,
+        )
+        if num_pipelines > 1 and not shard_by_file:
+            records = records.shard(num_pipelines, pipeline_id)
+        return records.shuffle(shuffle_buffer, seed=epoch_seed)
+
+    return one_epoch, epoch_size
 
 
 def train_dataset(
@@ -53,6 +71,7 @@ def train_dataset(
     input_context: tf.distribute.InputContext | None = None,
     *,
     repeat: bool = True,
+    start_step: int = 0,
 ) -> tf.data.Dataset:
     """Training batches: shuffled records, SPEC §3 augmentation, per-replica batches.
 
@@ -61,12 +80,20 @@ def train_dataset(
     then reads its own share of the shards, and batches hold `recipe.train.batch_size`
     images, the per-replica batch.
 
+    The stream is a pure function of the recipe's seed: epoch e is shuffled with a
+    seed made from (seed, e) and example i is augmented with the seed (seed, i). A run
+    resumed at `start_step` therefore starts at the example an uninterrupted run would
+    see at that step (the same example, with `data.deterministic`), reading but not
+    decoding the rest of the current epoch's records before it.
+
     Args:
         recipe: Recipe. Reads `data` (shards, augmentation, shuffle buffer,
             determinism) and `train` (batch size, seed).
         input_context: tf.distribute.InputContext or None.
         repeat: bool. Cycle through the data forever (training); False for one pass.
             Defaults to True.
+        start_step: int. Training steps already taken (a resumed run); the stream
+            skips the examples they consumed. Defaults to 0.
 
     Returns:
         tf.data.Dataset of (images float32 [B, crop_h, crop_w, 3], labels int32
@@ -83,16 +110,28 @@ def train_dataset(
     files = shard_files(data.root, data.train_split, data.dataset)
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     num_pipelines = input_context.num_input_pipelines if input_context else 1
+    replicas = (
+        input_context.num_replicas_in_sync // num_pipelines if input_context else 1
+    )
     seed = recipe.train.seed * 1000 + pipeline_id
-    records = _read_records(
-        files, pipeline_id, num_pipelines, seed, True, repeat, data.deterministic
+    one_epoch, epoch_size = _epoch_records(
+        files,
+        record_counts(files),
+        pipeline_id,
+        num_pipelines,
+        seed,
+        data.shuffle_buffer,
+        data.deterministic,
     )
-    records = records.shuffle(
-        data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+    consumed = start_step * recipe.train.batch_size * replicas if repeat else 0
+    first_epoch, skip = divmod(consumed, max(epoch_size, 1))
+    epochs = tf.data.Dataset.range(first_epoch, 2**62 if repeat else first_epoch + 1)
+    records = epochs.flat_map(one_epoch).skip(skip)
+    # Example i's augmentation draws from the stateless seed (seed, i): a pure
+    # function of (record, seed, position), whatever order the map runs in.
+    example_seeds = tf.data.Dataset.range(consumed, 2**62).map(
+        lambda index: tf.stack([tf.constant(seed, tf.int64), index])
     )
-    # One [2] seed per example from a seeded stream: the augmentation is a pure function
-    # of (record, seed), so the same recipe seed gives the same batches.
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
     augmentation = dict(
         crop_size=data.crop_size,
         scale_range=data.scale_range,
@@ -111,7 +150,7 @@ def train_dataset(
         label = decode_label(parsed, data.ignore_label)
         return sample_crop(parsed["encoded_image"], label, example_seed, **augmentation)
 
-    dataset = tf.data.Dataset.zip((records, seeds)).map(
+    dataset = tf.data.Dataset.zip((records, example_seeds)).map(
         example, num_parallel_calls=AUTOTUNE, deterministic=data.deterministic
     )
     dataset = dataset.batch(recipe.train.batch_size, drop_remainder=True)

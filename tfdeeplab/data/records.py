@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
@@ -48,6 +50,44 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
         command = CONVERTER_COMMANDS[dataset].format(root=root)
         raise MissingShardsError(f"no shards at {pattern}; write them with: {command}")
     return files
+
+
+def record_counts(files: Sequence[str]) -> list[int]:
+    """Records in each shard, from the converter's `manifest.json` beside them.
+
+    Shards without a manifest entry (written by other tools) are counted by reading
+    them once.
+
+    Args:
+        files: sequence of shard paths, e.g. from `shard_files`.
+
+    Returns:
+        list of int, one count per file.
+
+    Example:
+        >>> record_counts(shard_files("data/voc", "val", "voc"))
+        [725, 724]
+    """
+    known = {}
+    for directory in {Path(name).parent for name in files}:
+        manifest = directory / "manifest.json"
+        if not manifest.is_file():
+            continue
+        try:
+            splits = json.loads(manifest.read_text()).get("splits", {})
+        except (json.JSONDecodeError, AttributeError):
+            continue  # an unreadable manifest only costs a count
+        for split in splits.values():
+            for shard in split.get("shards", []):
+                known[str(directory / shard["file"])] = int(shard["num_records"])
+    counts = []
+    for name in files:
+        if str(Path(name)) in known:
+            counts.append(known[str(Path(name))])
+        else:
+            dataset = tf.data.TFRecordDataset(name, buffer_size=8 << 20)
+            counts.append(int(dataset.reduce(0, lambda count, _: count + 1)))
+    return counts
 
 
 def parse_record(record: tf.Tensor) -> dict[str, tf.Tensor]:
