@@ -258,6 +258,19 @@ class TrainConfig:
         jit_compile: bool. Compile the train step with XLA.
         seed: int. Random seed of initialisation and input order.
         init_weights: str. Local weights file for the backbone; empty for none.
+        distribution: str. `auto` (several workers when TF_CONFIG names a cluster,
+            else all visible GPUs, else the one device), `one_device`, `mirrored`
+            (every local GPU, or every logical CPU device without GPUs) or
+            `multi_worker` (MultiWorkerMirroredStrategy from TF_CONFIG).
+        checkpoint_every: int. Steps between checkpoints; one is also written at
+            the end.
+        keep_checkpoints: int. Checkpoints kept (the newest).
+        log_every: int. Steps between TensorBoard scalars.
+        validate_every: int. Steps between whole-image validations (mIoU and image
+            panels in TensorBoard); 0 validates only at the end.
+        validation_images: int. Images of the eval split each validation uses; 0
+            for all.
+        image_panels: int. Validation images shown as input / truth / prediction.
     """
 
     batch_size: int = _field(10, minimum=1)
@@ -275,6 +288,15 @@ class TrainConfig:
     jit_compile: bool = _field(False)
     seed: int = _field(0, minimum=0)
     init_weights: str = _field("")
+    distribution: str = _field(
+        "auto", choices=("auto", "one_device", "mirrored", "multi_worker")
+    )
+    checkpoint_every: int = _field(1000, minimum=1)
+    keep_checkpoints: int = _field(3, minimum=1)
+    log_every: int = _field(20, minimum=1)
+    validate_every: int = _field(0, minimum=0)
+    validation_images: int = _field(0, minimum=0)
+    image_panels: int = _field(4, minimum=0)
 
     def check(self) -> None:
         if self.max_steps == 0 and self.end_epoch <= 0:

@@ -20,14 +20,20 @@ from tfdeeplab.models.multipliers import Multipliers
 
 def build_optimizer(
     config: TrainConfig, schedule: keras.optimizers.schedules.LearningRateSchedule
-) -> keras.optimizers.SGD:
+) -> keras.optimizers.Optimizer:
     """Keras SGD with the recipe's momentum over `schedule` (decay goes in gradients).
+
+    With `mixed_precision: mixed_float16` the SGD is wrapped in a dynamic
+    LossScaleOptimizer; bfloat16 needs no loss scaling.
 
     Example:
         >>> schedule = build_schedule(recipe.train, 10582, 10)
         >>> optimizer = build_optimizer(recipe.train, schedule)
     """
-    return keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum)
+    if config.mixed_precision == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def scale_gradients(
@@ -35,6 +41,7 @@ def scale_gradients(
     variables: Sequence,
     multipliers: Mapping[str, Multipliers],
     weight_decay: float,
+    decay_scale=1.0,
 ) -> list:
     """lr_mult * (grad + weight_decay * wd_mult * weight) for every trainable weight.
 
@@ -43,6 +50,10 @@ def scale_gradients(
         variables: the matching trainable variables.
         multipliers: dict from `variable.path` to Multipliers.
         weight_decay: float. The recipe's L2 weight decay.
+        decay_scale: float or scalar tensor. Multiplies the decay term: 1/replicas
+            when the optimizer will sum the replicas' gradients (each adds its share
+            of one decay), times the loss scale when gradients are loss-scaled.
+            Defaults to 1.
 
     Returns:
         list of scaled gradients (None stays None).
@@ -58,8 +69,10 @@ def scale_gradients(
             continue
         multiplier = multipliers[variable.path]
         if multiplier.weight_decay and weight_decay:
-            decay = weight_decay * multiplier.weight_decay
-            gradient = gradient + decay * keras.ops.cast(variable, gradient.dtype)
+            decay = weight_decay * multiplier.weight_decay * decay_scale
+            gradient = gradient + keras.ops.cast(
+                decay, gradient.dtype
+            ) * keras.ops.cast(variable, gradient.dtype)
         if multiplier.learning_rate != 1.0:
             gradient = gradient * multiplier.learning_rate
         scaled.append(gradient)

@@ -1,0 +1,89 @@
+"""Choosing the tf.distribute strategy a run trains under.
+
+`auto` picks what the machine offers: MultiWorkerMirroredStrategy when `TF_CONFIG`
+names a cluster (several machines, or several processes on one), MirroredStrategy over
+the visible GPUs when there are two or more, else the default strategy on the one
+device. Batch sizes in recipes are per replica, so the global batch follows the
+replicas the strategy finds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def cluster_from_env() -> dict | None:
+    """The `cluster` of the TF_CONFIG environment variable, or None if it names none.
+
+    Raises:
+        ValueError: one line, for a TF_CONFIG that is not JSON.
+    """
+    text = os.environ.get("TF_CONFIG", "")
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    return cluster or None
+
+
+def _local_devices() -> list[str]:
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return [device.name for device in gpus]
+    return [device.name for device in tf.config.list_logical_devices("CPU")]
+
+
+def build_strategy(kind: str = "auto") -> tf.distribute.Strategy:
+    """The strategy named by a recipe's `train.distribution`.
+
+    Args:
+        kind: str. `auto`, `one_device`, `mirrored` or `multi_worker`.
+
+    Returns:
+        tf.distribute.Strategy.
+
+    Raises:
+        ValueError: for `multi_worker` without a cluster in TF_CONFIG, or an
+            unknown kind.
+
+    Example:
+        >>> strategy = build_strategy("auto")
+        >>> global_batch = recipe.train.batch_size * strategy.num_replicas_in_sync
+    """
+    cluster = cluster_from_env()
+    if kind == "auto":
+        if cluster:
+            kind = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            kind = "mirrored"
+        else:
+            kind = "one_device"
+    if kind == "one_device":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy(_local_devices())
+    if kind == "multi_worker":
+        if not cluster:
+            raise ValueError(
+                "train.distribution is multi_worker but TF_CONFIG names no cluster; "
+                "set TF_CONFIG on every worker (see README, 'Several machines')"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown distribution {kind!r}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the worker that writes checkpoints and summaries (task 0 or chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
