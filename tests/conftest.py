@@ -18,6 +18,18 @@ tf.config.set_logical_device_configuration(
 )
 
 
+@pytest.fixture(scope="session")
+def two_replicas() -> tf.distribute.MirroredStrategy:
+    """One MirroredStrategy over the two logical CPUs, shared by the whole session.
+
+    Each MirroredStrategy numbers its collective ops from the same keys, and the
+    process caches collective instances by key: a second strategy in one process
+    would meet the first one's instances ("Shape mismatch in the collective
+    instance"). A training process makes one strategy, and so do the tests.
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 @pytest.fixture
 def tiny_model_config() -> ModelConfig:
     """A 2-2-2-2 unit ResNet-50-style DeepLab, small enough for 65x65 tests."""

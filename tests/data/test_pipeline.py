@@ -213,7 +213,7 @@ def test_same_seed_same_batches_other_seed_other_batches(shards):
 
 
 def test_mirrored_strategy_splits_the_global_batch_and_covers_each_record_once(
-    tmp_path,
+    tmp_path, two_replicas
 ):
     # Record i is uniformly labelled i, so any crop tells which record it came from.
     examples = [
@@ -222,7 +222,7 @@ def test_mirrored_strategy_splits_the_global_batch_and_covers_each_record_once(
     ]
     write_split(tmp_path, "train_aug", examples, per_shard=5)
     recipe = recipe_for(tmp_path, "data.crop_size=[8, 8]", "train.batch_size=3")
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replicas
     dataset = strategy.distribute_datasets_from_function(
         lambda context: train_dataset(recipe, context, repeat=False)
     )

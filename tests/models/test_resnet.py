@@ -172,7 +172,7 @@ def test_unknown_deformable_unit_is_an_error():
         build_resnet_v1(deformable_units=("res5d",), **TINY)
 
 
-def test_sync_batch_norm_uses_the_global_batch():
+def test_sync_batch_norm_uses_the_global_batch(two_replicas):
     """Under 2 replicas, `sync` BN in training normalises over both halves together."""
     import tensorflow as tf
 
@@ -180,7 +180,7 @@ def test_sync_batch_norm_uses_the_global_batch():
     reference = build_resnet_v1(batch_norm="train", frozen_stages=(), **TINY)
     expected = reference(images, training=True).numpy()
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replicas
     with strategy.scope():
         synced = build_resnet_v1(batch_norm="sync", frozen_stages=(), **TINY)
     synced.set_weights(reference.get_weights())
