@@ -14,7 +14,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python -m tfdeeplab.describe recipes/voc_scale16.yaml
+	$(BIN)/python -m tfdeeplab.demo
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

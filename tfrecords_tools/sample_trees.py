@@ -13,20 +13,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tfdeeplab.data import palettes
+
 
 def voc_palette() -> list[int]:
     """VOC's 256-entry colour map as a flat list for `Image.putpalette`."""
-    palette = []
-    for index in range(256):
-        red = green = blue = 0
-        value = index
-        for bit in range(8):
-            red |= ((value >> 0) & 1) << (7 - bit)
-            green |= ((value >> 1) & 1) << (7 - bit)
-            blue |= ((value >> 2) & 1) << (7 - bit)
-            value >>= 3
-        palette += [red, green, blue]
-    return palette
+    return palettes.voc_palette().ravel().tolist()
 
 
 def voc_id(index: int) -> str:
@@ -71,14 +63,17 @@ def synthetic_label(
 
 
 def synthetic_photo(rng: np.random.Generator, label: np.ndarray) -> np.ndarray:
-    """An RGB uint8 image: shaded background, a colour per class, sensor-like noise."""
+    """An RGB uint8 image: shaded background, a colour per class, sensor-like noise.
+
+    Every image gives a class the same colour, so a model can learn the classes.
+    """
     height, width = label.shape
     rows, cols = np.mgrid[:height, :width]
     base = rng.uniform(40, 200, 3)
     shade = (rows / max(1, height - 1))[..., None] * rng.uniform(-40, 40, 3) + (
         cols / max(1, width - 1)
     )[..., None] * rng.uniform(-40, 40, 3)
-    colours = rng.uniform(0, 255, (256, 3))
+    colours = np.random.default_rng(2012).uniform(0, 255, (256, 3))
     image = base + shade
     objects = (label > 0) & (label < 255)
     image[objects] = 0.5 * image[objects] + 0.5 * colours[label[objects]]

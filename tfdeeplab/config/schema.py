@@ -159,7 +159,8 @@ class DataConfig:
         flip_probability: float. Probability of a horizontal flip.
         channel_order: str. `bgr` (the Caffe/MXNet models) or `rgb`.
         mean: (c0, c1, c2). Subtracted per channel, in `channel_order`.
-        shuffle_buffer: int. Examples in the training shuffle buffer.
+        shuffle_buffer: int. Records permuted together: each epoch reads the shards in
+            a shuffled order and permutes every block of this many records.
         deterministic: bool. Same seed, same batches (fixes the order of parallel
             reads and maps, at some speed); False lets tf.data reorder for speed.
     """

@@ -48,11 +48,14 @@ def _epoch_records(
     deterministic = deterministic or (num_pipelines > 1 and not shard_by_file)
 
     def one_epoch(epoch):
+        # Stateless shuffles: no dependence on TensorFlow's global seed, which
+        # Dataset.shuffle would mix in (and cannot take with a tensor seed when it
+        # is 0).
         epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
-        names = tf.data.Dataset.from_tensor_slices(own_files).shuffle(
-            len(own_files), seed=epoch_seed
+        names = tf.random.experimental.stateless_shuffle(
+            tf.constant(own_files), seed=tf.stack([epoch_seed, -1])
         )
-        records = names.interleave(
+        records = tf.data.Dataset.from_tensor_slices(names).interleave(
             lambda name: tf.data.TFRecordDataset(name, buffer_size=8 << 20),
             cycle_length=min(len(own_files), 8),
             block_length=1,
@@ -61,7 +64,15 @@ def _epoch_records(
         )
         if num_pipelines > 1 and not shard_by_file:
             records = records.shard(num_pipelines, pipeline_id)
-        return records.shuffle(shuffle_buffer, seed=epoch_seed)
+        # Permute consecutive blocks of `shuffle_buffer` records.
+        blocks = records.batch(shuffle_buffer).enumerate()
+        return blocks.flat_map(
+            lambda index, block: tf.data.Dataset.from_tensor_slices(
+                tf.random.experimental.stateless_shuffle(
+                    block, seed=tf.stack([epoch_seed, index])
+                )
+            )
+        )
 
     return one_epoch, epoch_size
 

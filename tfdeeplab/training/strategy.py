@@ -15,11 +15,15 @@ import os
 import tensorflow as tf
 
 
+class DistributionError(ValueError):
+    """A strategy that cannot be built; the message says what is missing."""
+
+
 def cluster_from_env() -> dict | None:
     """The `cluster` of the TF_CONFIG environment variable, or None if it names none.
 
     Raises:
-        ValueError: one line, for a TF_CONFIG that is not JSON.
+        DistributionError: one line, for a TF_CONFIG that is not JSON.
     """
     text = os.environ.get("TF_CONFIG", "")
     if not text:
@@ -27,7 +31,7 @@ def cluster_from_env() -> dict | None:
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+        raise DistributionError(f"TF_CONFIG is not valid JSON: {error}") from None
     cluster = config.get("cluster") if isinstance(config, dict) else None
     return cluster or None
 
@@ -49,7 +53,7 @@ def build_strategy(kind: str = "auto") -> tf.distribute.Strategy:
         tf.distribute.Strategy.
 
     Raises:
-        ValueError: for `multi_worker` without a cluster in TF_CONFIG, or an
+        DistributionError: for `multi_worker` without a cluster in TF_CONFIG, or an
             unknown kind.
 
     Example:
@@ -70,7 +74,7 @@ def build_strategy(kind: str = "auto") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(_local_devices())
     if kind == "multi_worker":
         if not cluster:
-            raise ValueError(
+            raise DistributionError(
                 "train.distribution is multi_worker but TF_CONFIG names no cluster; "
                 "set TF_CONFIG on every worker (see README, 'Several machines')"
             )

@@ -1,0 +1,53 @@
+"""Initial weights load from local files only, by variable path, with clear errors."""
+
+import numpy as np
+import pytest
+
+from tfdeeplab.models import build_model
+from tfdeeplab.training.initial_weights import (
+    InitialWeightsError,
+    load_initial_weights,
+)
+
+
+def test_npz_loads_the_variables_it_names_and_leaves_the_rest(
+    tiny_model_config, tmp_path
+):
+    source, target = build_model(tiny_model_config), build_model(tiny_model_config)
+    backbone = {
+        w.path: w.numpy() for w in source.weights if not w.path.startswith("score")
+    }
+    np.savez(tmp_path / "backbone.npz", **backbone)
+    score_before = target.get_layer("score").kernel.numpy()
+
+    report = load_initial_weights(target, tmp_path / "backbone.npz")
+
+    assert report["loaded"] == len(backbone) and report["left_at_init"] > 0
+    loaded = {w.path: w.numpy() for w in target.weights}
+    for path, value in backbone.items():
+        np.testing.assert_array_equal(loaded[path], value)
+    np.testing.assert_array_equal(target.get_layer("score").kernel, score_before)
+
+
+def test_keras_weights_file_loads_whole(tiny_model_config, tmp_path):
+    source, target = build_model(tiny_model_config), build_model(tiny_model_config)
+    source.save_weights(tmp_path / "model.weights.h5")
+    load_initial_weights(target, tmp_path / "model.weights.h5")
+    for a, b in zip(source.get_weights(), target.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_errors_name_the_file_and_key(tiny_model_config, tmp_path):
+    model = build_model(tiny_model_config)
+    with pytest.raises(FileNotFoundError, match="missing.npz.*nothing is downloaded"):
+        load_initial_weights(model, tmp_path / "missing.npz")
+    np.savez(tmp_path / "typo.npz", **{"res2a_branch2a/kernl": np.zeros(1)})
+    with pytest.raises(InitialWeightsError, match="typo.npz: res2a_branch2a/kernl"):
+        load_initial_weights(model, tmp_path / "typo.npz")
+    kernel = model.get_layer("score").kernel
+    np.savez(tmp_path / "shape.npz", **{kernel.path: np.zeros([1, 1, 3, 5])})
+    with pytest.raises(InitialWeightsError, match="expected shape"):
+        load_initial_weights(model, tmp_path / "shape.npz")
+    (tmp_path / "weights.pkl").write_bytes(b"")
+    with pytest.raises(InitialWeightsError, match="expected a .npz or .weights.h5"):
+        load_initial_weights(model, tmp_path / "weights.pkl")

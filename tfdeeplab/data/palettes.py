@@ -1,0 +1,76 @@
+"""Colour maps that draw label maps the way each dataset draws them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def voc_palette() -> np.ndarray:
+    """PASCAL VOC's 256-entry colour map (the bit-interleaved `labelcolormap`).
+
+    Returns:
+        uint8 array [256, 3]; index 255 (void) is (224, 224, 192).
+
+    Example:
+        >>> voc_palette()[15].tolist()  # person
+        [192, 128, 128]
+    """
+    palette = np.zeros([256, 3], np.uint8)
+    for index in range(256):
+        value = index
+        for bit in range(8):
+            for channel in range(3):
+                palette[index, channel] |= ((value >> channel) & 1) << (7 - bit)
+            value >>= 3
+    return palette
+
+
+def cityscapes_palette() -> np.ndarray:
+    """Cityscapes' colours indexed by train id, from cityscapesscripts' label table.
+
+    Returns:
+        uint8 array [256, 3]; train ids 0-18 in the official colours, the rest
+        (255 = ignore) black.
+    """
+    from cityscapesscripts.helpers.labels import labels
+
+    palette = np.zeros([256, 3], np.uint8)
+    for label in labels:
+        if 0 <= label.trainId < 255:
+            palette[label.trainId] = label.color
+    return palette
+
+
+def dataset_palette(dataset: str) -> np.ndarray:
+    """The palette of `dataset` (`voc` or `cityscapes`), uint8 [256, 3]."""
+    if dataset == "cityscapes":
+        return cityscapes_palette()
+    return voc_palette()
+
+
+def colorize(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """A label map [H, W] of class ids drawn as RGB uint8 [H, W, 3]."""
+    return palette[np.clip(label, 0, 255).astype(np.uint8)]
+
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
+    "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
+    "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+
+
+def class_names(dataset: str, num_classes: int) -> list[str]:
+    """Names of classes 0..num_classes-1 (`class_<i>` where the dataset has none).
+
+    Example:
+        >>> class_names("voc", 21)[15]
+        'person'
+    """
+    if dataset == "cityscapes":
+        from cityscapesscripts.helpers.labels import labels
+
+        known = {label.trainId: label.name for label in labels}
+    else:
+        known = dict(enumerate(VOC_CLASSES))
+    return [known.get(index, f"class_{index}") for index in range(num_classes)]

@@ -1,0 +1,75 @@
+"""`python -m tfdeeplab.train RECIPE.yaml [--workdir DIR] [--init FILE] [--set k=v ...]`
+
+Trains a recipe in a run directory (default `runs/<recipe name>`): checkpoints,
+TensorBoard logs and the resolved recipe go there, and running the same command
+again continues from the newest checkpoint. On several machines set TF_CONFIG on
+each (see README, "Several machines") and run the same command everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfdeeplab.train", description=__doc__.split("\n\n")[1]
+    )
+    parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
+    parser.add_argument(
+        "--workdir", help="run directory (default: runs/<recipe name>)", default=""
+    )
+    parser.add_argument(
+        "--init",
+        default="",
+        help="initial weights (.npz by variable path, or .weights.h5); "
+        "overrides train.init_weights, ignored when resuming",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe keys, e.g. train.max_steps=100",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (for logs)"
+    )
+    args = parser.parse_args(argv)
+
+    from tfdeeplab.config import RecipeError, load_recipe
+
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+    except RecipeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    from tfdeeplab.training.initial_weights import InitialWeightsError
+    from tfdeeplab.training.strategy import DistributionError
+    from tfdeeplab.training.trainer import TrainingDiverged, train
+
+    workdir = args.workdir or os.path.join("runs", recipe.name)
+    try:
+        summary = train(
+            recipe,
+            workdir,
+            init_weights=args.init,
+            progress=not args.no_progress,
+        )
+    except (FileNotFoundError, InitialWeightsError, DistributionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    print(summary.format())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
