@@ -63,7 +63,13 @@ class TrainStep:
         self.weight_decay = weight_decay
         self.gradient_reduction = gradient_reduction
         self.ignore_label = ignore_label
-        self._gradients = tf.function(self._compute_gradients, jit_compile=jit_compile)
+        # A nested tf.function is a boundary no cross-replica synchronisation may
+        # cross, so only the XLA build makes one.
+        self._gradients = (
+            tf.function(self._compute_gradients, jit_compile=True)
+            if jit_compile
+            else self._compute_gradients
+        )
         self._step = tf.function(self._distributed_step)
 
     @property

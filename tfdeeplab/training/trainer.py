@@ -193,8 +193,9 @@ def train(
     init_weights = init_weights or config.init_weights
     if init_weights:
         require_weights_file(init_weights)
-    files = shard_files(recipe.data.root, recipe.data.train_split, recipe.data.dataset)
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy = strategy or build_strategy(config.distribution)
+    files = shard_files(recipe.data.root, recipe.data.train_split, recipe.data.dataset)
     chief = is_chief(strategy)
     say = log if chief else (lambda _: None)
     workdir = Path(workdir)
@@ -206,6 +207,12 @@ def train(
         say(
             f"note: the recipe was designed for {config.replicas} replica(s), this run "
             f"has {replicas}: global batch {global_batch}, steps per epoch follow it"
+        )
+    if recipe.model.batch_norm == "train" and replicas > 1:
+        say(
+            "note: batch_norm is train: every replica keeps its own moving "
+            "statistics and the first replica's are saved; batch_norm: sync "
+            "computes them over the global batch"
         )
     found = sum(record_counts(files))
     if found != recipe.data.num_train_images:

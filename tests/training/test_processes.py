@@ -1,0 +1,144 @@
+"""`python -m tfdeeplab.train` as users run it: killed and resumed; two workers."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfdeeplab.demo import RECIPE
+
+from .conftest import tiny_overrides
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1"}
+
+
+def train_command(shards, workdir, *more):
+    return [
+        sys.executable,
+        "-m",
+        "tfdeeplab.train",
+        str(RECIPE),
+        "--workdir",
+        str(workdir),
+        "--no-progress",
+        "--set",
+        *tiny_overrides(shards, *more),
+    ]
+
+
+def checkpoint_values(path):
+    """Every saved value except the save counter, by checkpoint key."""
+    return {
+        name: tf.train.load_checkpoint(path).get_tensor(name)
+        for name, _ in tf.train.list_variables(path)
+        if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))
+    }
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_there_and_ends_as_an_uninterrupted_one(
+    demo_shards, tmp_path
+):
+    # Steps of ~0.1 s or more, so the kill lands well before the run ends.
+    settings = (
+        "data.crop_size=[129, 129]",
+        "train.batch_size=4",
+        "train.max_steps=12",
+        "train.checkpoint_every=3",
+        "train.validation_images=1",
+    )
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    index = killed / "checkpoints" / "checkpoint"
+    process = subprocess.Popen(
+        train_command(demo_shards, killed, *settings),
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 300
+    while not (index.is_file() and "ckpt-" in index.read_text()):
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    process.stderr.close()
+    latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
+    killed_at = int(latest.rsplit("-", 1)[1])
+    assert killed_at in (3, 6, 9), "the run finished before it was killed"
+
+    resumed = subprocess.run(
+        train_command(demo_shards, killed, *settings),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"at step {killed_at}" in resumed.stdout
+    assert re.search(rf"steps\s+{killed_at} -> 12 of 12", resumed.stdout)
+    uninterrupted = subprocess.run(
+        train_command(demo_shards, whole, *settings),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
+
+    expected = checkpoint_values(str(whole / "checkpoints" / "ckpt-12"))
+    got = checkpoint_values(str(killed / "checkpoints" / "ckpt-12"))
+    assert expected.keys() == got.keys()
+    assert any(name.startswith("optimizer/") for name in got)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_in_sync_and_only_the_chief_writes(demo_shards, tmp_path):
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        workers.append(
+            subprocess.Popen(
+                train_command(
+                    demo_shards,
+                    tmp_path / "run",
+                    "train.distribution=multi_worker",
+                    "train.max_steps=3",
+                    "model.batch_norm=frozen",  # `train` BN statistics are per replica
+                ),
+                env={**ENV, "TF_CONFIG": json.dumps(config)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [worker.communicate(timeout=500) for worker in workers]
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+    summaries = [out for out, _ in outputs]
+    for out in summaries:
+        assert re.search(r"replicas\s+2 \(global batch 4\)", out), out
+        assert re.search(r"steps\s+0 -> 3 of 3", out), out
+    fingerprints = [re.search(r"weights\s+(\w+)", out)[1] for out in summaries]
+    assert fingerprints[0] == fingerprints[1]
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert "ckpt-3.index" in checkpoints
+    assert "validation" in summaries[0] and "validation" not in summaries[1]
