@@ -23,6 +23,8 @@ def test_the_issue_recipes_exist():
         "cityscapes_dcn",
         "voc_tf_schedule",
         "voc_mxnet_schedule",
+        "cityscapes_aspp",
+        "demo",
     } <= names
 
 
@@ -119,3 +121,13 @@ def test_deeplab_v2_recipe():
     )
     assert recipe.train.schedule.type == "poly" and recipe.train.max_steps == 20_000
     assert recipe.eval.crf.enabled
+
+
+def test_cityscapes_deeplab_v2_recipe():
+    path = Path(__file__).parents[1] / "recipes" / "cityscapes_aspp.yaml"
+    recipe = load_recipe(path)
+    model = recipe.model
+    assert (model.num_classes, model.head, model.output_stride) == (19, "aspp_v2", 8)
+    assert model.stem_pool_padding == 1 and model.head_kernel_lr_multiplier == 10.0
+    assert recipe.data.dataset == "cityscapes" and recipe.data.crop_size == (1024, 1024)
+    assert recipe.train.schedule.type == "poly" and recipe.eval.crf.enabled

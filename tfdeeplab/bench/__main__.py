@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from tfdeeplab.bench import convert, data
+from tfdeeplab.bench import convert, data, step
 
-BENCHMARKS = {"convert": convert, "data": data}
+BENCHMARKS = {"convert": convert, "data": data, "step": step}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,250 @@
+"""Training step speed: images/s, convolution FLOP/s against this machine's peak.
+
+Three figures, measured in one run on synthetic batches (the input pipeline is the
+`data` benchmark's business):
+- ours: a recipe's model and `TrainStep` (the seed's loss, multipliers and update);
+- the peer: tf-models-official's DeepLabV3 (dilated ResNet-101, ASPP, its own
+  trainable BatchNorm) with a plain SGD step, same input and batch;
+- the dense-convolution peak: the best FLOP/s of a few ResNet-shaped convolutions.
+
+Our training FLOPs are counted from the model's convolutions in the traced forward
+graph: a trainable convolution costs three times its forward FLOPs (forward, input
+gradient, weight gradient), a frozen one (conv1, res2) once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfdeeplab.bench.table import emit
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "voc.yaml"
+PEAK_SHAPES = (  # (spatial size, kernel, in channels, out channels, dilation)
+    (41, 3, 256, 256, 1),
+    (21, 1, 1024, 256, 1),
+    (21, 3, 512, 512, 2),
+)
+
+
+def _median_seconds(step, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def conv_peak_flops(repeats: int) -> float:
+    """The best forward FLOP/s of `PEAK_SHAPES` convolutions, batch 4, float32."""
+    import tensorflow as tf
+
+    best = 0.0
+    for size, kernel, cin, cout, dilation in PEAK_SHAPES:
+        x = tf.random.normal([4, size, size, cin])
+        w = tf.random.normal([kernel, kernel, cin, cout])
+        conv = tf.function(
+            lambda x=x, w=w, d=dilation: tf.nn.conv2d(x, w, 1, "SAME", dilations=d)
+        )
+        seconds = _median_seconds(lambda conv=conv: conv().numpy(), repeats, 2)
+        flops = 2.0 * 4 * size * size * kernel * kernel * cin * cout
+        best = max(best, flops / seconds)
+    return best
+
+
+def training_conv_flops(model, image_shape) -> float:
+    """Convolution FLOPs of one training step on one image (see module doc)."""
+    import tensorflow as tf
+
+    trainable = {
+        layer.name
+        for layer in _leaf_layers(model)
+        if any(w.trainable for w in layer.weights)
+    }
+    forward = tf.function(
+        tf.autograph.experimental.do_not_convert(lambda x: model(x, training=True))
+    ).get_concrete_function(tf.TensorSpec([1, *image_shape], tf.float32))
+    total = 0.0
+    for op in forward.graph.get_operations():
+        if op.type not in ("Conv2D", "Conv2DBackpropInput"):
+            continue
+        filter_shape = op.inputs[1].shape
+        output = op.outputs[0].shape
+        if op.type == "Conv2D":
+            flops = 2.0 * np.prod(output[:3]) * np.prod(filter_shape)
+        else:  # transposed conv: every input pixel meets the whole filter
+            flops = 2.0 * np.prod(op.inputs[2].shape[:3]) * np.prod(filter_shape)
+        # Scopes read `<layer name>` or `<layer name>_<call index>`.
+        parts = {re.sub(r"_\d+$", "", part) for part in op.name.split("/")}
+        parts |= set(op.name.split("/"))
+        total += flops * (3 if parts & trainable else 1)
+    return float(total)
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def _ours(recipe, batch):
+    import tensorflow as tf
+
+    from tfdeeplab.models import build_model, weight_multipliers
+    from tfdeeplab.training.optimizer import build_optimizer
+    from tfdeeplab.training.schedules import build_schedule
+    from tfdeeplab.training.step import TrainStep
+
+    config = recipe.train
+    policy = None if config.mixed_precision == "float32" else config.mixed_precision
+    model = build_model(
+        recipe.model,
+        include_scale_logits=bool(recipe.model.msc_scales),
+        dtype_policy=policy,
+    )
+    optimizer = build_optimizer(config, build_schedule(config, 10582, batch))
+    optimizer.build(model.trainable_variables)
+    step = TrainStep(
+        tf.distribute.get_strategy(),
+        model,
+        optimizer,
+        weight_multipliers(model),
+        weight_decay=config.weight_decay,
+        jit_compile=config.jit_compile,
+    )
+    height, width = recipe.data.crop_size
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.normal(size=(batch, height, width, 3)), tf.float32)
+    labels = tf.constant(
+        rng.integers(0, recipe.model.num_classes, (batch, height, width)), tf.int32
+    )
+    return model, lambda: float(step((images, labels)))
+
+
+def _official(crop, batch, num_classes):
+    """tf-models-official DeepLabV3: DilatedResNet-101 OS16, ASPP, SGD step."""
+    import tensorflow as tf
+    import tf_keras
+    from official.vision.modeling import segmentation_model
+    from official.vision.modeling.backbones import resnet_deeplab
+    from official.vision.modeling.decoders import aspp
+    from official.vision.modeling.heads import segmentation_heads
+
+    backbone = resnet_deeplab.DilatedResNet(
+        model_id=101,
+        output_stride=16,
+        input_specs=tf_keras.layers.InputSpec(shape=[None, crop, crop, 3]),
+    )
+    model = segmentation_model.SegmentationModel(
+        backbone,
+        aspp.ASPP(level=4, dilation_rates=[6, 12, 18]),
+        segmentation_heads.SegmentationHead(num_classes, level=4, num_convs=0),
+    )
+    optimizer = tf_keras.optimizers.SGD(1e-3, momentum=0.9)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.normal(size=(batch, crop, crop, 3)), tf.float32)
+    labels = tf.constant(rng.integers(0, num_classes, (batch, crop, crop)), tf.int32)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)["logits"]
+            logits = tf.image.resize(logits, [crop, crop])
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            )
+        variables = model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return loss
+
+    return lambda: float(step())
+
+
+def run(args: argparse.Namespace) -> None:
+    import tensorflow as tf
+
+    from tfdeeplab.config import load_recipe
+
+    overrides = [f"data.crop_size=[{args.crop}, {args.crop}]", *args.overrides]
+    if args.xla:
+        overrides.append("train.jit_compile=true")
+    recipe = load_recipe(args.recipe, overrides)
+    model, ours = _ours(recipe, args.batch)
+    step_flops = training_conv_flops(model, (args.crop, args.crop, 3)) * args.batch
+    peer = _official(args.crop, args.batch, recipe.model.num_classes)
+    peak = conv_peak_flops(args.repeats)
+    seconds = {
+        f"ours ({recipe.name})": _median_seconds(ours, args.steps, args.warmup),
+        "tf-models-official DeepLabV3": _median_seconds(peer, args.steps, args.warmup),
+    }
+    ours_rate = args.batch / next(iter(seconds.values()))
+    rows = []
+    for name, value in seconds.items():
+        rate = args.batch / value
+        rows.append(
+            {
+                "model": name,
+                "images_per_s": rate,
+                "step_s": value,
+                "ours_over_this": ours_rate / rate,
+            }
+        )
+    rows[0]["conv_gflop_per_step"] = step_flops / 1e9
+    rows[0]["conv_tflop_per_s"] = step_flops / seconds[rows[0]["model"]] / 1e12
+    rows[0]["fraction_of_peak"] = step_flops / seconds[rows[0]["model"]] / peak
+    rows.append({"model": "dense conv peak", "conv_tflop_per_s": peak / 1e12})
+    emit(
+        "step",
+        rows,
+        [
+            "model",
+            "images_per_s",
+            "step_s",
+            "ours_over_this",
+            "conv_gflop_per_step",
+            "conv_tflop_per_s",
+            "fraction_of_peak",
+        ],
+        {
+            "recipe": str(args.recipe),
+            "crop": args.crop,
+            "batch": args.batch,
+            "steps": args.steps,
+            "xla": args.xla,
+            "cores": os.cpu_count(),
+            "devices": ",".join(
+                d.device_type for d in tf.config.list_logical_devices()
+            ),
+            "tensorflow": tf.__version__,
+        },
+        args.json,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="recipe YAML")
+    parser.add_argument("--crop", type=int, default=161, help="square crop size")
+    parser.add_argument("--batch", type=int, default=2, help="images per step")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--repeats", type=int, default=10, help="peak conv repeats")
+    parser.add_argument("--xla", action="store_true", help="train.jit_compile=true")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe overrides, e.g. train.mixed_precision=mixed_bfloat16",
+    )
