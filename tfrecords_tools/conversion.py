@@ -314,11 +314,13 @@ def read_manifest(out_dir: Path) -> dict:
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> None:
-    """Write the manifest atomically."""
+    """Write the manifest atomically, removing temporaries of killed earlier runs."""
     path = out_dir / MANIFEST
     temporary = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
     temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     os.replace(temporary, path)
+    for stale in out_dir.glob(f".{MANIFEST}.tmp-*"):  # left by a killed earlier run
+        stale.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------ driver

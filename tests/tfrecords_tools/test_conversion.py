@@ -137,6 +137,18 @@ def test_changed_or_damaged_shards_are_rewritten(voc_root, tmp_path, capsys):
     assert shard_bytes(out) == before
 
 
+def test_temporaries_of_a_killed_run_are_removed_by_the_next(voc_root, tmp_path):
+    out = tmp_path / "out"
+    assert run(voc_root, out) == 0
+    before = shard_bytes(out)
+    (out / ".manifest.json.tmp-99999").write_text('{"half": ')
+    (out / ".train-00000-of-00003.tfrecord.tmp-99999").write_bytes(b"half")
+    sorted(out.glob("train-*.tfrecord"))[0].unlink()  # so the rerun has work to do
+    assert run(voc_root, out) == 0
+    assert not list(out.glob(".*tmp*"))
+    assert shard_bytes(out) == before
+
+
 def test_verify_catches_damage(voc_root, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(voc_root, out) == 0
