@@ -14,28 +14,19 @@ import time
 
 import numpy as np
 
+from tfdeeplab.config.cli import add_override_argument, load_recipe_or_report
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tfdeeplab.describe", description=__doc__.split("\n\n")[1]
     )
     parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override recipe keys, e.g. model.output_stride=8",
-    )
+    add_override_argument(parser, "model.output_stride=8")
     args = parser.parse_args(argv)
 
-    from tfdeeplab.config import RecipeError, load_recipe
-
-    try:
-        recipe = load_recipe(args.recipe, args.overrides)
-    except RecipeError as error:
-        print(f"error: {error}", file=sys.stderr)
+    recipe = load_recipe_or_report(args.recipe, args.overrides)
+    if recipe is None:
         return 2
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads

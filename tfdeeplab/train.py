@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+from tfdeeplab.config.cli import add_override_argument, load_recipe_or_report
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -27,25 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         help="initial weights (.npz by variable path, or .weights.h5); "
         "overrides train.init_weights, ignored when resuming",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override recipe keys, e.g. train.max_steps=100",
-    )
+    add_override_argument(parser, "train.max_steps=100")
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (for logs)"
     )
     args = parser.parse_args(argv)
 
-    from tfdeeplab.config import RecipeError, load_recipe
-
-    try:
-        recipe = load_recipe(args.recipe, args.overrides)
-    except RecipeError as error:
-        print(f"error: {error}", file=sys.stderr)
+    recipe = load_recipe_or_report(args.recipe, args.overrides)
+    if recipe is None:
         return 2
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads

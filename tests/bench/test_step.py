@@ -43,3 +43,9 @@ def test_step_benchmark_table_and_json(tmp_path, capsys):
         peer["ours_over_this"], ours["images_per_s"] / peer["images_per_s"]
     )
     assert "tf-models-official DeepLabV3" in printed and "fraction_of_peak" in printed
+
+
+def test_a_bad_recipe_override_is_one_line(capsys):
+    assert main(["step", "--set", "train.bogus=1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "train.bogus: unknown key" in error

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tfdeeplab.bench import convert, data, step
+from tfdeeplab.config import RecipeError
 
 BENCHMARKS = {"convert": convert, "data": data, "step": step}
 
@@ -23,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
             "--json", type=Path, help="also write the figures to this JSON file"
         )
     args = parser.parse_args(argv)
-    BENCHMARKS[args.benchmark].run(args)
+    try:
+        BENCHMARKS[args.benchmark].run(args)
+    except (RecipeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

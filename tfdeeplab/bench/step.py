@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tfdeeplab.bench.table import emit
+from tfdeeplab.config.cli import add_override_argument
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "voc.yaml"
 PEAK_SHAPES = (  # (spatial size, kernel, in channels, out channels, dilation)
@@ -240,11 +241,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--repeats", type=int, default=10, help="peak conv repeats")
     parser.add_argument("--xla", action="store_true", help="train.jit_compile=true")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="recipe overrides, e.g. train.mixed_precision=mixed_bfloat16",
-    )
+    add_override_argument(parser, "train.mixed_precision=mixed_bfloat16")
