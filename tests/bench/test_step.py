@@ -10,16 +10,29 @@ from tfdeeplab.bench.__main__ import main
 from tfdeeplab.bench.step import training_conv_flops
 
 
-def one_conv_model(trainable):
+def two_conv_model(first_trainable, second_trainable):
     images = keras.Input((8, 8, 3))
-    conv = keras.layers.Conv2D(4, 3, padding="same", name="conv", trainable=trainable)
-    return keras.Model(images, conv(images))
+    first = keras.layers.Conv2D(4, 3, padding="same", trainable=first_trainable)
+    second = keras.layers.Conv2D(5, 1, trainable=second_trainable)
+    return keras.Model(images, second(keras.layers.ReLU()(first(images))))
 
 
-def test_a_trainable_conv_costs_three_forward_passes_and_a_frozen_one_one():
-    forward = 2 * 8 * 8 * 4 * (3 * 3 * 3)
-    assert training_conv_flops(one_conv_model(False), (8, 8, 3)) == forward
-    assert training_conv_flops(one_conv_model(True), (8, 8, 3)) == 3 * forward
+FIRST = 2 * 8 * 8 * 4 * (3 * 3 * 3)  # forward FLOPs of each conv on one image
+SECOND = 2 * 8 * 8 * 5 * 4
+
+
+@pytest.mark.parametrize(
+    "trainable, passes",
+    [
+        ((False, False), (1, 1)),  # all frozen: forward only
+        ((False, True), (1, 2)),  # first trainable conv: no input gradient
+        ((True, False), (2, 2)),  # frozen above trainable: gradient passes through
+        ((True, True), (2, 3)),
+    ],
+)
+def test_conv_flops_count_forward_weight_and_input_gradients(trainable, passes):
+    flops = training_conv_flops(two_conv_model(*trainable), (8, 8, 3))
+    assert flops == FIRST * passes[0] + SECOND * passes[1]
 
 
 @pytest.mark.slow
@@ -31,6 +44,8 @@ def test_step_benchmark_table_and_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     figures = json.loads(out.read_text())
     rows = {row["model"]: row for row in figures["rows"]}
+    assert figures["settings"]["crop"] == "33x33"
+    assert figures["settings"]["precision"] == "float32"
     assert set(rows) == {
         "ours (voc)",
         "tf-models-official DeepLabV3",

@@ -4,19 +4,19 @@ Three figures, measured in one run on synthetic batches (the input pipeline is t
 `data` benchmark's business):
 - ours: a recipe's model and `TrainStep` (the seed's loss, multipliers and update);
 - the peer: tf-models-official's DeepLabV3 (dilated ResNet-101, ASPP, its own
-  trainable BatchNorm) with a plain SGD step, same input and batch;
-- the dense-convolution peak: the best FLOP/s of a few ResNet-shaped convolutions.
+  trainable BatchNorm) with a plain SGD step, same input, batch and precision;
+- the dense-convolution peak: the best FLOP/s of a few ResNet-shaped convolutions in
+  the recipe's compute dtype (float32, or bfloat16/float16 under mixed precision).
 
 Our training FLOPs are counted from the model's convolutions in the traced forward
-graph: a trainable convolution costs three times its forward FLOPs (forward, input
-gradient, weight gradient), a frozen one (conv1, res2) once.
+graph: forward, plus the weight gradient of trainable filters, plus the input
+gradient where backpropagation continues below (`training_conv_flops`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import time
 from pathlib import Path
 
@@ -26,6 +26,11 @@ from tfdeeplab.bench.table import emit
 from tfdeeplab.config.cli import add_override_argument
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "voc.yaml"
+COMPUTE_DTYPES = {
+    "float32": "float32",
+    "mixed_bfloat16": "bfloat16",
+    "mixed_float16": "float16",
+}
 PEAK_SHAPES = (  # (spatial size, kernel, in channels, out channels, dilation)
     (41, 3, 256, 256, 1),
     (21, 1, 1024, 256, 1),
@@ -44,14 +49,26 @@ def _median_seconds(step, repeats: int, warmup: int) -> float:
     return float(np.median(times))
 
 
-def conv_peak_flops(repeats: int) -> float:
-    """The best forward FLOP/s of `PEAK_SHAPES` convolutions, batch 4, float32."""
+def conv_peak_flops(repeats: int, dtype: str = "float32") -> float:
+    """The best forward FLOP/s of `PEAK_SHAPES` convolutions, batch 4.
+
+    Args:
+        repeats: int. Timed calls per shape (the median counts).
+        dtype: str. Compute dtype, the one the measured model computes in
+            ("float32", "bfloat16" or "float16").
+
+    Returns:
+        float, FLOP/s.
+
+    Example:
+        >>> peak = conv_peak_flops(10, "bfloat16")
+    """
     import tensorflow as tf
 
     best = 0.0
     for size, kernel, cin, cout, dilation in PEAK_SHAPES:
-        x = tf.random.normal([4, size, size, cin])
-        w = tf.random.normal([kernel, kernel, cin, cout])
+        x = tf.random.normal([4, size, size, cin], dtype=dtype)
+        w = tf.random.normal([kernel, kernel, cin, cout], dtype=dtype)
         conv = tf.function(
             lambda x=x, w=w, d=dilation: tf.nn.conv2d(x, w, 1, "SAME", dilations=d)
         )
@@ -62,40 +79,56 @@ def conv_peak_flops(repeats: int) -> float:
 
 
 def training_conv_flops(model, image_shape) -> float:
-    """Convolution FLOPs of one training step on one image (see module doc)."""
+    """Convolution FLOPs of one training step on one image.
+
+    Every convolution in the traced forward graph runs forward once; its weight
+    gradient costs as much again when its filter is trainable, and its input gradient
+    as much again when its input depends on a trainable weight (backpropagation
+    continues below it). So the frozen stem costs 1x, the first trainable unit 2x and
+    the rest 3x.
+
+    Args:
+        model: keras.Model. Called with `training=True`.
+        image_shape: (height, width, channels) of one input image.
+
+    Returns:
+        float, FLOPs (a multiply-add counts two).
+
+    Example:
+        >>> flops = training_conv_flops(model, (321, 321, 3)) * batch_size
+    """
     import tensorflow as tf
 
-    trainable = {
-        layer.name
-        for layer in _leaf_layers(model)
-        if any(w.trainable for w in layer.weights)
-    }
     forward = tf.function(
         tf.autograph.experimental.do_not_convert(lambda x: model(x, training=True))
     ).get_concrete_function(tf.TensorSpec([1, *image_shape], tf.float32))
+    trainable = {id(_handle(v)) for v in model.trainable_variables}
+    dependent = {  # graph tensors computed from a trainable weight
+        internal.ref()
+        for external, internal in forward.graph.captures
+        if id(external) in trainable
+    }
     total = 0.0
     for op in forward.graph.get_operations():
+        if any(t.ref() in dependent for t in op.inputs):
+            dependent.update(t.ref() for t in op.outputs)
         if op.type not in ("Conv2D", "Conv2DBackpropInput"):
             continue
-        filter_shape = op.inputs[1].shape
-        output = op.outputs[0].shape
+        filters = op.inputs[1]
         if op.type == "Conv2D":
-            flops = 2.0 * np.prod(output[:3]) * np.prod(filter_shape)
+            data = op.inputs[0]
+            flops = 2.0 * np.prod(op.outputs[0].shape[:3]) * np.prod(filters.shape)
         else:  # transposed conv: every input pixel meets the whole filter
-            flops = 2.0 * np.prod(op.inputs[2].shape[:3]) * np.prod(filter_shape)
-        # Scopes read `<layer name>` or `<layer name>_<call index>`.
-        parts = {re.sub(r"_\d+$", "", part) for part in op.name.split("/")}
-        parts |= set(op.name.split("/"))
-        total += flops * (3 if parts & trainable else 1)
+            data = op.inputs[2]
+            flops = 2.0 * np.prod(data.shape[:3]) * np.prod(filters.shape)
+        passes = 1 + (filters.ref() in dependent) + (data.ref() in dependent)
+        total += flops * passes
     return float(total)
 
 
-def _leaf_layers(model):
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
+def _handle(variable):
+    """The resource handle a traced graph captures for a Keras (or tf) variable."""
+    return getattr(variable, "value", variable).handle
 
 
 def _ours(recipe, batch):
@@ -132,8 +165,11 @@ def _ours(recipe, batch):
     return model, lambda: float(step((images, labels)))
 
 
-def _official(crop, batch, num_classes):
-    """tf-models-official DeepLabV3: DilatedResNet-101 OS16, ASPP, SGD step."""
+def _official(crop_size, batch, num_classes, precision):
+    """tf-models-official DeepLabV3: DilatedResNet-101 OS16, ASPP, SGD step.
+
+    Built under `precision` (a Keras dtype policy name), as its own trainer would.
+    """
     import tensorflow as tf
     import tf_keras
     from official.vision.modeling import segmentation_model
@@ -141,26 +177,31 @@ def _official(crop, batch, num_classes):
     from official.vision.modeling.decoders import aspp
     from official.vision.modeling.heads import segmentation_heads
 
-    backbone = resnet_deeplab.DilatedResNet(
-        model_id=101,
-        output_stride=16,
-        input_specs=tf_keras.layers.InputSpec(shape=[None, crop, crop, 3]),
-    )
-    model = segmentation_model.SegmentationModel(
-        backbone,
-        aspp.ASPP(level=4, dilation_rates=[6, 12, 18]),
-        segmentation_heads.SegmentationHead(num_classes, level=4, num_convs=0),
-    )
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(precision)
+    try:
+        backbone = resnet_deeplab.DilatedResNet(
+            model_id=101,
+            output_stride=16,
+            input_specs=tf_keras.layers.InputSpec(shape=[None, *crop_size, 3]),
+        )
+        model = segmentation_model.SegmentationModel(
+            backbone,
+            aspp.ASPP(level=4, dilation_rates=[6, 12, 18]),
+            segmentation_heads.SegmentationHead(num_classes, level=4, num_convs=0),
+        )
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
     optimizer = tf_keras.optimizers.SGD(1e-3, momentum=0.9)
     rng = np.random.default_rng(0)
-    images = tf.constant(rng.normal(size=(batch, crop, crop, 3)), tf.float32)
-    labels = tf.constant(rng.integers(0, num_classes, (batch, crop, crop)), tf.int32)
+    images = tf.constant(rng.normal(size=(batch, *crop_size, 3)), tf.float32)
+    labels = tf.constant(rng.integers(0, num_classes, (batch, *crop_size)), tf.int32)
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
             logits = model(images, training=True)["logits"]
-            logits = tf.image.resize(logits, [crop, crop])
+            logits = tf.image.resize(tf.cast(logits, tf.float32), crop_size)
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
             )
@@ -177,14 +218,18 @@ def run(args: argparse.Namespace) -> None:
 
     from tfdeeplab.config import load_recipe
 
-    overrides = [f"data.crop_size=[{args.crop}, {args.crop}]", *args.overrides]
+    overrides = list(args.overrides)
+    if args.crop:
+        overrides.insert(0, f"data.crop_size=[{args.crop}, {args.crop}]")
     if args.xla:
         overrides.append("train.jit_compile=true")
     recipe = load_recipe(args.recipe, overrides)
+    height, width = recipe.data.crop_size
+    precision = recipe.train.mixed_precision
     model, ours = _ours(recipe, args.batch)
-    step_flops = training_conv_flops(model, (args.crop, args.crop, 3)) * args.batch
-    peer = _official(args.crop, args.batch, recipe.model.num_classes)
-    peak = conv_peak_flops(args.repeats)
+    step_flops = training_conv_flops(model, (height, width, 3)) * args.batch
+    peer = _official((height, width), args.batch, recipe.model.num_classes, precision)
+    peak = conv_peak_flops(args.repeats, COMPUTE_DTYPES[precision])
     seconds = {
         f"ours ({recipe.name})": _median_seconds(ours, args.steps, args.warmup),
         "tf-models-official DeepLabV3": _median_seconds(peer, args.steps, args.warmup),
@@ -219,8 +264,9 @@ def run(args: argparse.Namespace) -> None:
         ],
         {
             "recipe": str(args.recipe),
-            "crop": args.crop,
+            "crop": f"{height}x{width}",
             "batch": args.batch,
+            "precision": precision,
             "steps": args.steps,
             "xla": args.xla,
             "cores": os.cpu_count(),
@@ -235,7 +281,9 @@ def run(args: argparse.Namespace) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", type=Path, default=RECIPE, help="recipe YAML")
-    parser.add_argument("--crop", type=int, default=161, help="square crop size")
+    parser.add_argument(
+        "--crop", type=int, default=0, help="square crop size (default: the recipe's)"
+    )
     parser.add_argument("--batch", type=int, default=2, help="images per step")
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
