@@ -19,8 +19,8 @@ RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
 
 def write_demo_shards(
     directory: Path,
-    train_images: int = 48,
-    val_images: int = 12,
+    train_images: int = 400,
+    val_images: int = 40,
     size: tuple[int, int] = (120, 160),
     seed: int = 0,
 ) -> Path:
