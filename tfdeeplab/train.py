@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_override_argument(parser, "train.max_steps=100")
     parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (for logs)"
+        "--no-progress",
+        action="store_true",
+        help="a line every train.log_every steps instead of a progress bar",
     )
     args = parser.parse_args(argv)
 

@@ -38,6 +38,8 @@ def test_a_run_writes_its_directory_and_a_second_run_resumes_at_the_end(
     assert math.isfinite(summary.final_loss) and summary.images_per_second > 0
     assert summary.validation["images"] == 2
     assert any("designed for 1 replica" in line for line in lines)
+    progress = [line.split("  ")[0] for line in lines if line.startswith("step ")]
+    assert progress[:6] == [f"step {n}/6" for n in range(1, 7)]  # log_every=1
     assert load_recipe(tmp_path / "recipe.yaml") == recipe
     index = tf.train.get_checkpoint_state(str(tmp_path / "checkpoints"))
     assert [Path(p).name for p in index.all_model_checkpoint_paths] == [

@@ -344,16 +344,18 @@ def train(
                         img_s=f"{throughput:.1f}")  # fmt: skip
         if current % config.log_every == 0 or current == steps:
             final_loss = float(np.mean(window))
+            window_rate = len(window) * global_batch / max(now - window_start, 1e-9)
             summaries.scalars(
                 current,
                 {
                     "train/loss": final_loss,
                     "train/learning_rate": learning_rate,
-                    "train/images_per_second": len(window)
-                    * global_batch
-                    / max(now - window_start, 1e-9),
+                    "train/images_per_second": window_rate,
                 },
             )
+            if bar.disable:  # logs without a progress bar still show the run
+                say(f"step {current}/{steps}  loss {final_loss:.4f}  "
+                    f"lr {learning_rate:.2e}  {window_rate:.1f} img/s")  # fmt: skip
             window, window_start = [], now
         if current % config.checkpoint_every == 0 and current != steps:
             save_checkpoint(current)
