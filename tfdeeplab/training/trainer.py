@@ -266,6 +266,8 @@ def train(
         class_names(recipe.data.dataset, recipe.model.num_classes),
     )
 
+    bar = None  # the progress bar, once the loop starts
+
     def run_validation(at_step: int) -> dict | None:
         if validation_data is None or not chief:
             return None
@@ -278,10 +280,14 @@ def train(
             panels=config.image_panels,
         )
         summaries.validation(at_step, result)
-        say(
+        message = (
             f"step {at_step}: validation mIoU {100 * result.metrics['miou']:.2f} "
             f"on {result.images} images"
         )
+        if bar is not None and not bar.disable:
+            bar.write(message)  # above the progress bar, not through it
+        else:
+            say(message)
         return {**result.metrics, "images": result.images}
 
     train_step = TrainStep(
