@@ -105,3 +105,24 @@ def test_missing_multipliers_are_an_error():
     variable = keras.Variable([1.0], name="stray")
     with pytest.raises(KeyError, match="stray"):
         scale_gradients([tf.constant([1.0])], [variable], {}, WD)
+
+
+def test_a_skipped_float16_step_does_not_shift_the_schedule():
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+        [1, 2], [1.0, 0.5, 0.25]
+    )
+    step = tf.Variable(0, dtype=tf.int64)
+    optimizer = build_optimizer(
+        TrainConfig(momentum=0.0, mixed_precision="mixed_float16"), schedule, step
+    )
+    variable = tf.Variable([1.0])
+    optimizer.build([variable])
+    for gradient in (np.inf, 1.0, 1.0):  # the loss scaler skips the overflowed one
+        scaled = gradient * float(optimizer.dynamic_scale)  # as a scaled loss gives
+        optimizer.apply_gradients([(tf.constant([scaled]), variable)])
+        step.assign_add(1)
+    assert int(optimizer.iterations) == 2  # Keras counts applied updates only
+    assert float(optimizer.learning_rate) == 0.25  # schedule(3): the run's step
+    # Updates at steps 1 and 2 (0-based) with schedule(1) = 1.0 and schedule(2) = 0.5;
+    # counting by iterations would have used schedule(0) and schedule(1), both 1.0.
+    np.testing.assert_allclose(variable.numpy(), [1.0 - 1.0 - 0.5])

@@ -19,18 +19,33 @@ from tfdeeplab.models.multipliers import Multipliers
 
 
 def build_optimizer(
-    config: TrainConfig, schedule: keras.optimizers.schedules.LearningRateSchedule
+    config: TrainConfig,
+    schedule: keras.optimizers.schedules.LearningRateSchedule,
+    step=None,
 ) -> keras.optimizers.Optimizer:
     """Keras SGD with the recipe's momentum over `schedule` (decay goes in gradients).
 
     With `mixed_precision: mixed_float16` the SGD is wrapped in a dynamic
     LossScaleOptimizer; bfloat16 needs no loss scaling.
 
+    Args:
+        config: TrainConfig. Momentum and mixed precision.
+        schedule: LearningRateSchedule, or a float.
+        step: integer variable or None. The run's step (steps completed). When
+            given, the learning rate is `schedule(step)`; otherwise
+            `schedule(optimizer.iterations)`, which stops counting on the steps a
+            float16 loss scaler skips for overflowed gradients.
+
     Example:
         >>> schedule = build_schedule(recipe.train, 10582, 10)
-        >>> optimizer = build_optimizer(recipe.train, schedule)
+        >>> optimizer = build_optimizer(recipe.train, schedule, step)
     """
-    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum)
+    learning_rate = schedule
+    if step is not None and callable(schedule):
+        learning_rate = lambda: schedule(step)  # noqa: E731
+    optimizer = keras.optimizers.SGD(
+        learning_rate=learning_rate, momentum=config.momentum
+    )
     if config.mixed_precision == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

@@ -224,6 +224,8 @@ def train(
     steps = total_steps(config, recipe.data.num_train_images, global_batch)
 
     keras.utils.set_random_seed(config.seed)
+    # Steps completed; drives the schedule, the input stream's position and resume.
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     with strategy.scope():
         model = build_model(
             recipe.model,
@@ -231,9 +233,8 @@ def train(
             dtype_policy=_dtype_policy(config.mixed_precision),
         )
         schedule = build_schedule(config, recipe.data.num_train_images, global_batch)
-        optimizer = build_optimizer(config, schedule)
+        optimizer = build_optimizer(config, schedule, step)
         optimizer.build(model.trainable_variables)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoints = RunCheckpoints(
         workdir / "checkpoints",
         config.keep_checkpoints,
