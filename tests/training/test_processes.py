@@ -33,6 +33,19 @@ def train_command(shards, workdir, *more):
     ]
 
 
+def train_to_the_end(shards, workdir, *more) -> str:
+    """Run the training command to completion; returns what it printed."""
+    finished = subprocess.run(
+        train_command(shards, workdir, *more),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return finished.stdout
+
+
 def checkpoint_values(path):
     """Every saved value except the save counter, by checkpoint key."""
     return {
@@ -73,24 +86,10 @@ def test_a_run_killed_after_a_checkpoint_resumes_there_and_ends_as_an_uninterrup
     killed_at = int(latest.rsplit("-", 1)[1])
     assert killed_at in (3, 6, 9), "the run finished before it was killed"
 
-    resumed = subprocess.run(
-        train_command(demo_shards, killed, *settings),
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"at step {killed_at}" in resumed.stdout
-    assert re.search(rf"steps\s+{killed_at} -> 12 of 12", resumed.stdout)
-    uninterrupted = subprocess.run(
-        train_command(demo_shards, whole, *settings),
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
+    resumed = train_to_the_end(demo_shards, killed, *settings)
+    assert f"at step {killed_at}" in resumed
+    assert re.search(rf"steps\s+{killed_at} -> 12 of 12", resumed)
+    train_to_the_end(demo_shards, whole, *settings)
 
     expected = checkpoint_values(str(whole / "checkpoints" / "ckpt-12"))
     got = checkpoint_values(str(killed / "checkpoints" / "ckpt-12"))
