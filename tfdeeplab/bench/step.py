@@ -26,11 +26,6 @@ from tfdeeplab.bench.table import emit
 from tfdeeplab.config.cli import add_override_argument
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "voc.yaml"
-COMPUTE_DTYPES = {
-    "float32": "float32",
-    "mixed_bfloat16": "bfloat16",
-    "mixed_float16": "float16",
-}
 PEAK_SHAPES = (  # (spatial size, kernel, in channels, out channels, dilation)
     (41, 3, 256, 256, 1),
     (21, 1, 1024, 256, 1),
@@ -140,13 +135,13 @@ def _ours(recipe, batch):
     from tfdeeplab.training.step import TrainStep
 
     config = recipe.train
-    policy = None if config.mixed_precision == "float32" else config.mixed_precision
     model = build_model(
         recipe.model,
         include_scale_logits=bool(recipe.model.msc_scales),
-        dtype_policy=policy,
+        dtype_policy=config.mixed_precision,
     )
-    optimizer = build_optimizer(config, build_schedule(config, 10582, batch))
+    schedule = build_schedule(config, recipe.data.num_train_images, batch)
+    optimizer = build_optimizer(config, schedule)
     optimizer.build(model.trainable_variables)
     step = TrainStep(
         tf.distribute.get_strategy(),
@@ -214,6 +209,7 @@ def _official(crop_size, batch, num_classes, precision):
 
 
 def run(args: argparse.Namespace) -> None:
+    import keras
     import tensorflow as tf
 
     from tfdeeplab.config import load_recipe
@@ -229,7 +225,7 @@ def run(args: argparse.Namespace) -> None:
     model, ours = _ours(recipe, args.batch)
     step_flops = training_conv_flops(model, (height, width, 3)) * args.batch
     peer = _official((height, width), args.batch, recipe.model.num_classes, precision)
-    peak = conv_peak_flops(args.repeats, COMPUTE_DTYPES[precision])
+    peak = conv_peak_flops(args.repeats, keras.DTypePolicy(precision).compute_dtype)
     seconds = {
         f"ours ({recipe.name})": _median_seconds(ours, args.steps, args.warmup),
         "tf-models-official DeepLabV3": _median_seconds(peer, args.steps, args.warmup),

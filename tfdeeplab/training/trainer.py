@@ -114,10 +114,6 @@ def _weights_finite(model: keras.Model) -> bool:
     )
 
 
-def _dtype_policy(mixed_precision: str) -> str | None:
-    return None if mixed_precision == "float32" else mixed_precision
-
-
 class _Summaries:
     """TensorBoard scalars and images, written by the chief only."""
 
@@ -230,7 +226,7 @@ def train(
         model = build_model(
             recipe.model,
             include_scale_logits=bool(recipe.model.msc_scales),
-            dtype_policy=_dtype_policy(config.mixed_precision),
+            dtype_policy=config.mixed_precision,  # a Keras dtype policy name
         )
         schedule = build_schedule(config, recipe.data.num_train_images, global_batch)
         optimizer = build_optimizer(config, schedule, step)
