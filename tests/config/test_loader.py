@@ -147,6 +147,10 @@ def test_resolved_recipe_round_trips(tmp_path, base_recipe):
             r"train\.end_epoch: expected at most the schedule's last epoch 8.0",
         ),
         (
+            ["train.schedule.type=poly"],
+            r"train\.end_epoch: expected a positive end epoch when max_steps is 0",
+        ),
+        (
             ["model.batch_norm=group"],
             r"model\.batch_norm: expected one of 'frozen', 'train', 'sync'",
         ),

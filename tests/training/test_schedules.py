@@ -63,6 +63,11 @@ def test_schedule_families_by_name():
     ]
     np.testing.assert_allclose(rates, [1e-4, 1e-4, 1e-5, 8e-6, 8e-6])
     assert total_steps(recipe.train, 10582, 10) == 7 * 4232
+    mxnet = load_recipe(RECIPES / "voc_mxnet_schedule.yaml")
+    schedule = build_schedule(mxnet.train, 10582, 10)
+    rates = [float(schedule(step)) for step in (4 * 4232 - 1, 4 * 4232)]
+    np.testing.assert_allclose(rates, [1e-3, 1e-4])
+    assert total_steps(mxnet.train, 10582, 10) == 6 * 4232
 
 
 def test_poly_schedule():

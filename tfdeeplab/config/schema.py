@@ -249,7 +249,8 @@ class TrainConfig:
         replicas: int. Replicas the recipe was designed for (GPUs x machines). The
             run uses the replicas it has; the schedule follows the real global batch.
         epoch_scale: int. EPOCH_SCALE: one logged epoch is this many passes.
-        end_epoch: float. Training stops at this scaled epoch.
+        end_epoch: float. Training stops at this scaled epoch; 0 for the piecewise
+            schedule's last epoch (the seed's configs end there).
         max_steps: int. If positive, stop after this many steps instead.
         schedule: ScheduleConfig. The learning-rate schedule.
         momentum: float. SGD momentum.
@@ -277,7 +278,7 @@ class TrainConfig:
     batch_size: int = _field(10, minimum=1)
     replicas: int = _field(1, minimum=1)
     epoch_scale: int = _field(4, minimum=1)
-    end_epoch: float = _field(8.0, minimum=0.0)
+    end_epoch: float = _field(0.0, minimum=0.0)
     max_steps: int = _field(0, minimum=0)
     schedule: ScheduleConfig = ScheduleConfig()
     momentum: float = _field(0.9, minimum=0.0)
@@ -299,14 +300,28 @@ class TrainConfig:
     validation_images: int = _field(0, minimum=0)
     image_panels: int = _field(4, minimum=0)
 
+    @property
+    def last_epoch(self) -> float:
+        """The scaled epoch training stops at (unless `max_steps` is set).
+
+        Example:
+            >>> TrainConfig(schedule=ScheduleConfig(family="tf_style")).last_epoch
+            7.0
+        """
+        if self.end_epoch or self.schedule.type != "piecewise":
+            return self.end_epoch
+        return self.schedule.piecewise_steps[-1][0]
+
     def check(self) -> None:
-        if self.max_steps == 0 and self.end_epoch <= 0:
+        if self.max_steps == 0 and self.last_epoch <= 0:
             raise SchemaError(
-                "end_epoch", "expected a positive end epoch when max_steps is 0"
+                "end_epoch",
+                "expected a positive end epoch when max_steps is 0 and the schedule "
+                "is not piecewise",
             )
         if self.schedule.type == "piecewise" and self.max_steps == 0:
             last_epoch = self.schedule.piecewise_steps[-1][0]
-            if self.end_epoch > last_epoch:
+            if self.last_epoch > last_epoch:
                 raise SchemaError(
                     "end_epoch",
                     f"expected at most the schedule's last epoch {last_epoch}, "

@@ -29,7 +29,7 @@ def iterations_per_epoch(num_images: int, global_batch: int, epoch_scale: int) -
 
 
 def total_steps(config: TrainConfig, num_images: int, global_batch: int) -> int:
-    """Steps of a whole run: `max_steps` if set, else end_epoch * iterations_per_epoch.
+    """Steps of a whole run: `max_steps` if set, else last_epoch * iterations_per_epoch.
 
     Example:
         >>> total_steps(load_recipe("recipes/voc.yaml").train, 10582, 10)
@@ -38,7 +38,7 @@ def total_steps(config: TrainConfig, num_images: int, global_batch: int) -> int:
     if config.max_steps:
         return config.max_steps
     per_epoch = iterations_per_epoch(num_images, global_batch, config.epoch_scale)
-    return math.floor(config.end_epoch * per_epoch)
+    return math.floor(config.last_epoch * per_epoch)
 
 
 @keras.saving.register_keras_serializable(package="tfdeeplab")
