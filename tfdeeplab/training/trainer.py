@@ -189,9 +189,10 @@ def train(
     init_weights = init_weights or config.init_weights
     if init_weights:
         require_weights_file(init_weights)
-    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
-    strategy = strategy or build_strategy(config.distribution)
+    # Missing data is reported before TensorFlow looks for devices (no log noise).
     files = shard_files(recipe.data.root, recipe.data.train_split, recipe.data.dataset)
+    # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy = strategy or build_strategy(config.distribution)
     chief = is_chief(strategy)
     say = log if chief else (lambda _: None)
     workdir = Path(workdir)
