@@ -1,4 +1,4 @@
-"""Training: schedules, losses, per-weight multipliers (the trainer comes next)."""
+"""Training: schedules, loss, optimizer, distributed step, loop (`trainer.train`)."""
 
 from tfdeeplab.training.schedules import (
     PiecewiseEpochSchedule,
