@@ -2,14 +2,16 @@
 
 Trains a recipe in a run directory (default `runs/<recipe name>`): checkpoints,
 TensorBoard logs and the resolved recipe go there, and running the same command
-again continues from the newest checkpoint. On several machines set TF_CONFIG on
-each (see README, "Several machines") and run the same command everywhere.
+again continues from the newest checkpoint. Ctrl-C or SIGTERM finishes the current
+step, writes a checkpoint and exits (130 or 143). On several machines set TF_CONFIG
+on each (see README, "Several machines") and run the same command everywhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from tfdeeplab.config.cli import add_override_argument, load_recipe_or_report
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 3
     print(summary.format())
+    if summary.stopped_by:  # the shell's convention for a process a signal stopped
+        return 128 + signal.Signals[summary.stopped_by].value
     return 0
 
 

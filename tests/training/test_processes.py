@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfdeeplab.demo import RECIPE
@@ -55,48 +56,96 @@ def checkpoint_values(path):
     }
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_there_and_ends_as_an_uninterrupted_one(
-    demo_shards, tmp_path
-):
-    # Steps of ~0.1 s or more, so the kill lands well before the run ends.
-    settings = (
-        "data.crop_size=[129, 129]",
-        "train.batch_size=4",
-        "train.max_steps=12",
-        "train.checkpoint_every=3",
-        "train.validation_images=1",
-    )
-    killed, whole = tmp_path / "killed", tmp_path / "whole"
-    index = killed / "checkpoints" / "checkpoint"
-    process = subprocess.Popen(
-        train_command(demo_shards, killed, *settings),
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 300
-    while not (index.is_file() and "ckpt-" in index.read_text()):
-        assert process.poll() is None, process.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
-    process.stderr.close()
-    latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
-    killed_at = int(latest.rsplit("-", 1)[1])
-    assert killed_at in (3, 6, 9), "the run finished before it was killed"
+# Steps of ~0.1 s or more, so a signal lands well before the run ends.
+RESUME_SETTINGS = (
+    "data.crop_size=[129, 129]",
+    "train.batch_size=4",
+    "train.max_steps=12",
+    "train.checkpoint_every=3",
+    "train.validation_images=1",
+)
 
-    resumed = train_to_the_end(demo_shards, killed, *settings)
-    assert f"at step {killed_at}" in resumed
-    assert re.search(rf"steps\s+{killed_at} -> 12 of 12", resumed)
-    train_to_the_end(demo_shards, whole, *settings)
 
-    expected = checkpoint_values(str(whole / "checkpoints" / "ckpt-12"))
-    got = checkpoint_values(str(killed / "checkpoints" / "ckpt-12"))
+@pytest.fixture(scope="module")
+def uninterrupted_end(demo_shards, tmp_path_factory):
+    """The values of the last checkpoint of a run of RESUME_SETTINGS never stopped."""
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    train_to_the_end(demo_shards, workdir, *RESUME_SETTINGS)
+    return checkpoint_values(str(workdir / "checkpoints" / "ckpt-12"))
+
+
+def assert_same_values(got, expected):
     assert expected.keys() == got.keys()
     assert any(name.startswith("optimizer/") for name in got)
     for name, value in expected.items():
         np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def wait_for(condition, process, what, seconds=300):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {seconds} s"
+        time.sleep(0.02)
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_there_and_ends_as_an_uninterrupted_one(
+    demo_shards, tmp_path, uninterrupted_end
+):
+    killed = tmp_path / "killed"
+    index = killed / "checkpoints" / "checkpoint"
+    process = subprocess.Popen(
+        train_command(demo_shards, killed, *RESUME_SETTINGS),
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: index.is_file() and "ckpt-" in index.read_text(), process,
+             "checkpoint")  # fmt: skip
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
+    killed_at = int(latest.rsplit("-", 1)[1])
+    assert killed_at in (3, 6, 9), "the run finished before it was killed"
+
+    resumed = train_to_the_end(demo_shards, killed, *RESUME_SETTINGS)
+    assert f"at step {killed_at}" in resumed
+    assert re.search(rf"steps\s+{killed_at} -> 12 of 12", resumed)
+    got = checkpoint_values(str(killed / "checkpoints" / "ckpt-12"))
+    assert_same_values(got, uninterrupted_end)
+
+
+def test_sigterm_checkpoints_the_step_it_stops_at_and_the_run_continues_there(
+    demo_shards, tmp_path, uninterrupted_end
+):
+    # No periodic checkpoints: the only one before the end is the one SIGTERM makes.
+    settings = (*RESUME_SETTINGS, "train.checkpoint_every=100")
+    stopped, log = tmp_path / "stopped", tmp_path / "stdout.txt"
+    with open(log, "w") as stdout:
+        process = subprocess.Popen(
+            train_command(demo_shards, stopped, *settings),
+            env={**ENV, "PYTHONUNBUFFERED": "1"},
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: "step 2/12" in log.read_text(), process, "second step")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    printed = log.read_text()
+    stop = re.search(r"SIGTERM received: stopped after step (\d+) with a checkpoint",
+                     printed)  # fmt: skip
+    assert stop, printed[-2000:]
+    stopped_at = int(stop[1])
+    assert 2 <= stopped_at < 12
+    assert re.search(rf"steps\s+0 -> {stopped_at} of 12 \(stopped by SIGTERM\)",
+                     printed)  # fmt: skip
+    latest = tf.train.latest_checkpoint(str(stopped / "checkpoints"))
+    assert latest.endswith(f"ckpt-{stopped_at}")
+
+    resumed = train_to_the_end(demo_shards, stopped, *settings)
+    assert re.search(rf"steps\s+{stopped_at} -> 12 of 12", resumed)
+    got = checkpoint_values(str(stopped / "checkpoints" / "ckpt-12"))
+    assert_same_values(got, uninterrupted_end)
 
 
 def free_ports(count):

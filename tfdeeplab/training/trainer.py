@@ -11,14 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from tfdeeplab.config import Recipe, save_recipe
 from tfdeeplab.data.palettes import class_names, dataset_palette
@@ -30,7 +28,9 @@ from tfdeeplab.training.initial_weights import (
     load_initial_weights,
     require_weights_file,
 )
+from tfdeeplab.training.interrupts import StopRequests
 from tfdeeplab.training.optimizer import build_optimizer
+from tfdeeplab.training.progress import TrainingProgress
 from tfdeeplab.training.schedules import build_schedule, total_steps
 from tfdeeplab.training.step import TrainStep
 from tfdeeplab.training.strategy import build_strategy, is_chief
@@ -59,6 +59,8 @@ class RunSummary:
         checkpoint: str. Newest checkpoint.
         validation: dict or None. Metrics of the final validation.
         weights_fingerprint: str. Hash of every weight; equal on all workers.
+        stopped_by: str. The signal that stopped the run early (`SIGINT`,
+            `SIGTERM`), or empty when it ran to its end.
     """
 
     recipe: str
@@ -74,6 +76,7 @@ class RunSummary:
     checkpoint: str
     validation: dict | None
     weights_fingerprint: str
+    stopped_by: str = ""
 
     def format(self) -> str:
         """The one-screen summary printed at the end of a run."""
@@ -82,7 +85,8 @@ class RunSummary:
             f"work directory    {self.workdir}",
             f"replicas          {self.replicas} (global batch {self.global_batch})",
             f"steps             {self.start_step} -> {self.end_step} "
-            f"of {self.total_steps}",
+            f"of {self.total_steps}"
+            + (f" (stopped by {self.stopped_by})" if self.stopped_by else ""),
             f"final loss        {self.final_loss:.4f}",
             f"images/s          {self.images_per_second:.2f}",
             f"wall time         {self.seconds:.1f} s",
@@ -264,8 +268,6 @@ def train(
         class_names(recipe.data.dataset, recipe.model.num_classes),
     )
 
-    bar = None  # the progress bar, once the loop starts
-
     def run_validation(at_step: int) -> dict | None:
         if validation_data is None or not chief:
             return None
@@ -282,10 +284,7 @@ def train(
             f"step {at_step}: validation mIoU {100 * result.metrics['miou']:.2f} "
             f"on {result.images} images"
         )
-        if bar is not None and not bar.disable:
-            bar.write(message)  # above the progress bar, not through it
-        else:
-            say(message)
+        progress_report.write(message)
         return {**result.metrics, "images": result.images}
 
     train_step = TrainStep(
@@ -307,7 +306,7 @@ def train(
     def save_checkpoint(at_step: int) -> None:
         # A finite loss can still leave overflowed weights; never save those.
         if not _weights_finite(model):
-            bar.close()
+            progress_report.close()
             checkpoints.close()
             raise TrainingDiverged(
                 f"weights became NaN or Inf at step {at_step}; stopped without "
@@ -315,69 +314,46 @@ def train(
             )
         checkpoints.save(at_step)
 
-    bar = tqdm(
-        total=steps,
-        initial=start,
-        unit="step",
-        disable=not (progress and chief),
-        dynamic_ncols=True,
+    progress_report = TrainingProgress(
+        steps,
+        start,
+        global_batch,
+        config.log_every,
+        show_bar=progress and chief,
+        log=say,
+        scalars=summaries.scalars,
     )
-    window, final_loss = [], math.nan
-    window_start = loop_start = time.perf_counter()
-    timed_start, timed_steps = None, 0
-    for current in range(start + 1, steps + 1):
-        loss = float(train_step(next(batches)))
-        if not math.isfinite(loss):
-            bar.close()
-            checkpoints.close()
-            raise TrainingDiverged(
-                f"loss became {loss} at step {current}; stopped without saving, the "
-                f"newest checkpoint is still {checkpoints.latest or 'none'}"
-            )
-        step.assign(current)
-        now = time.perf_counter()
-        if timed_start is None:
-            timed_start = now  # the first step traces and compiles; not timed
-        else:
-            timed_steps += 1
-        window.append(loss)
-        learning_rate = float(optimizer.learning_rate)
-        throughput = timed_steps * global_batch / max(now - timed_start, 1e-9)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{learning_rate:.2e}",
-                        img_s=f"{throughput:.1f}")  # fmt: skip
-        if current % config.log_every == 0 or current == steps:
-            final_loss = float(np.mean(window))
-            window_rate = len(window) * global_batch / max(now - window_start, 1e-9)
-            summaries.scalars(
-                current,
-                {
-                    "train/loss": final_loss,
-                    "train/learning_rate": learning_rate,
-                    "train/images_per_second": window_rate,
-                },
-            )
-            if bar.disable:  # logs without a progress bar still show the run
-                say(f"step {current}/{steps}  loss {final_loss:.4f}  "
-                    f"lr {learning_rate:.2e}  {window_rate:.1f} img/s")  # fmt: skip
-            window, window_start = [], now
-        if current % config.checkpoint_every == 0 and current != steps:
-            save_checkpoint(current)
-        if config.validate_every and current % config.validate_every == 0:
-            if current != steps:
-                run_validation(current)
-    bar.close()
-    last_step_end = time.perf_counter()
-    seconds = last_step_end - loop_start
-    throughput = (
-        timed_steps * global_batch / (last_step_end - timed_start)
-        if timed_steps
-        else math.nan
-    )
+    # Several workers must save together, so there a signal stops as a kill does.
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    with StopRequests(enabled=not multi_worker) as stop:
+        for current in range(start + 1, steps + 1):
+            loss = float(train_step(next(batches)))
+            if not math.isfinite(loss):
+                progress_report.close()
+                checkpoints.close()
+                raise TrainingDiverged(
+                    f"loss became {loss} at step {current}; stopped without saving, "
+                    f"the newest checkpoint is still {checkpoints.latest or 'none'}"
+                )
+            step.assign(current)
+            progress_report.update(current, loss, float(optimizer.learning_rate))
+            if stop.requested:
+                break
+            if current % config.checkpoint_every == 0 and current != steps:
+                save_checkpoint(current)
+            if config.validate_every and current % config.validate_every == 0:
+                if current != steps:
+                    run_validation(current)
+    progress_report.close()
 
-    if start < steps:
-        save_checkpoint(steps)
-    validation = run_validation(steps) if start < steps else None
+    end = int(step.numpy())
+    if end > start:
+        save_checkpoint(end)
+    stopped_by = stop.requested.name if stop.requested else ""
+    if stopped_by:
+        say(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
+            "run the same command to continue")  # fmt: skip
+    validation = run_validation(end) if end > start and not stopped_by else None
     checkpoints.close()
     return RunSummary(
         recipe=recipe.name,
@@ -385,12 +361,13 @@ def train(
         replicas=replicas,
         global_batch=global_batch,
         start_step=start,
-        end_step=int(step.numpy()),
+        end_step=end,
         total_steps=steps,
-        final_loss=final_loss,
-        images_per_second=throughput,
-        seconds=seconds,
+        final_loss=progress_report.final_loss,
+        images_per_second=progress_report.images_per_second,
+        seconds=progress_report.seconds,
         checkpoint=checkpoints.latest or "none",
         validation=validation,
         weights_fingerprint=weights_fingerprint(model),
+        stopped_by=stopped_by,
     )
