@@ -2,6 +2,7 @@
 
 import math
 import re
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,24 @@ def test_cli_errors_are_one_line_naming_what_is_wrong(demo_shards, tmp_path, cap
     error = capsys.readouterr().err.strip()
     assert code == 2 and str(weights) in error and "not found" in error
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("signal_at, end_step", [(3, 3), (6, 6)])
+def test_a_signal_stops_after_its_step_with_a_checkpoint_unless_the_run_is_done(
+    demo_shards, tmp_path, signal_at, end_step
+):
+    def log(line):  # called during step `signal_at`, before the loop checks for stops
+        if line.startswith(f"step {signal_at}/6 "):
+            signal.raise_signal(signal.SIGTERM)
+
+    summary = train(tiny_recipe(demo_shards, "train.checkpoint_every=100"), tmp_path,
+                    progress=False, log=log)  # fmt: skip
+    assert summary.end_step == end_step
+    latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert latest.endswith(f"ckpt-{end_step}")
+    if end_step < 6:
+        assert summary.stopped_by == "SIGTERM" and summary.validation is None
+        assert "(stopped by SIGTERM)" in summary.format()
+    else:  # the last step: the run is complete and validates as usual
+        assert summary.stopped_by == "" and summary.validation["images"] == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -349,7 +349,8 @@ def train(
     end = int(step.numpy())
     if end > start:
         save_checkpoint(end)
-    stopped_by = stop.requested.name if stop.requested else ""
+    # A signal during the last step changes nothing: the run is complete.
+    stopped_by = stop.requested.name if stop.requested and end < steps else ""
     if stopped_by:
         say(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
             "run the same command to continue")  # fmt: skip
