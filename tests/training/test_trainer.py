@@ -149,6 +149,7 @@ def test_a_signal_stops_after_its_step_with_a_checkpoint_unless_the_run_is_done(
     assert latest.endswith(f"ckpt-{end_step}")
     if end_step < 6:
         assert summary.stopped_by == "SIGTERM" and summary.validation is None
+        assert "train/loss" in event_tags(tmp_path / "tensorboard")
         assert "(stopped by SIGTERM)" in summary.format()
     else:  # the last step: the run is complete and validates as usual
         assert summary.stopped_by == "" and summary.validation["images"] == 2

@@ -355,6 +355,7 @@ def train(
         say(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
             "run the same command to continue")  # fmt: skip
     validation = run_validation(end) if end > start and not stopped_by else None
+    summaries.writer.flush()  # a stopped run skips the validation, which flushes
     checkpoints.close()
     return RunSummary(
         recipe=recipe.name,
