@@ -321,7 +321,7 @@ class TrainConfig:
             )
         if self.schedule.type == "piecewise" and self.max_steps == 0:
             last_epoch = self.schedule.piecewise_steps[-1][0]
-            if self.last_epoch > last_epoch:
+            if self.end_epoch > last_epoch:
                 raise SchemaError(
                     "end_epoch",
                     f"expected at most the schedule's last epoch {last_epoch}, "

@@ -76,20 +76,15 @@ class TrainingProgress:
             self._timed_steps += 1
         self._window.append(loss)
         self._recent.append(loss)
-        throughput = (
-            self._timed_steps * self.global_batch / max(now - self._timed_start, 1e-9)
-        )
+        throughput = self.images_per_second if self._timed_steps else 0.0
         self.bar.set_postfix(loss=f"{np.mean(self._recent):.4f}",
                              lr=f"{learning_rate:.2e}", img_s=f"{throughput:.1f}",
                              refresh=False)  # fmt: skip
         self.bar.update(1)
         if step % self.log_every == 0 or step == self.total_steps:
             self.final_loss = float(np.mean(self._window))
-            window_rate = (
-                len(self._window)
-                * self.global_batch
-                / max(now - self._window_start, 1e-9)
-            )
+            elapsed = max(now - self._window_start, 1e-9)
+            window_rate = len(self._window) * self.global_batch / elapsed
             self.scalars(
                 step,
                 {
@@ -128,5 +123,5 @@ class TrainingProgress:
         """Training throughput after the first (tracing) step; NaN before."""
         if not self._timed_steps:
             return math.nan
-        elapsed = self._last_step_end - self._timed_start
+        elapsed = max(self._last_step_end - self._timed_start, 1e-9)
         return self._timed_steps * self.global_batch / elapsed
