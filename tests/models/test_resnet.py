@@ -5,7 +5,7 @@ import pytest
 
 from tfdeeplab.models import build_resnet_v1
 from tfdeeplab.models.layers import FrozenBatchNormalization
-from tfdeeplab.models.resnet import stage_strides_and_dilations
+from tfdeeplab.models.resnet_layout import stage_strides_and_dilations
 
 TINY = dict(depth=50, units_per_stage=(2, 2, 2, 2))
 
@@ -149,6 +149,7 @@ def test_frozen_stages_have_no_trainable_weights(batch_norm):
     assert frozen_paths.isdisjoint(v.path for v in model.trainable_weights)
 
 
+@pytest.mark.slow
 def test_caffe_layer_names():
     model = build_resnet_v1(depth=101)
     names = {layer.name for layer in model.layers}

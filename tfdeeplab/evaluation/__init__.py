@@ -1,9 +1,11 @@
-"""Evaluation: confusion matrices and the segmentation metrics read from them."""
+"""Evaluation: confusion matrices and the segmentation metrics read from them.
 
-from tfdeeplab.evaluation.confusion import (
-    ConfusionMatrix,
-    confusion_matrix,
-    segmentation_metrics,
+Names are imported on first use (see `tfdeeplab.lazy_imports`).
+"""
+
+from tfdeeplab.lazy_imports import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {"confusion": ["ConfusionMatrix", "confusion_matrix", "segmentation_metrics"]},
 )
-
-__all__ = ["ConfusionMatrix", "confusion_matrix", "segmentation_metrics"]

@@ -22,42 +22,14 @@ from collections.abc import Sequence
 import keras
 
 from tfdeeplab.models.layers import FrozenBatchNormalization, MultiplierConv2D
+from tfdeeplab.models.resnet_layout import (
+    resnet_unit_names,
+    stage_strides_and_dilations,
+)
 from tfdeeplab.ops.deformable_conv import DeformableConv2D
-from tfdeeplab.resnet_layout import resnet_unit_names
 
-STAGE_STRIDES = {"res2": 1, "res3": 2, "res4": 2, "res5": 2}
 STAGE_WIDTHS = {"res2": 64, "res3": 128, "res4": 256, "res5": 512}  # bottleneck width
-STEM_STRIDE = 4  # conv1 stride 2, pool1 stride 2
 BOTTLENECK_EXPANSION = 4
-
-
-def stage_strides_and_dilations(output_stride: int) -> dict[str, tuple[int, int]]:
-    """(stride, dilation) of each stage for an output stride.
-
-    Args:
-        output_stride: int. 8, 16 or 32.
-
-    Returns:
-        dict from `res2`..`res5` to (stride of its first unit, dilation of its 3x3s).
-
-    Raises:
-        ValueError: for an output stride the stages cannot give.
-
-    Example:
-        >>> stage_strides_and_dilations(16)["res5"]
-        (1, 2)
-    """
-    if output_stride not in (4, 8, 16, 32):
-        raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
-    current_stride, dilation, plan = STEM_STRIDE, 1, {}
-    for stage, stride in STAGE_STRIDES.items():
-        if current_stride * stride > output_stride:
-            dilation *= stride
-            plan[stage] = (1, dilation)
-        else:
-            current_stride *= stride
-            plan[stage] = (stride, dilation)
-    return plan
 
 
 class _LayerFactory:

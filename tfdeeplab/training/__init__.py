@@ -1,17 +1,21 @@
-"""Training: schedules, loss, optimizer, distributed step, loop (`trainer.train`)."""
+"""Training: schedules, loss, optimizer, distributed step, the run and its loop.
 
-from tfdeeplab.training.schedules import (
-    PiecewiseEpochSchedule,
-    PolySchedule,
-    build_schedule,
-    iterations_per_epoch,
-    total_steps,
+Names are imported on first use (see `tfdeeplab.lazy_imports`).
+"""
+
+from tfdeeplab.lazy_imports import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "builder": [
+            "TrainingState",
+            "build_optimizer",
+            "build_schedule",
+            "build_training_state",
+            "total_steps",
+        ],
+        "schedules": ["PiecewiseEpochSchedule", "PolySchedule", "iterations_per_epoch"],
+        "trainer": ["RunSummary", "train"],
+    },
 )
-
-__all__ = [
-    "PiecewiseEpochSchedule",
-    "PolySchedule",
-    "build_schedule",
-    "iterations_per_epoch",
-    "total_steps",
-]
