@@ -42,8 +42,8 @@ def write_demo_shards(
     Example:
         >>> shards = write_demo_shards(Path("runs/demo/data"))
     """
+    from tfdeeplab.synthetic_datasets import voc_id, write_sbd_tree, write_voc_tree
     from tfrecords_tools import voc
-    from tfrecords_tools.sample_trees import voc_id, write_sbd_tree, write_voc_tree
 
     shards = directory / "shards"
     if (shards / "manifest.json").is_file():

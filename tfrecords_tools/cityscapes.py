@@ -15,10 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfdeeplab.data.datasets import DATASETS
 from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
-from tfrecords_tools.conversion import ConversionError, DatasetInfo, Item
+from tfrecords_tools.conversion import ConversionError, Item
 
-CITYSCAPES_DATASET = DatasetInfo("cityscapes", num_classes=19, ignore_label=255)
+CITYSCAPES_DATASET = DATASETS["cityscapes"]
 IMAGE_SUFFIX = "_leftImg8bit.png"
 FINE_SPLITS = ("train", "val", "test")
 

@@ -7,9 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from tfdeeplab.data.datasets import DatasetDescriptor
+from tfdeeplab.data.shard_format import MANIFEST
 from tfrecords_tools.conversion import (
     ConversionError,
-    DatasetInfo,
     SplitReport,
     convert,
     verify,
@@ -87,12 +88,12 @@ def report(reports: list[SplitReport], out_dir: Path) -> int:
         )
         for problem in split.problems:
             print(f"  skipped: {problem}")
-    print(f"manifest: {out_dir / 'manifest.json'}")
+    print(f"manifest: {out_dir / MANIFEST}")
     return status
 
 
 def run_conversion(
-    splits: dict, facts: dict, dataset: DatasetInfo, args: argparse.Namespace
+    splits: dict, facts: dict, dataset: DatasetDescriptor, args: argparse.Namespace
 ) -> int:
     """Print the split sizes, convert with the common options, report; exit status."""
     for name, items in splits.items():

@@ -31,10 +31,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from tfdeeplab.data import shard_format
+from tfdeeplab.data.datasets import DatasetDescriptor
+from tfdeeplab.data.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
 from tfrecords_tools import labels as label_readers
 
-MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
 SHUFFLE_SEED = 0
 
 
@@ -55,21 +56,6 @@ class Item:
     image: Path
     label: Path | None
     label_kind: str = "none"
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What the converter checks labels against.
-
-    Args:
-        name: str. `voc` or `cityscapes`.
-        num_classes: int. Valid class ids are 0..num_classes-1.
-        ignore_label: int. The one other value a label may hold. Defaults to 255.
-    """
-
-    name: str
-    num_classes: int
-    ignore_label: int = 255
 
 
 @dataclasses.dataclass
@@ -118,12 +104,12 @@ def _read_image_header(path: Path, decode: bool = False) -> tuple[str, int, int]
         return image_format, image.height, image.width
 
 
-def inspect_item(item: Item, dataset: DatasetInfo) -> Inspection:
+def inspect_item(item: Item, dataset: DatasetDescriptor) -> Inspection:
     """Check one item and measure its label; never raises for bad data.
 
     Args:
         item: Item. The image and label to check.
-        dataset: DatasetInfo. Class count and ignore label.
+        dataset: DatasetDescriptor. Class count and ignore label.
 
     Returns:
         Inspection with every problem found, each naming the file.
@@ -216,8 +202,6 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
     """
     import tensorflow as tf
 
-    from tfrecords_tools.example_schema import serialize_example
-
     all_items = (item for task in tasks for item in task.items)
     prepared = iter(_map(prepare_record, all_items, pool, chunksize=4))
     for task in tasks:
@@ -226,7 +210,7 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
             with tf.io.TFRecordWriter(str(temporary)) as writer:
                 for item in task.items:
                     image_format, height, width, label_png = next(prepared)
-                    record = serialize_example(
+                    record = shard_format.serialize_example(
                         image=item.image.read_bytes(),
                         image_format=image_format,
                         height=height,
@@ -244,11 +228,6 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
 
 
 # ------------------------------------------------------------------------ planning
-def shard_name(split: str, index: int, count: int) -> str:
-    """`{split}-{index:05d}-of-{count:05d}.tfrecord`."""
-    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
-
-
 def _item_fingerprint(item: Item) -> list:
     """What identifies an item's content: paths, sizes and modification times."""
     fingerprint = [item.id, item.label_kind]
@@ -285,7 +264,9 @@ def plan_shards(
     per_shard = math.ceil(len(ordered) / count)
     chunks = [ordered[i : i + per_shard] for i in range(0, len(ordered), per_shard)]
     return [
-        ShardTask(out_dir / shard_name(split, index, len(chunks)), tuple(chunk))
+        ShardTask(
+            out_dir / shard_format.shard_name(split, index, len(chunks)), tuple(chunk)
+        )
         for index, chunk in enumerate(chunks)
     ]
 
@@ -300,27 +281,12 @@ def read_manifest(out_dir: Path) -> dict:
     """The manifest in `out_dir`, or an empty one if there is none yet.
 
     Raises:
-        ConversionError: for a manifest that is not valid JSON.
+        ConversionError: for a manifest that cannot be read.
     """
-    path = out_dir / MANIFEST
-    if not path.is_file():
-        return {"format_version": FORMAT_VERSION, "splits": {}}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ConversionError(
-            f"{path}: not valid JSON ({error}); delete it to start over"
-        ) from None
-
-
-def write_manifest(out_dir: Path, manifest: dict) -> None:
-    """Write the manifest atomically, removing temporaries of killed earlier runs."""
-    path = out_dir / MANIFEST
-    temporary = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, path)
-    for stale in out_dir.glob(f".{MANIFEST}.tmp-*"):  # left by a killed earlier run
-        stale.unlink(missing_ok=True)
+        return shard_format.read_manifest(out_dir)
+    except shard_format.ManifestError as error:
+        raise ConversionError(f"{error}; delete it to start over") from None
 
 
 # ------------------------------------------------------------------------ driver
@@ -343,7 +309,7 @@ def _map(function: Callable, tasks: Iterable, pool, chunksize: int = 1):
 
 
 def _remove_stale(out_dir: Path, split: str, keep: set[str]) -> None:
-    for path in out_dir.glob(f"{split}-*-of-*.tfrecord"):
+    for path in out_dir.glob(shard_format.shard_pattern(split)):
         if path.name not in keep:
             path.unlink()
     for path in out_dir.glob(f".{split}-*.tmp-*"):
@@ -353,7 +319,7 @@ def _remove_stale(out_dir: Path, split: str, keep: set[str]) -> None:
 def convert_split(
     split: str,
     items: Sequence[Item],
-    dataset: DatasetInfo,
+    dataset: DatasetDescriptor,
     out_dir: Path,
     manifest: dict,
     *,
@@ -368,7 +334,7 @@ def convert_split(
     Args:
         split: str. Split name.
         items: sequence of Item. The split's items.
-        dataset: DatasetInfo. Class count and ignore label.
+        dataset: DatasetDescriptor. Class count and ignore label.
         out_dir: Path. Output directory (exists).
         manifest: dict. The manifest being built; changed in place and written.
         pool: multiprocessing pool or None to work in this process.
@@ -463,7 +429,7 @@ def make_pool(workers: int):
 
 def convert(
     splits: dict[str, Sequence[Item]],
-    dataset: DatasetInfo,
+    dataset: DatasetDescriptor,
     out_dir: Path,
     *,
     workers: int = 1,
@@ -476,7 +442,7 @@ def convert(
 
     Args:
         splits: dict from split name to its items.
-        dataset: DatasetInfo.
+        dataset: DatasetDescriptor.
         out_dir: Path. Created if missing.
         workers: int. Worker processes (1: none). Defaults to 1.
         shard_bytes: float. Target shard size in bytes. Defaults to 150e6.
@@ -488,7 +454,7 @@ def convert(
         One SplitReport per split, in the order given.
 
     Example:
-        >>> convert({"val": items}, DatasetInfo("voc", 21), Path("data/voc"), workers=2)
+        >>> convert({"val": items}, DATASETS["voc"], Path("data/voc"), workers=2)
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(out_dir)
@@ -534,8 +500,6 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
     """
     import tensorflow as tf
 
-    from tfrecords_tools.example_schema import parse_example
-
     manifest = read_manifest(out_dir)
     problems = []
     if not manifest["splits"]:
@@ -559,7 +523,7 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
             count = 0
             try:
                 for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-                    parse_example(record)
+                    shard_format.parse_example(record)
                     count += 1
             except (tf.errors.DataLossError, ValueError) as error:
                 problems.append(f"{path}: unreadable record after {count} ({error})")

@@ -18,10 +18,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfdeeplab.data.datasets import DATASETS
 from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
-from tfrecords_tools.conversion import ConversionError, DatasetInfo, Item
+from tfrecords_tools.conversion import ConversionError, Item
 
-VOC_DATASET = DatasetInfo("voc", num_classes=21, ignore_label=255)
+VOC_DATASET = DATASETS["voc"]
 
 
 def read_list(path: Path) -> list[str]:

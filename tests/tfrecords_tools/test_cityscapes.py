@@ -8,8 +8,8 @@ import tensorflow as tf
 from cityscapesscripts.helpers.labels import id2label
 from PIL import Image
 
+from tfdeeplab.synthetic_datasets import write_cityscapes_tree
 from tfrecords_tools import cityscapes
-from tfrecords_tools.sample_trees import write_cityscapes_tree
 
 SPLITS = {"train": 4, "val": 2, "test": 2, "train_extra": 2}
 

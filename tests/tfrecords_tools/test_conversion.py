@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
 from tfrecords_tools import voc
-from tfrecords_tools.sample_trees import voc_id, write_voc_tree
 
 SIZE = (40, 56)
 

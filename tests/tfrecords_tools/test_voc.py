@@ -8,8 +8,8 @@ import tensorflow as tf
 from PIL import Image
 from scipy.io import loadmat
 
+from tfdeeplab.synthetic_datasets import voc_id, write_sbd_tree, write_voc_tree
 from tfrecords_tools import voc
-from tfrecords_tools.sample_trees import voc_id, write_sbd_tree, write_voc_tree
 
 SIZE = (48, 64)
 IDS = [voc_id(i) for i in range(14)]

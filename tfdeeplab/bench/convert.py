@@ -28,7 +28,7 @@ from tfdeeplab.bench.table import emit
 def _baseline(voc_root: Path, ids: list[str], out: Path, decode: bool) -> None:
     import tensorflow as tf
 
-    from tfrecords_tools.example_schema import serialize_example
+    from tfdeeplab.data.shard_format import serialize_example
     from tfrecords_tools.labels import encode_label_png
 
     with tf.io.TFRecordWriter(str(out)) as writer:
@@ -55,8 +55,9 @@ def _baseline(voc_root: Path, ids: list[str], out: Path, decode: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from tfrecords_tools.conversion import DatasetInfo, convert
-    from tfrecords_tools.sample_trees import voc_id, write_voc_tree
+    from tfdeeplab.data.datasets import DATASETS
+    from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
+    from tfrecords_tools.conversion import convert
     from tfrecords_tools.voc import read_list, voc_splits
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
             f"tfrecords_tools.voc ({args.workers} workers)",
             lambda: convert(
                 {"train": splits["train"]},
-                DatasetInfo("voc", 21),
+                DATASETS["voc"],
                 scratch / "ours",
                 workers=args.workers,
                 progress=False,

@@ -41,8 +41,9 @@ def _time_batches(iterator, batches: int, warmup: int) -> float:
 
 
 def _make_shards(directory: Path, images: int) -> Path:
-    from tfrecords_tools.conversion import DatasetInfo, convert
-    from tfrecords_tools.sample_trees import voc_id, write_voc_tree
+    from tfdeeplab.data.datasets import DATASETS
+    from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
+    from tfrecords_tools.conversion import convert
     from tfrecords_tools.voc import voc_splits
 
     voc_root = write_voc_tree(
@@ -52,7 +53,7 @@ def _make_shards(directory: Path, images: int) -> Path:
     out = directory / "shards"
     convert(
         {"train_aug": splits["train"]},
-        DatasetInfo("voc", 21),
+        DATASETS["voc"],
         out,
         shard_bytes=5e6,
         progress=False,
@@ -105,7 +106,7 @@ def _tensorpack_example(record: bytes, seed: int):
     """Decode and augment one record in NumPy/OpenCV, as the seed's loader did."""
     import cv2
 
-    from tfrecords_tools.example_schema import parse_example
+    from tfdeeplab.data.shard_format import parse_example
 
     fields = parse_example(record)
     image = cv2.imdecode(

@@ -16,9 +16,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-BACKBONE_DEPTHS = (50, 101, 152)
-OUTPUT_STRIDES = (8, 16, 32)
-STAGE_NAMES = ("conv1", "res2", "res3", "res4", "res5")
+from tfdeeplab.data.datasets import DATASETS
+from tfdeeplab.models.resnet_layout import (
+    OUTPUT_STRIDES,
+    RESNET_UNITS,
+    STAGE_NAMES,
+    resnet_unit_names,
+)
 
 # The two piecewise schedule families the project contrasts (SPEC §3), as
 # (scaled epoch, learning rate) pairs: lr_k applies while epoch < e_k.
@@ -83,7 +87,7 @@ class ModelConfig:
     """
 
     num_classes: int = _field(21, minimum=1)
-    depth: int = _field(101, choices=BACKBONE_DEPTHS)
+    depth: int = _field(101, choices=tuple(RESNET_UNITS))
     units_per_stage: tuple[int, ...] = _field((), minimum=1)
     output_stride: int = _field(16, choices=OUTPUT_STRIDES)
     stem_pool_padding: int = _field(0, choices=(0, 1))
@@ -103,8 +107,6 @@ class ModelConfig:
     head_bias_lr_multiplier: float = _field(2.0, minimum=0.0)
 
     def check(self) -> None:
-        from tfdeeplab.resnet_layout import resnet_unit_names
-
         if self.batch_norm_momentum >= 1.0:
             raise SchemaError(
                 "batch_norm_momentum",
@@ -142,7 +144,8 @@ class DataConfig:
     """Dataset location and the training augmentation of SPEC §3, in its order.
 
     Args:
-        dataset: str. `voc` or `cityscapes`.
+        dataset: str. A name in `tfdeeplab.data.datasets.DATASETS` (`voc`,
+            `cityscapes`): its classes, names, palette and converter.
         root: str. Directory with the converted TFRecord shards.
         train_split: str. Split trained on (`train_aug` for VOC + SBD).
         eval_split: str. Split evaluated on.
@@ -165,7 +168,7 @@ class DataConfig:
             reads and maps, at some speed); False lets tf.data reorder for speed.
     """
 
-    dataset: str = _field("voc", choices=("voc", "cityscapes"))
+    dataset: str = _field("voc", choices=tuple(DATASETS))
     root: str = _field("data/voc")
     train_split: str = _field("train_aug")
     eval_split: str = _field("val")

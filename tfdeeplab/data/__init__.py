@@ -1,14 +1,18 @@
-"""Input pipelines over the converters' TFRecord shards."""
+"""Datasets: their facts, the shard format, and tf.data pipelines over the shards.
 
-from tfdeeplab.data.augment import augment
-from tfdeeplab.data.pipeline import eval_dataset, train_dataset
-from tfdeeplab.data.records import MissingShardsError, decode_record, shard_files
+Names are imported on first use: `tfdeeplab.data.datasets` and
+`tfdeeplab.data.shard_format` load without TensorFlow (the recipe schema and the
+converters' worker processes import them).
+"""
 
-__all__ = [
-    "MissingShardsError",
-    "augment",
-    "decode_record",
-    "eval_dataset",
-    "shard_files",
-    "train_dataset",
-]
+from tfdeeplab.lazy_imports import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "augment": ["Augmentation", "augment"],
+        "builder": ["augmentation_from_recipe", "eval_dataset", "train_dataset"],
+        "datasets": ["DATASETS", "DatasetDescriptor", "dataset_descriptor"],
+        "records": ["MissingShardsError", "decode_record", "shard_files"],
+    },
+)

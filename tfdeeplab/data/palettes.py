@@ -41,36 +41,11 @@ def cityscapes_palette() -> np.ndarray:
     return palette
 
 
-def dataset_palette(dataset: str) -> np.ndarray:
-    """The palette of `dataset` (`voc` or `cityscapes`), uint8 [256, 3]."""
-    if dataset == "cityscapes":
-        return cityscapes_palette()
-    return voc_palette()
-
-
 def colorize(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """A label map [H, W] of class ids drawn as RGB uint8 [H, W, 3]."""
-    return palette[np.clip(label, 0, 255).astype(np.uint8)]
-
-
-VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
-    "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
-    "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)  # fmt: skip
-
-
-def class_names(dataset: str, num_classes: int) -> list[str]:
-    """Names of classes 0..num_classes-1 (`class_<i>` where the dataset has none).
+    """A label map [H, W] of class ids drawn as RGB uint8 [H, W, 3].
 
     Example:
-        >>> class_names("voc", 21)[15]
-        'person'
+        >>> colorize(np.array([[0, 15]]), voc_palette())[0, 1].tolist()
+        [192, 128, 128]
     """
-    if dataset == "cityscapes":
-        from cityscapesscripts.helpers.labels import labels
-
-        known = {label.trainId: label.name for label in labels}
-    else:
-        known = dict(enumerate(VOC_CLASSES))
-    return [known.get(index, f"class_{index}") for index in range(num_classes)]
+    return palette[np.clip(label, 0, 255).astype(np.uint8)]

@@ -1,28 +1,21 @@
-"""Finding a split's shards and decoding its records (the converters' schema)."""
+"""Finding a split's shards and decoding their records (`shard_format`'s reader)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
 
-CONVERTER_COMMANDS = {
-    "voc": "python -m tfrecords_tools.voc --voc-root VOCdevkit/VOC2012 "
-    "--sbd-root benchmark_RELEASE/dataset --out {root}",
-    "cityscapes": "python -m tfrecords_tools.cityscapes --root cityscapes --out {root}",
-}
-
-_FEATURES = {
-    "image/encoded": tf.io.FixedLenFeature((), tf.string),
-    "image/height": tf.io.FixedLenFeature((), tf.int64),
-    "image/width": tf.io.FixedLenFeature((), tf.int64),
-    "image/filename": tf.io.FixedLenFeature((), tf.string, default_value=""),
-    "image/segmentation/class/encoded": tf.io.FixedLenFeature(
-        (), tf.string, default_value=""
-    ),
-}
+from tfdeeplab.data import shard_format
+from tfdeeplab.data.datasets import dataset_descriptor
+from tfdeeplab.data.shard_format import (
+    IMAGE_ENCODED,
+    IMAGE_FILENAME,
+    IMAGE_HEIGHT,
+    IMAGE_WIDTH,
+    LABEL_ENCODED,
+)
 
 
 class MissingShardsError(FileNotFoundError):
@@ -33,9 +26,9 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
     """The split's shard files, sorted.
 
     Args:
-        root: str or Path. `recipe.data.root`.
+        root: str or Path. The converter's output directory (`recipe.data.root`).
         split: str. Split name, e.g. `train_aug`.
-        dataset: str. `voc` or `cityscapes`, to name the converter in the error.
+        dataset: str. A `DATASETS` name, whose converter command the error names.
 
     Returns:
         list of file names matching `{root}/{split}-*-of-*.tfrecord`.
@@ -43,20 +36,27 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
     Raises:
         MissingShardsError: one line naming the expected path and the converter
             command that writes it.
+        UnknownDatasetError: for a dataset name not in `DATASETS`.
+
+    Example:
+        >>> shard_files("data/voc", "val", "voc")
+        ['data/voc/val-00000-of-00002.tfrecord', 'data/voc/val-00001-of-00002.tfrecord']
     """
-    pattern = Path(root) / f"{split}-*-of-*.tfrecord"
-    files = sorted(str(path) for path in Path(root).glob(pattern.name))
+    converter = dataset_descriptor(dataset).converter(root)
+    pattern = shard_format.shard_pattern(split)
+    files = sorted(str(path) for path in Path(root).glob(pattern))
     if not files:
-        command = CONVERTER_COMMANDS[dataset].format(root=root)
-        raise MissingShardsError(f"no shards at {pattern}; write them with: {command}")
+        raise MissingShardsError(
+            f"no shards at {Path(root) / pattern}; write them with: {converter}"
+        )
     return files
 
 
 def record_counts(files: Sequence[str]) -> list[int]:
     """Records in each shard, from the converter's `manifest.json` beside them.
 
-    Shards without a manifest entry (written by other tools) are counted by reading
-    them once.
+    Shards without a manifest entry (written by other tools), or beside a manifest
+    that cannot be read, are counted by reading them once.
 
     Args:
         files: sequence of shard paths, e.g. from `shard_files`.
@@ -70,16 +70,11 @@ def record_counts(files: Sequence[str]) -> list[int]:
     """
     known = {}
     for directory in {Path(name).parent for name in files}:
-        manifest = directory / "manifest.json"
-        if not manifest.is_file():
-            continue
         try:
-            splits = json.loads(manifest.read_text()).get("splits", {})
-        except (json.JSONDecodeError, AttributeError):
+            counts = shard_format.manifest_record_counts(directory)
+        except shard_format.ManifestError:
             continue  # an unreadable manifest only costs a count
-        for split in splits.values():
-            for shard in split.get("shards", []):
-                known[str(directory / shard["file"])] = int(shard["num_records"])
+        known.update({str(directory / name): count for name, count in counts.items()})
     counts = []
     for name in files:
         if str(Path(name)) in known:
@@ -97,13 +92,13 @@ def parse_record(record: tf.Tensor) -> dict[str, tf.Tensor]:
         dict with `encoded_image` (string), `height`, `width` (int32), `id` (string)
         and `encoded_label` (string, empty for an unannotated image).
     """
-    features = tf.io.parse_single_example(record, _FEATURES)
+    features = tf.io.parse_single_example(record, shard_format.feature_spec())
     return {
-        "encoded_image": features["image/encoded"],
-        "height": tf.cast(features["image/height"], tf.int32),
-        "width": tf.cast(features["image/width"], tf.int32),
-        "id": features["image/filename"],
-        "encoded_label": features["image/segmentation/class/encoded"],
+        "encoded_image": features[IMAGE_ENCODED],
+        "height": tf.cast(features[IMAGE_HEIGHT], tf.int32),
+        "width": tf.cast(features[IMAGE_WIDTH], tf.int32),
+        "id": features[IMAGE_FILENAME],
+        "encoded_label": features[LABEL_ENCODED],
     }
 
 

@@ -1,8 +1,12 @@
-"""Small synthetic datasets in the real VOC, SBD and Cityscapes layouts.
+"""Synthetic test and demo data: small datasets in the real VOC, SBD and Cityscapes
+layouts.
 
-For tests and the conversion benchmark: the files are written the way the datasets
-ship them (VOC palette PNGs and ImageSets lists, SBD MATLAB structs, Cityscapes
-labelIds PNGs), with photo-like JPEG/PNG images (smooth shading, objects, noise).
+For the tests, the demo (`python -m tfdeeplab.demo`) and the benchmarks, never for
+training a real model: the files are written the way the datasets ship them (VOC
+palette PNGs and ImageSets lists, SBD MATLAB structs, Cityscapes labelIds PNGs), with
+photo-like JPEG/PNG images (smooth shading, objects in a fixed colour per class,
+noise), so the real converters (`tfrecords_tools`) read them as they read the
+datasets.
 """
 
 from __future__ import annotations

@@ -1,0 +1,225 @@
+"""The on-disk format of a converted dataset: TFRecord shards and `manifest.json`.
+
+One module for the format, imported by its writers (`tfrecords_tools`) and its
+readers (`tfdeeplab.data.records`, the converters' `--verify`).
+
+Records are TensorFlow official vision's segmentation `tf.train.Example`: the keys its
+`segmentation_input.Decoder` reads plus those it ignores but tools expect,
+`image/encoded`, `image/format`, `image/height`, `image/width`, `image/filename`,
+`image/segmentation/class/encoded` and `image/segmentation/class/format` (a
+one-channel PNG of class ids, 255 = ignore). Images with no annotation (Cityscapes
+test) have no `image/segmentation/*` keys.
+
+Shards are `{split}-{index:05d}-of-{count:05d}.tfrecord`. `manifest.json` beside them
+records the dataset (`dataset`, `num_classes`, `ignore_label`, `format_version`) and
+per split (`splits`): `num_images`, `num_shards`, `shards` (each with `file`,
+`num_records`, `sha256` and the converter's `plan` key), `class_pixels`,
+`ignored_pixels`, `skipped` and the converter's facts about the split's source.
+
+TensorFlow is imported inside the functions that need it: the converters' worker
+processes import this module and never load it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+IMAGE_ENCODED = "image/encoded"
+IMAGE_FORMAT = "image/format"
+IMAGE_HEIGHT = "image/height"
+IMAGE_WIDTH = "image/width"
+IMAGE_FILENAME = "image/filename"
+LABEL_ENCODED = "image/segmentation/class/encoded"
+LABEL_FORMAT = "image/segmentation/class/format"
+IMAGE_KEYS = (IMAGE_ENCODED, IMAGE_FORMAT, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_FILENAME)
+LABEL_KEYS = (LABEL_ENCODED, LABEL_FORMAT)
+INTEGER_KEYS = (IMAGE_HEIGHT, IMAGE_WIDTH)
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read; the message names the file."""
+
+
+# ------------------------------------------------------------------------ shards
+def shard_name(split: str, index: int, count: int) -> str:
+    """`{split}-{index:05d}-of-{count:05d}.tfrecord`.
+
+    Example:
+        >>> shard_name("val", 0, 2)
+        'val-00000-of-00002.tfrecord'
+    """
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def shard_pattern(split: str) -> str:
+    """The glob pattern matching every shard name of `split`."""
+    return f"{split}-*-of-*.tfrecord"
+
+
+# ------------------------------------------------------------------------ records
+def serialize_example(
+    *,
+    image: bytes,
+    image_format: str,
+    height: int,
+    width: int,
+    filename: str,
+    label_png: bytes | None,
+) -> bytes:
+    """One serialized record, byte-for-byte deterministic for the same arguments.
+
+    Args:
+        image: bytes. The image file's bytes, as they are on disk (JPEG or PNG).
+        image_format: str. `jpeg` or `png`.
+        height: int. Image height in pixels.
+        width: int. Image width in pixels.
+        filename: str. The image's id or file name, for tracing a record back.
+        label_png: bytes or None. One-channel PNG of class ids; None for an
+            unannotated image.
+
+    Returns:
+        The serialized tf.train.Example.
+
+    Example:
+        >>> record = serialize_example(image=jpeg, image_format="jpeg", height=375,
+        ...     width=500, filename="2007_000032", label_png=png)
+    """
+    import tensorflow as tf
+
+    def _bytes(value: bytes) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    def _int64(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    feature = {
+        IMAGE_ENCODED: _bytes(image),
+        IMAGE_FORMAT: _bytes(image_format.encode()),
+        IMAGE_HEIGHT: _int64(height),
+        IMAGE_WIDTH: _int64(width),
+        IMAGE_FILENAME: _bytes(filename.encode()),
+    }
+    if label_png is not None:
+        feature[LABEL_ENCODED] = _bytes(label_png)
+        feature[LABEL_FORMAT] = _bytes(b"png")
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    # Map fields serialise in a fixed (sorted) order only when asked to.
+    return example.SerializeToString(deterministic=True)
+
+
+def parse_example(record: bytes) -> dict:
+    """Read a serialized record back into plain Python values (for verification).
+
+    Args:
+        record: bytes. One record of a shard.
+
+    Returns:
+        dict from key to bytes/int; label keys are absent for unannotated images.
+
+    Raises:
+        ValueError: if a required image key is missing.
+    """
+    import tensorflow as tf
+
+    features = tf.train.Example.FromString(record).features.feature
+    parsed = {}
+    for key in IMAGE_KEYS + LABEL_KEYS:
+        if key not in features:
+            if key in IMAGE_KEYS:
+                raise ValueError(f"record has no {key}")
+            continue
+        feature = features[key]
+        parsed[key] = (
+            feature.int64_list.value[0]
+            if feature.HasField("int64_list")
+            else feature.bytes_list.value[0]
+        )
+    return parsed
+
+
+def feature_spec() -> dict:
+    """The `tf.io.parse_single_example` spec of the keys the input pipelines read.
+
+    The file name and the label default to empty (unannotated images, other tools'
+    shards).
+    """
+    import tensorflow as tf
+
+    return {
+        IMAGE_ENCODED: tf.io.FixedLenFeature((), tf.string),
+        IMAGE_HEIGHT: tf.io.FixedLenFeature((), tf.int64),
+        IMAGE_WIDTH: tf.io.FixedLenFeature((), tf.int64),
+        IMAGE_FILENAME: tf.io.FixedLenFeature((), tf.string, default_value=""),
+        LABEL_ENCODED: tf.io.FixedLenFeature((), tf.string, default_value=""),
+    }
+
+
+# ------------------------------------------------------------------------ manifest
+def empty_manifest() -> dict:
+    """A manifest with no splits yet."""
+    return {"format_version": FORMAT_VERSION, "splits": {}}
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """The manifest in `directory`, or `empty_manifest()` if there is none.
+
+    Args:
+        directory: str or Path. A converter's output directory.
+
+    Returns:
+        dict, the manifest's JSON.
+
+    Raises:
+        ManifestError: one line naming the file, for a manifest that is not valid
+            JSON or not a JSON object.
+
+    Example:
+        >>> read_manifest("data/voc")["splits"]["val"]["num_images"]
+        1449
+    """
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return empty_manifest()
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or not isinstance(
+        manifest.get("splits", {}), dict
+    ):
+        raise ManifestError(f"{path}: expected a JSON object with a `splits` object")
+    manifest.setdefault("splits", {})
+    return manifest
+
+
+def write_manifest(directory: str | Path, manifest: dict) -> None:
+    """Write the manifest atomically, removing temporaries of killed earlier runs."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    temporary = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+    for stale in directory.glob(f".{MANIFEST}.tmp-*"):  # left by a killed earlier run
+        stale.unlink(missing_ok=True)
+
+
+def manifest_record_counts(directory: str | Path) -> dict[str, int]:
+    """Records per shard file name, over every split the manifest lists.
+
+    Raises:
+        ManifestError: for an unreadable manifest.
+
+    Example:
+        >>> manifest_record_counts("data/voc")["val-00000-of-00002.tfrecord"]
+        725
+    """
+    counts = {}
+    for split in read_manifest(directory)["splits"].values():
+        for shard in split.get("shards", []):
+            counts[shard["file"]] = int(shard["num_records"])
+    return counts
