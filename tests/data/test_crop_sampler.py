@@ -1,5 +1,6 @@
 """The fast crop sampler equals the step-by-step reference augmentation."""
 
+import dataclasses
 import io
 
 import numpy as np
@@ -7,17 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfdeeplab.data.augment import augment
+from tfdeeplab.data.augment import Augmentation, augment
 from tfdeeplab.data.crop_sampler import sample_crop
-
-SETTINGS = dict(
-    scale_range=(0.7, 1.5),
-    aspect_ratio_tolerance=0.15,
-    max_resize_attempts=50,
-    pad_value=255,
-    flip_probability=0.5,
-)
-NORMALIZE = dict(channel_order="bgr", mean=(104.0, 116.0, 122.0))
 
 
 def encode(image, image_format):
@@ -43,24 +35,18 @@ def test_fast_path_equals_reference(image_format, interpolation, crop_size, use_
     decoded = tf.io.decode_image(
         encoded, channels=3
     )  # the reference sees the same pixels
-    kwargs = dict(SETTINGS, crop_size=crop_size, image_interpolation=interpolation)
+    augmentation = Augmentation(crop_size=crop_size, image_interpolation=interpolation)
+    never_flip = dataclasses.replace(augmentation, flip_probability=0.0)
     flips = set()
     for index in range(12):
         seed = tf.constant([7, index], tf.int64)
-        want_image, want_label = augment(decoded, label, seed, **kwargs, **NORMALIZE)
+        want_image, want_label = augment(decoded, label, seed, augmentation)
         got_image, got_label = sample_crop(
-            tf.constant(encoded),
-            label,
-            seed,
-            **kwargs,
-            **NORMALIZE,
-            use_kernel=use_kernel,
+            tf.constant(encoded), label, seed, augmentation, use_kernel=use_kernel
         )
         np.testing.assert_array_equal(got_label.numpy(), want_label.numpy())
         # JPEG too (its window is decoded with a margin); bilinear weights round apart.
         np.testing.assert_allclose(got_image.numpy(), want_image.numpy(), atol=0.02)
-        unflipped = augment(
-            decoded, label, seed, **dict(kwargs, flip_probability=0.0), **NORMALIZE
-        )[1]
+        unflipped = augment(decoded, label, seed, never_flip)[1]
         flips.add(not np.array_equal(got_label.numpy(), unflipped.numpy()))
     assert flips == {True, False}  # flipped and unflipped crops were both compared

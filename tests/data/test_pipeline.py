@@ -9,9 +9,8 @@ import tensorflow as tf
 from PIL import Image
 
 from tfdeeplab.config import load_recipe
-from tfdeeplab.data import MissingShardsError, eval_dataset, train_dataset
-from tfdeeplab.data.augment import sample_scales
-from tfrecords_tools.example_schema import serialize_example
+from tfdeeplab.data import eval_dataset, train_dataset
+from tfdeeplab.data.shard_format import serialize_example
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "voc.yaml"
 MEAN = np.array([104.0, 116.0, 122.0])
@@ -107,23 +106,6 @@ def test_labels_stay_aligned_with_bilinear_resize(shards):
         total += np.sum(exact)
     assert total > 0.5 * 6 * 4 * 32 * 32
     assert agree == total
-
-
-def test_resize_factors_follow_the_rejection_rule():
-    draws = np.array(
-        [
-            sample_scales(tf.constant([s, 1], tf.int64), (0.7, 1.5), 0.15, 50).numpy()
-            for s in range(300)
-        ]
-    )
-    assert np.all((draws >= 0.7) & (draws <= 1.5))
-    assert np.all(np.abs(draws[:, 1] / draws[:, 0] - 1) < 0.15)
-    assert draws[:, 0].std() > 0.15  # the scales really vary
-    never = sample_scales(tf.constant([0, 1], tf.int64), (0.7, 1.5), 0.0, 50).numpy()
-    np.testing.assert_array_equal(never, [1.0, 1.0])  # 50 rejections: no resize
-    np.testing.assert_array_equal(
-        sample_scales(tf.constant([0, 1], tf.int64), (0.7, 1.5), 0.15, 0), [1, 1]
-    )
 
 
 def test_padding_is_centred_white_and_ignored(tmp_path):
@@ -247,16 +229,6 @@ def test_eval_dataset_yields_whole_images(shards):
         np.testing.assert_array_equal(item["rgb"].numpy(), image)
         np.testing.assert_array_equal(item["label"].numpy(), label)
         np.testing.assert_allclose(item["image"].numpy(), image[..., ::-1] - MEAN)
-
-
-def test_missing_shards_name_path_and_command(tmp_path):
-    recipe = recipe_for(tmp_path / "nowhere")
-    with pytest.raises(
-        MissingShardsError,
-        match=r"no shards at .*nowhere/train_aug-\*-of-\*\.tfrecord; "
-        r"write them with: python -m tfrecords_tools\.voc",
-    ):
-        train_dataset(recipe)
 
 
 def test_resumed_stream_continues_where_an_uninterrupted_one_is(tmp_path):

@@ -1,30 +1,83 @@
 """The seed's training augmentation (SPEC §3), as graph ops, in its order.
 
 1. Random resize: sx, sy independent from U(low, high); a draw is rejected when
-   |sx / sy - 1| >= tolerance; after `max_attempts` rejections no resize. New size
-   int(v + 0.5). Image bilinear (or nearest), label nearest.
+   |sx / sy - 1| >= tolerance; after `max_resize_attempts` rejections no resize. New
+   size int(v + 0.5). Image bilinear (or nearest), label nearest.
 2. Pad to at least the crop size, centred (top = (crop - h) // 2), with `pad_value` in
    image and label; then a random crop.
 3. Horizontal flip with probability p.
 4. Channel order (BGR for the Caffe/MXNet models) and mean subtraction, no std.
 
 Every random choice is a stateless op keyed by a per-example seed (shape [2] int), so
-the same seed gives the same example, whatever the parallelism.
+the same seed gives the same example, whatever the parallelism. `sample_geometry`
+makes all of them at once, from the image size alone.
 
 This module is the readable reference: it resizes the whole image, pads, crops and
 flips, step by step. `tfdeeplab.data.crop_sampler` computes the same crop directly
-from the encoded image (decoding only the window it needs) and is what the training
-pipeline runs; tests hold the two equal.
+from the encoded image (decoding only the window it needs) from the same
+`sample_geometry`, and is what the training pipeline runs; tests hold the two equal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import tensorflow as tf
 
 
-def _substream(seed: tf.Tensor, index: int) -> tf.Tensor:
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """The parameters of SPEC §3's augmentation; defaults are the seed's.
+
+    Built from a recipe's `data` section by
+    `tfdeeplab.data.builder.augmentation_from_recipe`, the one place that reads them.
+
+    Args:
+        crop_size: (height, width). The training crop.
+        scale_range: (low, high). Range of the independent x and y resize factors.
+        aspect_ratio_tolerance: float. A draw with |sx / sy - 1| >= this is rejected.
+        max_resize_attempts: int. Draws before giving up and not resizing.
+        image_interpolation: str. `bilinear` or `nearest` for the image (the label
+            is always nearest).
+        pad_value: int. Image and label value of the padding.
+        flip_probability: float. Probability of a horizontal flip.
+        channel_order: str. `bgr` (the Caffe/MXNet models) or `rgb`.
+        mean: (3 floats). Subtracted per channel, in `channel_order`.
+
+    Example:
+        >>> Augmentation(crop_size=(321, 321), image_interpolation="nearest")
+    """
+
+    crop_size: tuple[int, int]
+    scale_range: tuple[float, float] = (0.7, 1.5)
+    aspect_ratio_tolerance: float = 0.15
+    max_resize_attempts: int = 50
+    image_interpolation: str = "bilinear"
+    pad_value: int = 255
+    flip_probability: float = 0.5
+    channel_order: str = "bgr"
+    mean: tuple[float, float, float] = (104.0, 116.0, 122.0)
+
+
+class CropGeometry(NamedTuple):
+    """The random choices of one example, made before any pixel is touched.
+
+    Args:
+        new_size: int32 [2]. (height, width) after the random resize.
+        top: int32 scalar. Crop row in the padded, resized canvas.
+        left: int32 scalar. Crop column in that canvas.
+        flip: bool scalar. Whether the crop is flipped left-right.
+    """
+
+    new_size: tf.Tensor
+    top: tf.Tensor
+    left: tf.Tensor
+    flip: tf.Tensor
+
+
+def random_substream(seed: tf.Tensor, index: int) -> tf.Tensor:
     """An independent stateless seed for the `index`-th random decision."""
     return tf.random.experimental.stateless_fold_in(seed, index)
 
@@ -58,25 +111,6 @@ def sample_scales(
     return tf.where(tf.reduce_any(accepted), draws[first], tf.ones([2], tf.float32))
 
 
-def random_resize(
-    image: tf.Tensor,
-    label: tf.Tensor,
-    seed: tf.Tensor,
-    *,
-    scale_range: Sequence[float],
-    aspect_ratio_tolerance: float,
-    max_attempts: int,
-    image_interpolation: str = "bilinear",
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Step 1. Image float32 [h', w', 3], label uint8 [h', w', 1]."""
-    scales = sample_scales(seed, scale_range, aspect_ratio_tolerance, max_attempts)
-    size = tf.cast(tf.shape(image)[:2], tf.float32)
-    new_size = tf.cast(tf.floor(size * scales + 0.5), tf.int32)
-    image = tf.image.resize(image, new_size, method=image_interpolation)
-    label = tf.image.resize(label, new_size, method="nearest")
-    return tf.cast(image, tf.float32), label
-
-
 def crop_offsets(
     seed: tf.Tensor, canvas_size: tf.Tensor, crop_size: Sequence[int]
 ) -> tuple[tf.Tensor, tf.Tensor]:
@@ -85,25 +119,64 @@ def crop_offsets(
         [], seed, 0, canvas_size[0] - crop_size[0] + 1, dtype=tf.int32
     )
     left = tf.random.stateless_uniform(
-        [], _substream(seed, 1), 0, canvas_size[1] - crop_size[1] + 1, dtype=tf.int32
+        [],
+        random_substream(seed, 1),
+        0,
+        canvas_size[1] - crop_size[1] + 1,
+        dtype=tf.int32,
     )
     return top, left
 
 
-def flip_decision(seed: tf.Tensor, probability: float) -> tf.Tensor:
-    """Whether to flip, a boolean scalar true with `probability`."""
-    return tf.random.stateless_uniform([], seed) < probability
+def sample_geometry(
+    seed: tf.Tensor, image_size: tf.Tensor, augmentation: Augmentation
+) -> CropGeometry:
+    """Every random choice of steps 1-3 for an image of `image_size` (height, width).
+
+    Args:
+        seed: [2] int tensor, the example's seed.
+        image_size: int32 [2]. The source image's (height, width).
+        augmentation: Augmentation.
+
+    Returns:
+        CropGeometry.
+    """
+    scales = sample_scales(
+        random_substream(seed, 0),
+        augmentation.scale_range,
+        augmentation.aspect_ratio_tolerance,
+        augmentation.max_resize_attempts,
+    )
+    new_size = tf.cast(
+        tf.floor(tf.cast(image_size, tf.float32) * scales + 0.5), tf.int32
+    )
+    canvas = tf.maximum(new_size, tf.constant(augmentation.crop_size, tf.int32))
+    top, left = crop_offsets(random_substream(seed, 1), canvas, augmentation.crop_size)
+    flip = (
+        tf.random.stateless_uniform([], random_substream(seed, 2))
+        < augmentation.flip_probability
+    )
+    return CropGeometry(new_size, top, left, flip)
+
+
+def resize(
+    image: tf.Tensor, label: tf.Tensor, new_size: tf.Tensor, image_interpolation: str
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Step 1: image float32 [h', w', 3] (`image_interpolation`), label nearest."""
+    image = tf.image.resize(image, new_size, method=image_interpolation)
+    label = tf.image.resize(label, new_size, method="nearest")
+    return tf.cast(image, tf.float32), label
 
 
 def pad_and_crop(
     image: tf.Tensor,
     label: tf.Tensor,
-    seed: tf.Tensor,
-    *,
+    top: tf.Tensor,
+    left: tf.Tensor,
     crop_size: Sequence[int],
     pad_value: int,
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Step 2: centred padding to at least the crop size, then a random crop."""
+    """Step 2: centred padding to at least the crop size, then the crop at top, left."""
     crop_height, crop_width = crop_size
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     pad_height = tf.maximum(crop_height - height, 0)
@@ -115,9 +188,6 @@ def pad_and_crop(
     ]
     image = tf.pad(image, paddings, constant_values=float(pad_value))
     label = tf.pad(label, paddings, constant_values=pad_value)
-    top, left = crop_offsets(
-        seed, tf.stack([height + pad_height, width + pad_width]), crop_size
-    )
     image = image[top : top + crop_height, left : left + crop_width]
     label = label[top : top + crop_height, left : left + crop_width]
     return tf.ensure_shape(image, [crop_height, crop_width, 3]), tf.ensure_shape(
@@ -125,11 +195,10 @@ def pad_and_crop(
     )
 
 
-def random_flip(
-    image: tf.Tensor, label: tf.Tensor, seed: tf.Tensor, probability: float
+def flip_left_right(
+    image: tf.Tensor, label: tf.Tensor, flip: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Step 3: flip image and label left-right together with `probability`."""
-    flip = flip_decision(seed, probability)
+    """Step 3: flip image and label left-right together where `flip` is true."""
     return (
         tf.where(flip, tf.reverse(image, [1]), image),
         tf.where(flip, tf.reverse(label, [1]), label),
@@ -145,19 +214,7 @@ def normalize(image: tf.Tensor, channel_order: str, mean: Sequence[float]) -> tf
 
 
 def augment(
-    image: tf.Tensor,
-    label: tf.Tensor,
-    seed: tf.Tensor,
-    *,
-    crop_size: Sequence[int],
-    scale_range: Sequence[float],
-    aspect_ratio_tolerance: float,
-    max_resize_attempts: int,
-    image_interpolation: str,
-    pad_value: int,
-    flip_probability: float,
-    channel_order: str,
-    mean: Sequence[float],
+    image: tf.Tensor, label: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """SPEC §3's augmentation, steps 1-4, on one decoded example.
 
@@ -165,31 +222,27 @@ def augment(
         image: uint8 [H, W, 3] RGB.
         label: uint8 [H, W, 1] class ids.
         seed: [2] int tensor, this example's seed.
-        crop_size: (height, width).
-        scale_range, aspect_ratio_tolerance, max_resize_attempts, image_interpolation,
-        pad_value, flip_probability, channel_order, mean: the recipe's `data` keys.
+        augmentation: Augmentation. The recipe's `data` settings.
 
     Returns:
         (image float32 [crop_h, crop_w, 3] normalised, label int32 [crop_h, crop_w]).
 
     Example:
         >>> image, label = augment(image, label, tf.constant([0, 7]),
-        ...     crop_size=(321, 321), scale_range=(0.7, 1.5),
-        ...     aspect_ratio_tolerance=0.15, max_resize_attempts=50,
-        ...     image_interpolation="bilinear", pad_value=255, flip_probability=0.5,
-        ...     channel_order="bgr", mean=(104, 116, 122))
+        ...                        Augmentation(crop_size=(321, 321)))
     """
-    image, label = random_resize(
-        image,
-        label,
-        _substream(seed, 0),
-        scale_range=scale_range,
-        aspect_ratio_tolerance=aspect_ratio_tolerance,
-        max_attempts=max_resize_attempts,
-        image_interpolation=image_interpolation,
+    geometry = sample_geometry(seed, tf.shape(image)[:2], augmentation)
+    image, label = resize(
+        image, label, geometry.new_size, augmentation.image_interpolation
     )
     image, label = pad_and_crop(
-        image, label, _substream(seed, 1), crop_size=crop_size, pad_value=pad_value
+        image,
+        label,
+        geometry.top,
+        geometry.left,
+        augmentation.crop_size,
+        augmentation.pad_value,
     )
-    image, label = random_flip(image, label, _substream(seed, 2), flip_probability)
-    return normalize(image, channel_order, mean), tf.cast(label[..., 0], tf.int32)
+    image, label = flip_left_right(image, label, geometry.flip)
+    image = normalize(image, augmentation.channel_order, augmentation.mean)
+    return image, tf.cast(label[..., 0], tf.int32)

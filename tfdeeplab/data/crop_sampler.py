@@ -2,28 +2,21 @@
 
 `tfdeeplab.data.augment.augment` resizes the whole image, pads it and cuts the crop
 out. Every output pixel of that chain depends on at most two source rows and two
-source columns, known before any pixel is decoded: this module draws the same random
-numbers, works out for each crop row and column its source rows/columns and weights
-(TensorFlow's half-pixel bilinear or nearest rules, clamped at the border, the pad value
-outside the resized image, mirrored for a flip), decodes only the source window it
-needs (`decode_and_crop_jpeg` for JPEG) and gathers. Same result, a fraction of the
-work: the crop is resampled once instead of resizing the whole image, and the
-resampling, padding, channel order and mean subtraction are one pass of the
-`tfdeeplab.ops.crop_resample` kernel.
+source columns, known before any pixel is decoded: this module takes the same random
+choices (`sample_geometry`), works out for each crop row and column its source
+rows/columns and weights (TensorFlow's half-pixel bilinear or nearest rules, clamped
+at the border, the pad value outside the resized image, mirrored for a flip), decodes
+only the source window it needs (`decode_and_crop_jpeg` for JPEG) and gathers. Same
+result, a fraction of the work: the crop is resampled once instead of resizing the
+whole image, and the resampling, padding, channel order and mean subtraction are one
+pass of the `tfdeeplab.ops.crop_resample` kernel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import tensorflow as tf
 
-from tfdeeplab.data.augment import (
-    _substream,
-    crop_offsets,
-    flip_decision,
-    sample_scales,
-)
+from tfdeeplab.data.augment import Augmentation, sample_geometry
 from tfdeeplab.ops.crop_resample import (
     crop_labels,
     crop_labels_reference,
@@ -88,16 +81,8 @@ def sample_crop(
     encoded_image: tf.Tensor,
     label: tf.Tensor,
     seed: tf.Tensor,
+    augmentation: Augmentation,
     *,
-    crop_size: Sequence[int],
-    scale_range: Sequence[float],
-    aspect_ratio_tolerance: float,
-    max_resize_attempts: int,
-    image_interpolation: str,
-    pad_value: int,
-    flip_probability: float,
-    channel_order: str,
-    mean: Sequence[float],
     use_kernel: bool = True,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """SPEC §3 from an encoded image: `augment`'s result, decoded lazily.
@@ -106,9 +91,7 @@ def sample_crop(
         encoded_image: scalar string, a JPEG or PNG (3 channels after decoding).
         label: uint8 [H, W, 1] class ids, the image's size.
         seed: [2] int tensor, this example's seed (as for `augment`).
-        crop_size, scale_range, aspect_ratio_tolerance, max_resize_attempts,
-        image_interpolation, pad_value, flip_probability, channel_order, mean: as
-            `tfdeeplab.data.augment.augment`.
+        augmentation: Augmentation. The recipe's `data` settings.
         use_kernel: bool. Resample with the C++ CropResample kernel (True) or its
             TensorFlow reference (False). Defaults to True.
 
@@ -117,23 +100,14 @@ def sample_crop(
 
     Example:
         >>> image, label = sample_crop(encoded, label, tf.constant([0, 7]),
-        ...     crop_size=(321, 321), scale_range=(0.7, 1.5),
-        ...     aspect_ratio_tolerance=0.15,
-        ...     max_resize_attempts=50, image_interpolation="bilinear", pad_value=255,
-        ...     flip_probability=0.5, channel_order="bgr", mean=(104, 116, 122))
+        ...                            Augmentation(crop_size=(321, 321)))
     """
-    crop_height, crop_width = crop_size
+    crop_height, crop_width = augmentation.crop_size
+    bilinear = augmentation.image_interpolation == "bilinear"
     height, width = tf.shape(label)[0], tf.shape(label)[1]
-    scales = sample_scales(
-        _substream(seed, 0), scale_range, aspect_ratio_tolerance, max_resize_attempts
+    new_size, top, left, flip = sample_geometry(
+        seed, tf.stack([height, width]), augmentation
     )
-    new_size = tf.cast(
-        tf.floor(tf.cast(tf.stack([height, width]), tf.float32) * scales + 0.5),
-        tf.int32,
-    )
-    canvas = tf.maximum(new_size, tf.constant([crop_height, crop_width]))
-    top, left = crop_offsets(_substream(seed, 1), canvas, crop_size)
-    flip = flip_decision(_substream(seed, 2), flip_probability)
 
     first_row, row_step, valid_rows = _axis_plan(height, new_size[0], crop_height, top)
     first_col, col_step, valid_cols = _axis_plan(width, new_size[1], crop_width, left)
@@ -160,7 +134,7 @@ def sample_crop(
     nearest_rows = _nearest_indices(height, new_size[0], crop_height, top)
     nearest_cols = _nearest_indices(width, new_size[1], crop_width, left)
     nearest_cols = tf.where(flip, tf.reverse(nearest_cols, [0]), nearest_cols)
-    if image_interpolation == "bilinear":
+    if bilinear:
         positions_r = tf.cast(tf.range(crop_height), tf.float32)
         positions_c = tf.cast(tf.range(crop_width), tf.float32)
         rows = first_row + row_step * positions_r - tf.cast(start_row, tf.float32)
@@ -176,15 +150,20 @@ def sample_crop(
         cols,
         valid_rows,
         valid_cols,
-        tf.constant(mean, tf.float32),
-        bilinear=image_interpolation == "bilinear",
-        reverse_channels=channel_order == "bgr",
-        pad_value=float(pad_value),
+        tf.constant(augmentation.mean, tf.float32),
+        bilinear=bilinear,
+        reverse_channels=augmentation.channel_order == "bgr",
+        pad_value=float(augmentation.pad_value),
     )
 
     crop_label = crop_labels if use_kernel else crop_labels_reference
     label = crop_label(
-        label, nearest_rows, nearest_cols, valid_rows, valid_cols, pad_value=pad_value
+        label,
+        nearest_rows,
+        nearest_cols,
+        valid_rows,
+        valid_cols,
+        pad_value=augmentation.pad_value,
     )
     image = tf.ensure_shape(image, [crop_height, crop_width, 3])
     return image, tf.ensure_shape(label, [crop_height, crop_width])

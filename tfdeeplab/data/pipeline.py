@@ -1,20 +1,18 @@
-"""tf.data pipelines: augmented training batches (SPEC §3), whole eval images."""
+"""tf.data pipelines over shard files: augmented training batches, whole eval images.
+
+Plain keyword arguments only; `tfdeeplab.data.builder` turns a recipe into these
+calls.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
-from tfdeeplab.config.schema import Recipe
-from tfdeeplab.data.augment import normalize
+from tfdeeplab.data.augment import Augmentation, normalize
 from tfdeeplab.data.crop_sampler import sample_crop
-from tfdeeplab.data.records import (
-    decode_label,
-    decode_record,
-    parse_record,
-    record_counts,
-    shard_files,
-)
-from tfdeeplab.ops.crop_resample import crop_resample_available
+from tfdeeplab.data.records import decode_label, decode_record, parse_record
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -77,64 +75,71 @@ def _epoch_records(
     return one_epoch, epoch_size
 
 
-def train_dataset(
-    recipe: Recipe,
-    input_context: tf.distribute.InputContext | None = None,
+def training_batches(
+    files: list[str],
+    record_counts: list[int],
     *,
+    augmentation: Augmentation,
+    batch_size: int,
+    seed: int,
+    shuffle_buffer: int,
+    deterministic: bool,
+    ignore_label: int = 255,
+    input_context: tf.distribute.InputContext | None = None,
     repeat: bool = True,
     start_step: int = 0,
+    use_kernel: bool = True,
 ) -> tf.data.Dataset:
-    """Training batches: shuffled records, SPEC §3 augmentation, per-replica batches.
+    """Shuffled records, SPEC §3 augmentation, per-replica batches.
 
     Under a tf.distribute strategy pass the `input_context` that
     `strategy.distribute_datasets_from_function` gives: each input pipeline (worker)
-    then reads its own share of the shards, and batches hold `recipe.train.batch_size`
-    images, the per-replica batch.
+    then reads its own share of the shards, and batches hold `batch_size` images,
+    the per-replica batch.
 
-    The stream is a pure function of the recipe's seed: epoch e is shuffled with a
-    seed made from (seed, e) and example i is augmented with the seed (seed, i). A run
-    resumed at `start_step` therefore starts at the example an uninterrupted run would
-    see at that step (the same example, with `data.deterministic`), reading but not
-    decoding the rest of the current epoch's records before it.
+    The stream is a pure function of `seed`: epoch e is shuffled with a seed made
+    from (seed, e) and example i is augmented with the seed (seed, i). A run resumed
+    at `start_step` therefore starts at the example an uninterrupted run would see
+    at that step (the same example, with `deterministic`), reading but not decoding
+    the rest of the current epoch's records before it.
 
     Args:
-        recipe: Recipe. Reads `data` (shards, augmentation, shuffle buffer,
-            determinism) and `train` (batch size, seed).
+        files: list of shard paths.
+        record_counts: list of int. Records in each shard.
+        augmentation: Augmentation.
+        batch_size: int. Images per replica and step.
+        seed: int. The run's seed.
+        shuffle_buffer: int. Records permuted together.
+        deterministic: bool. Identical batches for the same seed (slower).
+        ignore_label: int. Label of every pixel of an unannotated image.
         input_context: tf.distribute.InputContext or None.
         repeat: bool. Cycle through the data forever (training); False for one pass.
             Defaults to True.
         start_step: int. Training steps already taken (a resumed run); the stream
             skips the examples they consumed. Defaults to 0.
+        use_kernel: bool. Resample with the C++ kernel (else its TensorFlow
+            reference). Defaults to True.
 
     Returns:
         tf.data.Dataset of (images float32 [B, crop_h, crop_w, 3], labels int32
         [B, crop_h, crop_w]).
-
-    Raises:
-        MissingShardsError: when the split has no shards.
-
-    Example:
-        >>> dataset = strategy.distribute_datasets_from_function(
-        ...     lambda context: train_dataset(recipe, context))
     """
-    data = recipe.data
-    files = shard_files(data.root, data.train_split, data.dataset)
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     num_pipelines = input_context.num_input_pipelines if input_context else 1
     replicas = (
         input_context.num_replicas_in_sync // num_pipelines if input_context else 1
     )
-    seed = recipe.train.seed * 1000 + pipeline_id
+    seed = seed * 1000 + pipeline_id
     one_epoch, epoch_size = _epoch_records(
         files,
-        record_counts(files),
+        record_counts,
         pipeline_id,
         num_pipelines,
         seed,
-        data.shuffle_buffer,
-        data.deterministic,
+        shuffle_buffer,
+        deterministic,
     )
-    consumed = start_step * recipe.train.batch_size * replicas if repeat else 0
+    consumed = start_step * batch_size * replicas if repeat else 0
     first_epoch, skip = divmod(consumed, max(epoch_size, 1))
     epochs = tf.data.Dataset.range(first_epoch, 2**62 if repeat else first_epoch + 1)
     records = epochs.flat_map(one_epoch).skip(skip)
@@ -143,30 +148,24 @@ def train_dataset(
     example_seeds = tf.data.Dataset.range(consumed, 2**62).map(
         lambda index: tf.stack([tf.constant(seed, tf.int64), index])
     )
-    augmentation = dict(
-        crop_size=data.crop_size,
-        scale_range=data.scale_range,
-        aspect_ratio_tolerance=data.aspect_ratio_tolerance,
-        max_resize_attempts=data.max_resize_attempts,
-        image_interpolation=data.image_interpolation,
-        pad_value=data.pad_value,
-        flip_probability=data.flip_probability,
-        channel_order=data.channel_order,
-        mean=data.mean,
-        use_kernel=crop_resample_available(),
-    )
 
     def example(record, example_seed):
         parsed = parse_record(record)
-        label = decode_label(parsed, data.ignore_label)
-        return sample_crop(parsed["encoded_image"], label, example_seed, **augmentation)
+        label = decode_label(parsed, ignore_label)
+        return sample_crop(
+            parsed["encoded_image"],
+            label,
+            example_seed,
+            augmentation,
+            use_kernel=use_kernel,
+        )
 
     dataset = tf.data.Dataset.zip((records, example_seeds)).map(
-        example, num_parallel_calls=AUTOTUNE, deterministic=data.deterministic
+        example, num_parallel_calls=AUTOTUNE, deterministic=deterministic
     )
-    dataset = dataset.batch(recipe.train.batch_size, drop_remainder=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
     options = tf.data.Options()
-    options.deterministic = data.deterministic
+    options.deterministic = deterministic
     # Shards are split by file above; stop tf.distribute from sharding again.
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.OFF
@@ -174,28 +173,31 @@ def train_dataset(
     return dataset.with_options(options).prefetch(AUTOTUNE)
 
 
-def eval_dataset(recipe: Recipe, split: str | None = None) -> tf.data.Dataset:
-    """Whole evaluation images, one at a time, undistorted, in shard order.
+def evaluation_images(
+    files: list[str],
+    *,
+    channel_order: str,
+    mean: Sequence[float],
+    ignore_label: int = 255,
+) -> tf.data.Dataset:
+    """Whole images, one at a time, undistorted, in shard order.
 
     Args:
-        recipe: Recipe. Reads `data` (shards, channel order, mean, ignore label).
-        split: str or None. Split to read; defaults to `recipe.data.eval_split`.
+        files: list of shard paths.
+        channel_order: str. `bgr` or `rgb`, the model's input order.
+        mean: 3 floats subtracted per channel (in `channel_order`).
+        ignore_label: int. Label of every pixel of an unannotated image.
 
     Returns:
         tf.data.Dataset of dicts: `image` float32 [H, W, 3] (channel order, minus
         mean), `rgb` uint8 [H, W, 3] (as decoded, for CRF and panels), `label` int32
         [H, W] and `id` (string).
-
-    Raises:
-        MissingShardsError: when the split has no shards.
     """
-    data = recipe.data
-    files = shard_files(data.root, split or data.eval_split, data.dataset)
 
     def example(record):
-        decoded = decode_record(record, data.ignore_label)
+        decoded = decode_record(record, ignore_label)
         return {
-            "image": normalize(decoded["image"], data.channel_order, data.mean),
+            "image": normalize(decoded["image"], channel_order, mean),
             "rgb": decoded["image"],
             "label": tf.cast(decoded["label"][..., 0], tf.int32),
             "id": decoded["id"],
