@@ -1,10 +1,9 @@
-"""The CropResample kernel against its TensorFlow reference, and its build cache."""
+"""The CropResample and CropLabels kernels against their TensorFlow references."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdeeplab.ops import build
 from tfdeeplab.ops.crop_resample import (
     crop_labels,
     crop_labels_reference,
@@ -57,27 +56,6 @@ def test_kernel_rejects_bad_shapes():
         crop_resample(window[..., :2], rows, cols, valid_rows, valid_cols, mean)
     with pytest.raises(tf.errors.InvalidArgumentError, match="one length"):
         crop_resample(window, rows, cols, valid_rows[:3], valid_cols, mean)
-
-
-def test_build_cache_and_missing_compiler(tmp_path, monkeypatch):
-    source = tmp_path / "noop_op.cc"
-    source.write_text('#include "tensorflow/core/framework/op.h"\n')
-    monkeypatch.setenv("TFDEEPLAB_OP_CACHE", str(tmp_path / "cache"))
-    first = build.build_op_library(source)
-    stamp = first.stat().st_mtime_ns
-    assert build.build_op_library(source) == first and first.stat().st_mtime_ns == stamp
-    source.write_text('#include "tensorflow/core/framework/op.h"\n// edited\n')
-    assert build.build_op_library(source) != first  # an edit builds anew
-    monkeypatch.setenv("CXX", "no-such-compiler")
-    source.write_text("// another edit\n")
-    with pytest.raises(
-        build.OpBuildError, match="no C\\+\\+ compiler: 'no-such-compiler'"
-    ):
-        build.build_op_library(source)
-    monkeypatch.setenv("CXX", "g++")
-    source.write_text("this is not C++\n")
-    with pytest.raises(build.OpBuildError, match="compiling noop_op.cc failed"):
-        build.build_op_library(source)
 
 
 def test_label_kernel_matches_reference():

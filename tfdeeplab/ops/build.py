@@ -1,30 +1,39 @@
 """Compile and load the project's custom TensorFlow ops, once per source and TF build.
 
-Each op keeps its C++ source beside its Python wrapper. `load_op_library` compiles
-the source with the flags of the installed TensorFlow (`tf.sysconfig`) into a cache
-directory the first time it is needed, then loads it. Nothing is downloaded; the only
-requirement is a C++17 compiler (`g++`, or `$CXX`).
+Every op lives in its own folder, `tfdeeplab/ops/<name>/`: its pure-TensorFlow
+reference (`reference.py`), the loader and wrappers of its kernels (`kernel.py`), and
+its C++ sources (every `*.cc` there), side by side. `load_op(name)` compiles the
+sources with the flags of the installed TensorFlow (`tf.sysconfig`) into one shared
+library in a cache directory the first time it is needed, then loads it. Nothing is
+downloaded; the only requirement is a C++17 compiler (`g++`, or `$CXX`).
 
 The cache is `$TFDEEPLAB_OP_CACHE`, else `~/.cache/tfdeeplab/ops`; the library's name
-includes a hash of the source, the flags and the TensorFlow version, so an edit or an
-upgrade builds anew, and concurrent builders never see a half-written library.
+includes a hash of the sources, the flags and the TensorFlow version, so an edit or an
+upgrade builds anew, and concurrent builders never see a half-written library. A
+process tries each op once: a build that failed (no compiler, a compile error) is
+remembered, so asking again costs nothing and logs nothing more.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
 
+OPS_DIRECTORY = Path(__file__).resolve().parent
+_log = logging.getLogger(__name__)
+
 
 class OpBuildError(RuntimeError):
-    """A custom op that could not be compiled; the message has the compiler's output."""
+    """A custom op that could not be built or loaded; the message says why."""
 
 
 def _cache_dir() -> Path:
@@ -41,18 +50,34 @@ def _compiler() -> str:
     return compiler
 
 
-def build_op_library(source: Path) -> Path:
-    """Compile `source` into a shared library in the cache (if not there yet).
+def op_sources(name: str) -> list[Path]:
+    """The C++ sources of op `name`: every `*.cc` in `tfdeeplab/ops/<name>/`.
+
+    Example:
+        >>> [path.name for path in op_sources("crop_resample")]
+        ['crop_resample_op.cc']
+    """
+    return sorted((OPS_DIRECTORY / name).glob("*.cc"))
+
+
+def build_op_library(sources: Sequence[Path], name: str) -> Path:
+    """Compile `sources` into one shared library in the cache (if not there yet).
 
     Args:
-        source: Path. A C++ file registering ops and kernels.
+        sources: sequence of Path. C++ files registering ops and kernels.
+        name: str. The library's name (the op's folder name).
 
     Returns:
         Path of the compiled library.
 
     Raises:
-        OpBuildError: when there is no compiler or compilation fails.
+        OpBuildError: when there are no sources, no compiler, or compilation fails.
+
+    Example:
+        >>> build_op_library(op_sources("crop_resample"), "crop_resample")
     """
+    if not sources:
+        raise OpBuildError(f"{name}: no C++ sources")
     flags = [
         "-std=c++17",
         "-shared",
@@ -61,40 +86,74 @@ def build_op_library(source: Path) -> Path:
         *tf.sysconfig.get_compile_flags(),
         *tf.sysconfig.get_link_flags(),
     ]
-    digest = hashlib.sha256(
-        source.read_bytes() + " ".join(flags).encode() + tf.__version__.encode()
-    ).hexdigest()[:16]
-    target = _cache_dir() / f"{source.stem}-{digest}.so"
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    digest.update(" ".join(flags).encode() + tf.__version__.encode())
+    target = _cache_dir() / f"{name}-{digest.hexdigest()[:16]}.so"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         partial = Path(scratch) / target.name
-        command = [_compiler(), str(source), "-o", str(partial), *flags]
+        command = [_compiler(), *map(str, sources), "-o", str(partial), *flags]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise OpBuildError(
-                f"compiling {source.name} failed:\n{result.stderr[-4000:]}"
-            )
+            names = ", ".join(source.name for source in sources)
+            raise OpBuildError(f"compiling {names} failed:\n{result.stderr[-4000:]}")
         os.replace(partial, target)
     return target
 
 
 @functools.cache
-def load_op_library(source: str):
-    """The loaded op module of a C++ source file (compiled on first use).
+def _build_and_load(name: str, sources: tuple[Path, ...]):
+    """(module, None) or (None, why): a failure is remembered like a success."""
+    try:
+        return tf.load_op_library(str(build_op_library(sources, name))), None
+    except OpBuildError as error:
+        problem = str(error)
+    except tf.errors.NotFoundError as error:  # e.g. an undefined symbol
+        problem = f"loading the {name} library failed: {error.message}"
+    _log.warning("%s kernels unavailable, using TensorFlow ops: %s", name, problem)
+    return None, problem
+
+
+def load_op(name: str, sources: Sequence[Path] | None = None):
+    """The loaded op module of op `name` (built on first use).
 
     Args:
-        source: str. Path of the .cc file.
+        name: str. The op's folder under `tfdeeplab/ops/`.
+        sources: sequence of Path or None. Its C++ sources; defaults to
+            `op_sources(name)`.
 
     Returns:
         The module `tf.load_op_library` returns; its ops are attributes in snake case.
 
     Raises:
-        OpBuildError: when the library cannot be built.
+        OpBuildError: when the library cannot be built or loaded (also on every
+            later call in this process, without building again).
 
     Example:
-        >>> ops = load_op_library(str(Path(__file__).parent / "crop_resample_op.cc"))
+        >>> ops = load_op("crop_resample")
         >>> crop = ops.tfdeeplab_crop_resample(window, rows, cols, rows_ok, cols_ok, m)
     """
-    return tf.load_op_library(str(build_op_library(Path(source))))
+    module, problem = _build_and_load(name, tuple(sources or op_sources(name)))
+    if module is None:
+        raise OpBuildError(problem)
+    return module
+
+
+def op_available(name: str, sources: Sequence[Path] | None = None) -> bool:
+    """True when op `name`'s kernels are built (building them now if needed).
+
+    The first failure in a process logs a warning with the reason; later calls
+    return False at once.
+
+    Example:
+        >>> use_kernel = op_available("crop_resample")
+    """
+    try:
+        load_op(name, sources)
+    except OpBuildError:
+        return False
+    return True

@@ -5,8 +5,8 @@
 // at the nearest integer), clamping sample coordinates to the window as
 // tf.image.resize does at the border; where valid_rows[i] && valid_cols[j] is false,
 // use pad_value instead (the crop shows padding there); then reorder channels and
-// subtract the mean. The pure-TensorFlow reference is in
-// tfdeeplab/data/crop_sampler.py (_resample_reference).
+// subtract the mean. The pure-TensorFlow references are crop_resample_reference and
+// crop_labels_reference in tfdeeplab/ops/crop_resample/reference.py.
 
 #include <algorithm>
 #include <cmath>

@@ -1,0 +1,74 @@
+"""Building custom ops: the cache, rebuilds on edits, failures tried once."""
+
+import logging
+
+import pytest
+
+from tfdeeplab.ops import build
+
+HEADER = '#include "tensorflow/core/framework/op.h"\n'
+
+
+@pytest.fixture
+def op_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDEEPLAB_OP_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_a_library_is_built_once_and_again_after_an_edit(tmp_path, op_cache):
+    first_source, second_source = tmp_path / "a_op.cc", tmp_path / "b_op.cc"
+    first_source.write_text(HEADER)
+    second_source.write_text(HEADER + "namespace second {}\n")
+    sources = [first_source, second_source]
+    library = build.build_op_library(sources, "noop")
+    assert library.parent == op_cache and library.name.startswith("noop-")
+    stamp = library.stat().st_mtime_ns
+    again = build.build_op_library(sources, "noop")
+    assert again == library and again.stat().st_mtime_ns == stamp  # from the cache
+    second_source.write_text(HEADER + "namespace edited {}\n")
+    assert build.build_op_library(sources, "noop") != library  # any source counts
+    assert not list(op_cache.glob("tmp*"))  # no half-written library left behind
+
+
+def test_build_errors_name_the_compiler_or_the_source(tmp_path, op_cache, monkeypatch):
+    source = tmp_path / "noop_op.cc"
+    source.write_text("this is not C++\n")
+    with pytest.raises(build.OpBuildError, match=r"compiling noop_op\.cc failed"):
+        build.build_op_library([source], "broken")
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    with pytest.raises(
+        build.OpBuildError, match="no C\\+\\+ compiler: 'no-such-compiler'"
+    ):
+        build.build_op_library([source], "broken")
+    with pytest.raises(build.OpBuildError, match="no C\\+\\+ sources"):
+        build.build_op_library([], "empty")
+
+
+def test_a_failed_build_is_tried_once_per_process(
+    tmp_path, op_cache, monkeypatch, caplog
+):
+    calls = tmp_path / "compiler_calls"
+    compiler = tmp_path / "failing-cxx"
+    compiler.write_text(f"#!/bin/sh\necho called >> {calls}\nexit 1\n")
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    source = tmp_path / "tried_once_op.cc"
+    source.write_text(HEADER)
+    with caplog.at_level(logging.WARNING, logger=build.__name__):
+        assert not build.op_available("tried_once", [source])
+        assert not build.op_available("tried_once", [source])
+        with pytest.raises(build.OpBuildError, match="compiling tried_once_op.cc"):
+            build.load_op("tried_once", [source])
+    assert calls.read_text().splitlines() == ["called"]
+    warnings = [
+        r for r in caplog.records if "tried_once kernels unavailable" in r.message
+    ]
+    assert len(warnings) == 1
+
+
+def test_the_project_ops_have_their_sources_beside_them():
+    assert [path.name for path in build.op_sources("crop_resample")] == [
+        "crop_resample_op.cc"
+    ]
+    assert build.op_sources("no_such_op") == []
+    assert build.op_available("crop_resample")
