@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import tiny
+from tests.helpers import tiny
 from tfdeeplab.models import build_model
 from tfdeeplab.training.losses import (
     resize_labels,

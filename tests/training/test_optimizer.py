@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import tiny
+from tests.helpers import tiny
 from tfdeeplab.config import TrainConfig
 from tfdeeplab.models import build_model, weight_multipliers
+from tfdeeplab.training.builder import build_optimizer
 from tfdeeplab.training.losses import segmentation_loss
-from tfdeeplab.training.optimizer import build_optimizer, scale_gradients
+from tfdeeplab.training.optimizer import scale_gradients
 
 LR, WD = 0.1, 0.01
 

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import tiny_overrides
 from tfdeeplab.demo import RECIPE
 
-from .conftest import tiny_overrides
+# Every test here runs the training command in its own processes.
+pytestmark = pytest.mark.slow
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1"}
 

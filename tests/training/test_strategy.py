@@ -40,7 +40,7 @@ def test_multi_worker_needs_a_cluster(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(DistributionError, match="TF_CONFIG names no cluster"):
         build_strategy("multi_worker")
-    with pytest.raises(ValueError, match="unknown distribution 'tpu'"):
+    with pytest.raises(DistributionError, match="unknown train.distribution 'tpu'"):
         build_strategy("tpu")
 
 

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import tiny_recipe
 from tfdeeplab import train as train_cli
 from tfdeeplab.config import load_recipe
 from tfdeeplab.demo import RECIPE
 from tfdeeplab.training.trainer import TrainingDiverged, train
-
-from .conftest import tiny_recipe
 
 
 def event_tags(directory: Path) -> set:

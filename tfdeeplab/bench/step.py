@@ -126,38 +126,21 @@ def _handle(variable):
     return getattr(variable, "value", variable).handle
 
 
-def _ours(recipe, batch):
+def _ours(recipe):
+    """The recipe's model and train step, built as the trainer builds them."""
     import tensorflow as tf
 
-    from tfdeeplab.models import build_model, weight_multipliers
-    from tfdeeplab.training.optimizer import build_optimizer
-    from tfdeeplab.training.schedules import build_schedule
-    from tfdeeplab.training.step import TrainStep
+    from tfdeeplab.training.builder import build_training_state
 
-    config = recipe.train
-    model = build_model(
-        recipe.model,
-        include_scale_logits=bool(recipe.model.msc_scales),
-        dtype_policy=config.mixed_precision,
-    )
-    schedule = build_schedule(config, recipe.data.num_train_images, batch)
-    optimizer = build_optimizer(config, schedule)
-    optimizer.build(model.trainable_variables)
-    step = TrainStep(
-        tf.distribute.get_strategy(),
-        model,
-        optimizer,
-        weight_multipliers(model),
-        weight_decay=config.weight_decay,
-        jit_compile=config.jit_compile,
-    )
+    state = build_training_state(recipe, tf.distribute.get_strategy())
+    batch = recipe.train.batch_size
     height, width = recipe.data.crop_size
     rng = np.random.default_rng(0)
     images = tf.constant(rng.normal(size=(batch, height, width, 3)), tf.float32)
     labels = tf.constant(
         rng.integers(0, recipe.model.num_classes, (batch, height, width)), tf.int32
     )
-    return model, lambda: float(step((images, labels)))
+    return state.model, lambda: float(state.train_step((images, labels)))
 
 
 def _official(crop_size, batch, num_classes, precision):
@@ -214,7 +197,7 @@ def run(args: argparse.Namespace) -> None:
 
     from tfdeeplab.config import load_recipe
 
-    overrides = list(args.overrides)
+    overrides = [f"train.batch_size={args.batch}", *args.overrides]
     if args.crop:
         overrides.insert(0, f"data.crop_size=[{args.crop}, {args.crop}]")
     if args.xla:
@@ -222,7 +205,7 @@ def run(args: argparse.Namespace) -> None:
     recipe = load_recipe(args.recipe, overrides)
     height, width = recipe.data.crop_size
     precision = recipe.train.mixed_precision
-    model, ours = _ours(recipe, args.batch)
+    model, ours = _ours(recipe)
     step_flops = training_conv_flops(model, (height, width, 3)) * args.batch
     peer = _official((height, width), args.batch, recipe.model.num_classes, precision)
     peak = conv_peak_flops(args.repeats, keras.DTypePolicy(precision).compute_dtype)

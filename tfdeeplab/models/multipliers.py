@@ -2,10 +2,11 @@
 
 The one place that decides, for every trainable weight of a model, how fast it learns
 and whether it decays. Layers that need other than the defaults say so themselves
-through a `weight_multipliers()` method (see `MultiplierConv2D`, `DeformableConv2D`);
-everything else follows the default rule: kernels and BatchNorm gammas learn at x1 and
-decay, biases and betas learn at x1 and do not decay. Frozen weights are not trainable
-and so have no entry: the trainer never touches them.
+through a `weight_multipliers()` method (today only `MultiplierConv2D`: the heads and
+the deformable units' offset convolutions); everything else, the deformable
+convolutions' own kernels included, follows the default rule: kernels and BatchNorm
+gammas learn at x1 and decay, biases and betas learn at x1 and do not decay. Frozen
+weights are not trainable and so have no entry: the trainer never touches them.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""SGD with momentum, per-weight lr multipliers and selective decay (SPEC §3).
+"""The seed's SGD update: per-weight lr multipliers and selective decay (SPEC §3).
 
 MXNet's SGD, which the seed ran, updates each weight as
     mom = momentum * mom - lr * lr_mult * (grad + wd * wd_mult * weight); weight += mom
 Keras' SGD does mom = momentum * mom - lr * g; weight += mom, so feeding it
 g = lr_mult * (grad + wd * wd_mult * weight) gives the same update. The multipliers
 come from `tfdeeplab.models.weight_multipliers` (head biases x2 and no decay, kernels
-and BN gammas decayed, frozen weights absent because they are not trainable).
+and BN gammas decayed, frozen weights absent because they are not trainable). The SGD
+itself is built by `tfdeeplab.training.builder.build_optimizer`.
 """
 
 from __future__ import annotations
@@ -14,41 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import keras
 
-from tfdeeplab.config.schema import TrainConfig
 from tfdeeplab.models.multipliers import Multipliers
-
-
-def build_optimizer(
-    config: TrainConfig,
-    schedule: keras.optimizers.schedules.LearningRateSchedule,
-    step=None,
-) -> keras.optimizers.Optimizer:
-    """Keras SGD with the recipe's momentum over `schedule` (decay goes in gradients).
-
-    With `mixed_precision: mixed_float16` the SGD is wrapped in a dynamic
-    LossScaleOptimizer; bfloat16 needs no loss scaling.
-
-    Args:
-        config: TrainConfig. Momentum and mixed precision.
-        schedule: LearningRateSchedule, or a float.
-        step: integer variable or None. The run's step (steps completed). When
-            given, the learning rate is `schedule(step)`; otherwise
-            `schedule(optimizer.iterations)`, which stops counting on the steps a
-            float16 loss scaler skips for overflowed gradients.
-
-    Example:
-        >>> schedule = build_schedule(recipe.train, 10582, 10)
-        >>> optimizer = build_optimizer(recipe.train, schedule, step)
-    """
-    learning_rate = schedule
-    if step is not None and callable(schedule):
-        learning_rate = lambda: schedule(step)  # noqa: E731
-    optimizer = keras.optimizers.SGD(
-        learning_rate=learning_rate, momentum=config.momentum
-    )
-    if config.mixed_precision == "mixed_float16":
-        return keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
 
 
 def scale_gradients(

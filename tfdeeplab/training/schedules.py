@@ -5,17 +5,15 @@ iterations_per_epoch = floor(num_images / global_batch) * epoch_scale, and a pie
 schedule [(e_1, lr_1), (e_2, lr_2), ...] gives lr_k while step < e_k *
 iterations_per_epoch. DeepLab v2's poly schedule is base * (1 - step / total) ** power.
 Because both depend on the step alone, a resumed run continues on the same curve.
+`tfdeeplab.training.builder.build_schedule` makes the one a recipe describes.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import keras
 from keras import ops
-
-from tfdeeplab.config.schema import TrainConfig
 
 
 def iterations_per_epoch(num_images: int, global_batch: int, epoch_scale: int) -> int:
@@ -26,19 +24,6 @@ def iterations_per_epoch(num_images: int, global_batch: int, epoch_scale: int) -
         4224
     """
     return (num_images // global_batch) * epoch_scale
-
-
-def total_steps(config: TrainConfig, num_images: int, global_batch: int) -> int:
-    """Steps of a whole run: `max_steps` if set, else last_epoch * iterations_per_epoch.
-
-    Example:
-        >>> total_steps(load_recipe("recipes/voc.yaml").train, 10582, 10)
-        33856
-    """
-    if config.max_steps:
-        return config.max_steps
-    per_epoch = iterations_per_epoch(num_images, global_batch, config.epoch_scale)
-    return math.floor(config.last_epoch * per_epoch)
 
 
 @keras.saving.register_keras_serializable(package="tfdeeplab")
@@ -97,27 +82,3 @@ class PolySchedule(keras.optimizers.schedules.LearningRateSchedule):
             "total_steps": self.total_steps,
             "power": self.power,
         }
-
-
-def build_schedule(
-    config: TrainConfig, num_images: int, global_batch: int
-) -> keras.optimizers.schedules.LearningRateSchedule:
-    """The schedule a recipe's `train` section describes, for the run's global batch.
-
-    Args:
-        config: TrainConfig. `recipe.train`.
-        num_images: int. Images in the training split.
-        global_batch: int. Batch size per replica times replicas.
-
-    Returns:
-        PiecewiseEpochSchedule or PolySchedule.
-    """
-    schedule = config.schedule
-    if schedule.type == "poly":
-        return PolySchedule(
-            schedule.base_learning_rate,
-            total_steps(config, num_images, global_batch),
-            schedule.power,
-        )
-    per_epoch = iterations_per_epoch(num_images, global_batch, config.epoch_scale)
-    return PiecewiseEpochSchedule(schedule.piecewise_steps, per_epoch)

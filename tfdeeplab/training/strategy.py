@@ -79,7 +79,10 @@ def build_strategy(kind: str = "auto") -> tf.distribute.Strategy:
                 "set TF_CONFIG on every worker (see README, 'Several machines')"
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown distribution {kind!r}")
+    raise DistributionError(
+        f"unknown train.distribution {kind!r} (expected auto, one_device, mirrored "
+        "or multi_worker)"
+    )
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

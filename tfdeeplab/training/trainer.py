@@ -1,44 +1,37 @@
-"""The training loop of `python -m tfdeeplab.train`: one recipe, one work directory.
+"""The training loop of `python -m tfdeeplab.train`: one recipe, one run directory.
 
-A run directory holds the resolved recipe (`recipe.yaml`), checkpoints
-(`checkpoints/ckpt-<step>`) and TensorBoard logs (`tensorboard/`). Running the same
-recipe on the same directory again continues from the newest checkpoint: weights,
-optimizer state, step and hence schedule position and input stream.
+A run directory (`tfdeeplab.run_directory`) holds the resolved recipe, checkpoints and
+TensorBoard logs. Running the same recipe on the same directory again continues from
+the newest checkpoint: weights, optimizer state, step and hence schedule position and
+input stream.
+
+`train` reads as the run goes: checks that need no TensorFlow, the strategy, the
+training state (`builder.build_training_state`), the run (`run.TrainingRun`:
+restore or initialise, step, checkpoint, validate), then the loop.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import math
 from collections.abc import Callable
 from pathlib import Path
 
-import keras
-import numpy as np
 import tensorflow as tf
 
 from tfdeeplab.config import Recipe, save_recipe
-from tfdeeplab.data.palettes import class_names, dataset_palette
-from tfdeeplab.data.pipeline import eval_dataset, train_dataset
+from tfdeeplab.data.builder import eval_dataset, train_dataset
+from tfdeeplab.data.datasets import dataset_descriptor
 from tfdeeplab.data.records import MissingShardsError, record_counts, shard_files
-from tfdeeplab.models import build_model, weight_multipliers
-from tfdeeplab.training.checkpoints import RunCheckpoints
-from tfdeeplab.training.initial_weights import (
-    load_initial_weights,
-    require_weights_file,
-)
+from tfdeeplab.run_directory import RunDirectory
+from tfdeeplab.training.builder import TrainingState, build_training_state
+from tfdeeplab.training.initial_weights import require_weights_file
 from tfdeeplab.training.interrupts import StopRequests
-from tfdeeplab.training.optimizer import build_optimizer
 from tfdeeplab.training.progress import TrainingProgress
-from tfdeeplab.training.schedules import build_schedule, total_steps
-from tfdeeplab.training.step import TrainStep
+from tfdeeplab.training.run import TrainingDiverged, TrainingRun, weights_fingerprint
 from tfdeeplab.training.strategy import build_strategy, is_chief
-from tfdeeplab.training.validation import ValidationResult, pad_panels, validate
+from tfdeeplab.training.summaries import TensorBoardSummaries
 
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or Inf; the message names the step and the checkpoint."""
+__all__ = ["RunSummary", "TrainingDiverged", "train"]
 
 
 @dataclasses.dataclass
@@ -102,57 +95,69 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def weights_fingerprint(model: keras.Model) -> str:
-    """A short hash of every weight's bytes, to compare workers or runs."""
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _weights_finite(model: keras.Model) -> bool:
-    return bool(
-        tf.reduce_all(
-            [tf.reduce_all(tf.math.is_finite(v)) for v in model.trainable_variables]
+def run_notes(recipe: Recipe, replicas: int, images_found: int) -> list[str]:
+    """Lines telling where this run differs from what the recipe was designed for."""
+    notes = []
+    if replicas != recipe.train.replicas:
+        notes.append(
+            f"note: the recipe was designed for {recipe.train.replicas} replica(s), "
+            f"this run has {replicas}: global batch "
+            f"{recipe.train.batch_size * replicas}, steps per epoch follow it"
         )
+    if recipe.model.batch_norm == "train" and replicas > 1:
+        notes.append(
+            "note: batch_norm is train: every replica keeps its own moving "
+            "statistics and the first replica's are saved; batch_norm: sync "
+            "computes them over the global batch"
+        )
+    data = recipe.data
+    if images_found != data.num_train_images:
+        notes.append(
+            f"note: {data.root} holds {images_found} {data.train_split} images, "
+            f"data.num_train_images says {data.num_train_images} "
+            "(the schedule uses the recipe's number)"
+        )
+    return notes
+
+
+def open_run(
+    recipe: Recipe,
+    state: TrainingState,
+    directory: RunDirectory,
+    chief: bool,
+    log: Callable[[str], None],
+) -> TrainingRun:
+    """The TrainingRun of `directory`: summaries, validation data and checkpoints."""
+    descriptor = dataset_descriptor(recipe.data.dataset)
+    num_classes = recipe.model.num_classes
+    try:
+        validation_data = eval_dataset(recipe)
+    except MissingShardsError as error:
+        log(f"note: validation skipped: {error}")
+        validation_data = None
+    summaries = TensorBoardSummaries(
+        directory.tensorboard if chief else None,
+        [descriptor.class_name(index) for index in range(num_classes)],
+    )
+    return TrainingRun(
+        state,
+        directory,
+        chief=chief,
+        keep_checkpoints=recipe.train.keep_checkpoints,
+        summaries=summaries,
+        validation_data=validation_data,
+        num_classes=num_classes,
+        palette=descriptor.palette(),
+        validation_images=recipe.train.validation_images,
+        image_panels=recipe.train.image_panels,
     )
 
 
-class _Summaries:
-    """TensorBoard scalars and images, written by the chief only."""
-
-    def __init__(self, directory: Path | None, names: list[str]):
-        self.writer = (
-            tf.summary.create_file_writer(str(directory))
-            if directory
-            else tf.summary.create_noop_writer()
-        )
-        self.names = names
-
-    def scalars(self, step: int, values: dict) -> None:
-        with self.writer.as_default(step=step):
-            for name, value in values.items():
-                tf.summary.scalar(name, value)
-
-    def validation(self, step: int, result: ValidationResult) -> None:
-        metrics = result.metrics
-        values = {
-            "validation/miou": metrics["miou"],
-            "validation/pixel_accuracy": metrics["pixel_accuracy"],
-            "validation/mean_accuracy": metrics["mean_accuracy"],
-        }
-        for name, iou in zip(self.names, metrics["class_iou"], strict=True):
-            if not math.isnan(iou):
-                values[f"validation_class_iou/{name}"] = float(iou)
-        self.scalars(step, values)
-        if result.panels:
-            with self.writer.as_default(step=step):
-                tf.summary.image(
-                    "validation/input_truth_prediction",
-                    pad_panels(result.panels),
-                    max_outputs=len(result.panels),
-                )
-        self.writer.flush()
+def _validation_line(step: int, validation: dict) -> str:
+    return (
+        f"step {step}: validation mIoU {100 * validation['miou']:.2f} "
+        f"on {validation['images']} images"
+    )
 
 
 def train(
@@ -182,8 +187,11 @@ def train(
     Raises:
         MissingShardsError: no training shards (names path and converter command).
         FileNotFoundError: the initial weights file is missing.
-        TrainingDiverged: the loss became NaN or Inf; no checkpoint is written for
-            it, so the newest checkpoint is the last good one.
+        InitialWeightsError: the initial weights do not fit the model.
+        DistributionError: the recipe's strategy cannot be built here (e.g.
+            `multi_worker` without TF_CONFIG).
+        TrainingDiverged: the loss or the weights became NaN or Inf; no checkpoint
+            is written for it, so the newest checkpoint is the last good one.
 
     Example:
         >>> summary = train(load_recipe("recipes/voc.yaml"), "runs/voc")
@@ -199,177 +207,78 @@ def train(
     strategy = strategy or build_strategy(config.distribution)
     chief = is_chief(strategy)
     say = log if chief else (lambda _: None)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    for note in run_notes(recipe, strategy.num_replicas_in_sync,
+                          sum(record_counts(files))):  # fmt: skip
+        say(note)
 
-    replicas = strategy.num_replicas_in_sync
-    global_batch = config.batch_size * replicas
-    if replicas != config.replicas:
-        say(
-            f"note: the recipe was designed for {config.replicas} replica(s), this run "
-            f"has {replicas}: global batch {global_batch}, steps per epoch follow it"
-        )
-    if recipe.model.batch_norm == "train" and replicas > 1:
-        say(
-            "note: batch_norm is train: every replica keeps its own moving "
-            "statistics and the first replica's are saved; batch_norm: sync "
-            "computes them over the global batch"
-        )
-    found = sum(record_counts(files))
-    if found != recipe.data.num_train_images:
-        say(
-            f"note: {recipe.data.root} holds {found} {recipe.data.train_split} "
-            f"images, data.num_train_images says {recipe.data.num_train_images} "
-            "(the schedule uses the recipe's number)"
-        )
-    steps = total_steps(config, recipe.data.num_train_images, global_batch)
-
-    keras.utils.set_random_seed(config.seed)
-    # Steps completed; drives the schedule, the input stream's position and resume.
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    with strategy.scope():
-        model = build_model(
-            recipe.model,
-            include_scale_logits=bool(recipe.model.msc_scales),
-            dtype_policy=config.mixed_precision,  # a Keras dtype policy name
-        )
-        schedule = build_schedule(config, recipe.data.num_train_images, global_batch)
-        optimizer = build_optimizer(config, schedule, step)
-        optimizer.build(model.trainable_variables)
-    checkpoints = RunCheckpoints(
-        workdir / "checkpoints",
-        config.keep_checkpoints,
-        chief,
-        model=model,
-        optimizer=optimizer,
-        step=step,
-    )
-    restored = checkpoints.restore_latest()
-    if restored:
-        say(f"resumed from {restored} at step {int(step.numpy())}")
-    elif init_weights:
-        report = load_initial_weights(model, init_weights)
-        say(
-            f"initial weights from {init_weights}: {report['loaded']} variables "
-            f"loaded, {report['left_at_init']} left at their initialisation"
-        )
+    directory = RunDirectory(Path(workdir))
+    directory.root.mkdir(parents=True, exist_ok=True)
+    state = build_training_state(recipe, strategy)
+    run = open_run(recipe, state, directory, chief, say)
+    opened = run.restore_or_initialise(init_weights)
+    if opened:
+        say(opened)
     if chief:
-        save_recipe(recipe, workdir / "recipe.yaml")
-    start = int(step.numpy())
+        save_recipe(recipe, directory.recipe)
 
-    try:
-        validation_data = eval_dataset(recipe)
-    except MissingShardsError as error:
-        say(f"note: validation skipped: {error}")
-        validation_data = None
-    palette = dataset_palette(recipe.data.dataset)
-    summaries = _Summaries(
-        workdir / "tensorboard" if chief else None,
-        class_names(recipe.data.dataset, recipe.model.num_classes),
-    )
-
-    def run_validation(at_step: int) -> dict | None:
-        if validation_data is None or not chief:
-            return None
-        result = validate(
-            model,
-            validation_data,
-            recipe.model.num_classes,
-            palette,
-            max_images=config.validation_images,
-            panels=config.image_panels,
-        )
-        summaries.validation(at_step, result)
-        message = (
-            f"step {at_step}: validation mIoU {100 * result.metrics['miou']:.2f} "
-            f"on {result.images} images"
-        )
-        progress_report.write(message)
-        return {**result.metrics, "images": result.images}
-
-    train_step = TrainStep(
-        strategy,
-        model,
-        optimizer,
-        weight_multipliers(model),
-        weight_decay=config.weight_decay,
-        gradient_reduction=config.gradient_reduction,
-        ignore_label=recipe.data.ignore_label,
-        jit_compile=config.jit_compile,
-    )
+    start, steps = run.step, state.total_steps
     batches = iter(
         strategy.distribute_datasets_from_function(
             lambda context: train_dataset(recipe, context, start_step=start)
         )
     )
-
-    def save_checkpoint(at_step: int) -> None:
-        # A finite loss can still leave overflowed weights; never save those.
-        if not _weights_finite(model):
-            progress_report.close()
-            checkpoints.close()
-            raise TrainingDiverged(
-                f"weights became NaN or Inf at step {at_step}; stopped without "
-                f"saving, the newest checkpoint is still {checkpoints.latest or 'none'}"
-            )
-        checkpoints.save(at_step)
-
     progress_report = TrainingProgress(
         steps,
         start,
-        global_batch,
+        state.global_batch,
         config.log_every,
         show_bar=progress and chief,
         log=say,
-        scalars=summaries.scalars,
+        scalars=run.summaries.scalars,
     )
     # Several workers must save together, so there a signal stops as a kill does.
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    with StopRequests(enabled=not multi_worker) as stop:
-        for current in range(start + 1, steps + 1):
-            loss = float(train_step(next(batches)))
-            if not math.isfinite(loss):
-                progress_report.close()
-                checkpoints.close()
-                raise TrainingDiverged(
-                    f"loss became {loss} at step {current}; stopped without saving, "
-                    f"the newest checkpoint is still {checkpoints.latest or 'none'}"
-                )
-            step.assign(current)
-            progress_report.update(current, loss, float(optimizer.learning_rate))
-            if stop.requested:
-                break
-            if current % config.checkpoint_every == 0 and current != steps:
-                save_checkpoint(current)
-            if config.validate_every and current % config.validate_every == 0:
-                if current != steps:
-                    run_validation(current)
-    progress_report.close()
-
-    end = int(step.numpy())
-    if end > start:
-        save_checkpoint(end)
-    # A signal during the last step changes nothing: the run is complete.
-    stopped_by = stop.requested.name if stop.requested and end < steps else ""
-    if stopped_by:
-        say(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
-            "run the same command to continue")  # fmt: skip
-    validation = run_validation(end) if end > start and not stopped_by else None
-    summaries.writer.flush()  # a stopped run skips the validation, which flushes
-    checkpoints.close()
+    try:
+        with StopRequests(enabled=not multi_worker) as stop:
+            for current in range(start + 1, steps + 1):
+                loss = run.train_step(next(batches), current)
+                progress_report.update(current, loss, state.learning_rate)
+                if stop.requested or current == steps:
+                    break
+                if current % config.checkpoint_every == 0:
+                    run.save(current)
+                if config.validate_every and current % config.validate_every == 0:
+                    validation = run.validate(current)
+                    if validation:
+                        progress_report.write(_validation_line(current, validation))
+        progress_report.close()
+        end = run.step
+        if end > start:
+            run.save(end)
+        # A signal during the last step changes nothing: the run is complete.
+        stopped_by = stop.requested.name if stop.requested and end < steps else ""
+        if stopped_by:
+            say(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
+                "run the same command to continue")  # fmt: skip
+        validation = run.validate(end) if end > start and not stopped_by else None
+        if validation:
+            say(_validation_line(end, validation))
+    finally:
+        progress_report.close()
+        run.close()
     return RunSummary(
         recipe=recipe.name,
-        workdir=str(workdir),
-        replicas=replicas,
-        global_batch=global_batch,
+        workdir=str(directory.root),
+        replicas=strategy.num_replicas_in_sync,
+        global_batch=state.global_batch,
         start_step=start,
         end_step=end,
         total_steps=steps,
         final_loss=progress_report.final_loss,
         images_per_second=progress_report.images_per_second,
         seconds=progress_report.seconds,
-        checkpoint=checkpoints.latest or "none",
+        checkpoint=run.latest_checkpoint,
         validation=validation,
-        weights_fingerprint=weights_fingerprint(model),
+        weights_fingerprint=weights_fingerprint(state.model),
         stopped_by=stopped_by,
     )

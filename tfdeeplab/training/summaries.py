@@ -1,0 +1,64 @@
+"""TensorBoard scalars and validation panels of a training run (the chief's only)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import tensorflow as tf
+
+from tfdeeplab.training.validation import ValidationResult, pad_panels
+
+
+class TensorBoardSummaries:
+    """Writes a run's TensorBoard events; a no-op writer when `directory` is None.
+
+    Args:
+        directory: Path or None. The run's `tensorboard/`; None on workers that
+            write nothing.
+        class_names: sequence of str. Name of each class, for per-class IoU tags.
+
+    Example:
+        >>> summaries = TensorBoardSummaries(run.tensorboard, ["background", ...])
+        >>> summaries.scalars(20, {"train/loss": 0.7})
+    """
+
+    def __init__(self, directory: Path | None, class_names: Sequence[str]):
+        self.writer = (
+            tf.summary.create_file_writer(str(directory))
+            if directory
+            else tf.summary.create_noop_writer()
+        )
+        self.class_names = list(class_names)
+
+    def scalars(self, step: int, values: dict) -> None:
+        """Write `values` ({tag: number}) at `step`."""
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+
+    def validation(self, step: int, result: ValidationResult) -> None:
+        """mIoU, accuracies, per-class IoU (by name) and the image panels; flushes."""
+        metrics = result.metrics
+        values = {
+            "validation/miou": metrics["miou"],
+            "validation/pixel_accuracy": metrics["pixel_accuracy"],
+            "validation/mean_accuracy": metrics["mean_accuracy"],
+        }
+        for name, iou in zip(self.class_names, metrics["class_iou"], strict=True):
+            if not math.isnan(iou):
+                values[f"validation_class_iou/{name}"] = float(iou)
+        self.scalars(step, values)
+        if result.panels:
+            with self.writer.as_default(step=step):
+                tf.summary.image(
+                    "validation/input_truth_prediction",
+                    pad_panels(result.panels),
+                    max_outputs=len(result.panels),
+                )
+        self.flush()
+
+    def flush(self) -> None:
+        """Write out everything buffered."""
+        self.writer.flush()
