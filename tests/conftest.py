@@ -4,8 +4,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import dataclasses  # noqa: E402
-
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -40,10 +38,3 @@ def tiny_model_config() -> ModelConfig:
         output_stride=16,
         fc6_channels=32,
     )
-
-
-def tiny(config: ModelConfig, **changes) -> ModelConfig:
-    """`config` with some fields replaced (the schema checks run again)."""
-    changed = dataclasses.replace(config, **changes)
-    changed.check()
-    return changed

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import tiny
+from tests.helpers import tiny
 from tfdeeplab.config import ModelConfig
 from tfdeeplab.models import build_model
-from tfdeeplab.resnet_layout import RESNET_UNITS
+from tfdeeplab.models.resnet_layout import RESNET_UNITS
 
 
 def sub_model(model, layer_name):
@@ -103,32 +103,6 @@ def test_logits_have_the_input_size(tiny_model_config, size, upsampling, output_
     assert model(np.zeros((2, *size, 3), "float32")).shape == (2, *size, 5)
 
 
-def test_aspp_sums_its_branches(tiny_model_config):
-    config = tiny(tiny_model_config, head="aspp_v2", atrous_rates=(1, 2, 3))
-    model = build_model(config)
-    assert [model.get_layer(f"aspp_c{i}").dilation_rate for i in range(3)] == [
-        (1, 1),
-        (2, 2),
-        (3, 3),
-    ]
-    image = np.random.default_rng(0).normal(size=(1, 65, 65, 3)).astype("float32")
-    branches = keras.Model(
-        model.input, [model.get_layer(f"aspp_c{i}").output for i in range(3)]
-    )(image)
-    total = sub_model(model, "aspp_sum")(image)
-    np.testing.assert_allclose(total, sum(branches), rtol=1e-5, atol=1e-6)
-
-
-def test_head_initialisation(tiny_model_config):
-    model = build_model(
-        tiny(tiny_model_config, fc6_channels=256, head_init_stddev=0.01)
-    )
-    fc6 = model.get_layer("fc6")
-    assert np.std(fc6.kernel.numpy()) == pytest.approx(0.01, rel=0.05)
-    assert not np.any(fc6.bias.numpy())
-    assert not np.any(model.get_layer("score").bias.numpy())
-
-
 def test_deformable_units_start_as_regular_convolutions(tiny_model_config):
     """Zero-initialised offsets: DCN equals its plain twin with the same weights."""
     plain = build_model(tiny_model_config)
@@ -141,27 +115,6 @@ def test_deformable_units_start_as_regular_convolutions(tiny_model_config):
             deformable.get_layer(layer.name).set_weights(layer.get_weights())
     image = np.random.default_rng(0).normal(size=(1, 65, 65, 3)).astype("float32")
     np.testing.assert_allclose(deformable(image), plain(image), rtol=1e-4, atol=1e-4)
-
-
-def test_msc_outputs_and_max_fusion(tiny_model_config):
-    config = tiny(tiny_model_config, msc_scales=(1.0, 0.75, 0.5))
-    model = build_model(config, include_scale_logits=True)
-    image = np.random.default_rng(0).normal(size=(2, 65, 65, 3)).astype("float32")
-    outputs = model(image)
-    assert sorted(outputs) == ["logits", "scale_0", "scale_1", "scale_2"]
-    assert outputs["logits"].shape == (2, 65, 65, 5)
-    # Align-corners sizes: floor(64 * s) + 1.
-    assert [outputs[f"scale_{i}"].shape[1] for i in range(3)] == [65, 49, 33]
-
-    fusion = model.get_layer("msc_max")
-    aligned = keras.Model(model.input, [*fusion.input, fusion.output])(image)
-    *scales, fused = (np.asarray(t) for t in aligned)
-    np.testing.assert_array_equal(fused, np.maximum.reduce(scales))
-    assert not np.allclose(scales[0], scales[1])
-
-    single = build_model(config)
-    single.set_weights(model.get_weights())
-    np.testing.assert_allclose(single(image), outputs["logits"], rtol=1e-6)
 
 
 def test_single_scale_training_outputs(tiny_model_config):

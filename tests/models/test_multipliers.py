@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import tiny
+from tests.helpers import tiny
 from tfdeeplab.models import Multipliers, build_model, weight_multipliers
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import assert_serialization_round_trip
 from tfdeeplab.ops.deformable_conv import (
     DeformableConv2D,
     deformable_conv2d,
@@ -148,7 +149,7 @@ def test_gradients_match_numeric_float64():
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6)
 
 
-def test_layer_shapes_and_serialization(tmp_path):
+def test_layer_shapes_and_saving(tmp_path):
     features = keras.Input((None, None, 8))
     offsets = keras.layers.Conv2D(2 * 2 * 9, 3, padding="same")(features)
     layer = DeformableConv2D(
@@ -170,7 +171,29 @@ def test_layer_shapes_and_serialization(tmp_path):
     model.save(path)
     restored = keras.saving.load_model(path)
     np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
-    assert restored.get_layer("dcn").get_config() == layer.get_config()
+
+
+def test_layer_serialization_keeps_every_argument():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(2, 9, 7, 8)).astype("float32")
+    offsets = rng.normal(size=(2, 5, 4, 2 * 2 * 9)).astype("float32")  # stride 2
+    assert_serialization_round_trip(
+        DeformableConv2D,
+        dict(
+            filters=6,
+            kernel_size=3,
+            strides=2,
+            padding=2,
+            dilation_rate=2,
+            deformable_groups=2,
+            use_bias=True,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=2),
+            bias_initializer=keras.initializers.Constant(0.5),
+            name="dcn",
+        ),
+        [features, offsets],
+        atol=1e-5,
+    )
 
 
 def test_layer_rejects_indivisible_groups():

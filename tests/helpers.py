@@ -1,0 +1,80 @@
+"""Helpers the tests share (fixtures stay in conftest.py files)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfdeeplab.config import ModelConfig, load_recipe
+from tfdeeplab.demo import RECIPE as DEMO_RECIPE
+
+
+def tiny(config: ModelConfig, **changes) -> ModelConfig:
+    """`config` with some fields replaced (the schema checks run again)."""
+    changed = dataclasses.replace(config, **changes)
+    changed.check()
+    return changed
+
+
+def tiny_overrides(shards, *more) -> list[str]:
+    """`--set` overrides turning recipes/demo.yaml into a seconds-long run."""
+    return [
+        f"data.root={shards}",
+        "data.num_train_images=16",
+        "data.crop_size=[33, 33]",
+        "data.shuffle_buffer=8",
+        "data.deterministic=true",
+        "train.batch_size=2",
+        "train.max_steps=6",
+        "train.checkpoint_every=2",
+        "train.log_every=1",
+        "train.validation_images=2",
+        "train.image_panels=2",
+        *more,
+    ]
+
+
+def tiny_recipe(shards, *more):
+    """recipes/demo.yaml with `tiny_overrides` on the shards at `shards`."""
+    return load_recipe(DEMO_RECIPE, tiny_overrides(shards, *more))
+
+
+def assert_serialization_round_trip(layer_class, init_kwargs, inputs, atol=1e-6):
+    """A layer survives `keras.saving` with every constructor argument and its outputs.
+
+    keras-hub's serialization harness, reduced: the restored layer's config must
+    hold each of `init_kwargs` with the value given (so an argument missing from
+    `get_config` fails, which comparing two `get_config()`s would not catch), and with
+    the original's weights the restored layer must compute the same outputs.
+
+    Args:
+        layer_class: type. The layer class.
+        init_kwargs: dict. Every constructor argument, each set away from its
+            default, in the form `get_config` reports it (tuples for Keras' own
+            sizes, initializer objects).
+        inputs: what the layer is called on.
+        atol: float. Tolerance of the output comparison.
+    """
+    import keras
+    import numpy as np
+
+    layer = layer_class(**init_kwargs)
+    layer(inputs)  # build
+    rng = np.random.default_rng(0)
+    for weight in layer.weights:  # move every weight off its initial value
+        weight.assign(np.abs(weight.numpy() + rng.normal(0, 0.1, weight.shape)))
+    expected = keras.ops.convert_to_numpy(layer(inputs))
+
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer)
+    )
+    assert type(restored) is layer_class
+    config = restored.get_config()
+    serialize = keras.saving.serialize_keras_object
+    for key, value in init_kwargs.items():
+        assert key in config, f"{key} is missing from get_config()"
+        assert serialize(config[key]) == serialize(value), key
+    restored(inputs)  # build
+    restored.set_weights(layer.get_weights())
+    got = keras.ops.convert_to_numpy(restored(inputs))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=atol)
+    return restored

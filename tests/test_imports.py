@@ -1,0 +1,83 @@
+"""Imports run one way, and what must load without TensorFlow does."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+# Command-line apps on top of the library, allowed to use the converters.
+APPS = {"tfdeeplab/demo.py", "tfdeeplab/bench"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_library_never_imports_the_converters():
+    offenders = []
+    for path in sorted((ROOT / "tfdeeplab").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if any(relative == app or relative.startswith(app + "/") for app in APPS):
+            continue
+        if any(
+            name.split(".")[0] == "tfrecords_tools" for name in imported_modules(path)
+        ):
+            offenders.append(relative)
+    assert offenders == []
+
+
+CONFIG_TYPES = {"Recipe", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig",
+                "ScheduleConfig", "CrfConfig"}  # fmt: skip
+
+
+def test_only_builders_read_recipe_objects():
+    """Config stops at the builders: below them nothing knows a config class."""
+    readers = set()
+    for path in sorted((ROOT / "tfdeeplab").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module in ("tfdeeplab.config", "tfdeeplab.config.schema")
+                and CONFIG_TYPES & {alias.name for alias in node.names}
+            ):
+                readers.add(path.relative_to(ROOT).as_posix())
+    assert readers == {
+        "tfdeeplab/config/__init__.py",
+        "tfdeeplab/config/cli.py",  # load_recipe_or_report returns a Recipe
+        "tfdeeplab/config/loader.py",
+        "tfdeeplab/models/builder.py",
+        "tfdeeplab/data/builder.py",
+        "tfdeeplab/training/builder.py",
+        "tfdeeplab/training/trainer.py",  # train(recipe): the top of the library
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module",
+    [
+        "tfdeeplab.config",  # recipes are checked before TensorFlow loads
+        "tfdeeplab.data.datasets",
+        "tfdeeplab.data.shard_format",
+        "tfdeeplab.models.resnet_layout",
+        "tfdeeplab.run_directory",
+        "tfrecords_tools.conversion",  # imported by the converters' workers
+    ],
+)
+def test_light_modules_load_without_tensorflow(module):
+    code = (
+        f"import sys, {module}; "
+        "heavy = sorted({'tensorflow', 'keras'} & set(sys.modules)); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
