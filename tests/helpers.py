@@ -5,7 +5,21 @@ from __future__ import annotations
 import dataclasses
 
 from tfdeeplab.config import ModelConfig, load_recipe
+from tfdeeplab.data.augment import Augmentation
 from tfdeeplab.demo import RECIPE as DEMO_RECIPE
+
+# The seed's settings (SPEC §3), written out here rather than read from the schema.
+SEED_AUGMENTATION = Augmentation(
+    crop_size=(321, 321),
+    scale_range=(0.7, 1.5),
+    aspect_ratio_tolerance=0.15,
+    max_resize_attempts=50,
+    image_interpolation="bilinear",
+    pad_value=255,
+    flip_probability=0.5,
+    channel_order="bgr",
+    mean=(104.0, 116.0, 122.0),
+)
 
 
 def tiny(config: ModelConfig, **changes) -> ModelConfig:

@@ -5,9 +5,11 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfdeeplab.data.augment import Augmentation, augment, sample_geometry, sample_scales
+from tests.helpers import SEED_AUGMENTATION as SEED
+from tfdeeplab.data.augment import augment, sample_geometry, sample_scales
 
-PLAIN = Augmentation(
+PLAIN = dataclasses.replace(
+    SEED,
     crop_size=(16, 20),
     scale_range=(1.0, 1.0),
     flip_probability=0.0,
@@ -41,7 +43,7 @@ def test_resize_factors_follow_the_rejection_rule():
 
 
 def test_geometry_is_a_function_of_the_seed_within_its_ranges():
-    augmentation = Augmentation(crop_size=(64, 64))
+    augmentation = dataclasses.replace(SEED, crop_size=(64, 64))
     size = tf.constant([40, 90])
     seen = set()
     for index in range(40):

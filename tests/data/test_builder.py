@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+from tests.helpers import SEED_AUGMENTATION as SEED
 from tfdeeplab.config import load_recipe
 from tfdeeplab.data.augment import Augmentation
 from tfdeeplab.data.builder import augmentation_from_recipe
@@ -29,5 +30,4 @@ def test_augmentation_takes_each_of_its_fields_from_the_recipe():
                                     for key in changed)  # fmt: skip
     for name in fields:
         assert getattr(augmentation, name) == getattr(recipe.data, name), name
-    defaults = augmentation_from_recipe(load_recipe(RECIPE).data)
-    assert defaults == Augmentation(crop_size=(321, 321))  # the seed's values
+    assert augmentation_from_recipe(load_recipe(RECIPE).data) == SEED

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfdeeplab.data.augment import Augmentation, augment
+from tests.helpers import SEED_AUGMENTATION as SEED
+from tfdeeplab.data.augment import augment
 from tfdeeplab.data.crop_sampler import sample_crop
 
 
@@ -35,7 +36,9 @@ def test_fast_path_equals_reference(image_format, interpolation, crop_size, use_
     decoded = tf.io.decode_image(
         encoded, channels=3
     )  # the reference sees the same pixels
-    augmentation = Augmentation(crop_size=crop_size, image_interpolation=interpolation)
+    augmentation = dataclasses.replace(
+        SEED, crop_size=crop_size, image_interpolation=interpolation
+    )
     never_flip = dataclasses.replace(augmentation, flip_probability=0.0)
     flips = set()
     for index in range(12):

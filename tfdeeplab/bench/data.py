@@ -106,14 +106,14 @@ def _tensorpack_example(record: bytes, seed: int):
     """Decode and augment one record in NumPy/OpenCV, as the seed's loader did."""
     import cv2
 
-    from tfdeeplab.data.shard_format import parse_example
+    from tfdeeplab.data.shard_format import IMAGE_ENCODED, LABEL_ENCODED, parse_example
 
     fields = parse_example(record)
     image = cv2.imdecode(
-        np.frombuffer(fields["image/encoded"], np.uint8), cv2.IMREAD_COLOR
+        np.frombuffer(fields[IMAGE_ENCODED], np.uint8), cv2.IMREAD_COLOR
     )  # BGR
     label = cv2.imdecode(
-        np.frombuffer(fields["image/segmentation/class/encoded"], np.uint8),
+        np.frombuffer(fields[LABEL_ENCODED], np.uint8),
         cv2.IMREAD_GRAYSCALE,
     )
     rng = np.random.default_rng(seed)

@@ -3,9 +3,10 @@
 A recipe YAML file maps 1:1 onto `Recipe`. Field metadata carries what the generic
 loader (`tfdeeplab.config.typed`) checks for every field (`choices`, `minimum`,
 `length`, `item_length`); each class's `check()` adds the rules that relate several
-fields. Both raise
-`SchemaError(key, message)`, which the loader turns into one line naming the recipe file
-and the full key path.
+fields. Both raise `SchemaError(key, message)`, which the loader turns into one line
+naming the recipe file and the full key path. Allowed depths, output strides, stage
+names and datasets come from the tables that define them
+(`tfdeeplab.models.resnet_layout`, `tfdeeplab.data.datasets`).
 
 Defaults are the seed's values (SPEC §2-§4): the DCN-paper DeepLab on ResNet-v1-101 at
 output stride 16, PASCAL VOC 2012 + SBD, 321x321 crops, batch 10, EPOCH_SCALE 4.

@@ -3,8 +3,7 @@
 Knows the handful of field types the schema uses (bool, int, float, str, tuples of
 those, tuples of tuples, nested dataclasses) and the metadata checks `choices`,
 `minimum`, `length` and `item_length`. Every failure is a `SchemaError` whose key is
-the dotted path
-of the offending value.
+the dotted path of the offending value.
 """
 
 from __future__ import annotations

@@ -29,10 +29,11 @@ import tensorflow as tf
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
-    """The parameters of SPEC §3's augmentation; defaults are the seed's.
+    """The parameters of SPEC §3's augmentation.
 
     Built from a recipe's `data` section by
-    `tfdeeplab.data.builder.augmentation_from_recipe`, the one place that reads them.
+    `tfdeeplab.data.builder.augmentation_from_recipe`, the one place that reads them;
+    the seed's values are the recipe schema's defaults, so this class has none.
 
     Args:
         crop_size: (height, width). The training crop.
@@ -47,18 +48,21 @@ class Augmentation:
         mean: (3 floats). Subtracted per channel, in `channel_order`.
 
     Example:
-        >>> Augmentation(crop_size=(321, 321), image_interpolation="nearest")
+        >>> Augmentation(crop_size=(321, 321), scale_range=(0.7, 1.5),
+        ...     aspect_ratio_tolerance=0.15, max_resize_attempts=50,
+        ...     image_interpolation="bilinear", pad_value=255, flip_probability=0.5,
+        ...     channel_order="bgr", mean=(104.0, 116.0, 122.0))
     """
 
     crop_size: tuple[int, int]
-    scale_range: tuple[float, float] = (0.7, 1.5)
-    aspect_ratio_tolerance: float = 0.15
-    max_resize_attempts: int = 50
-    image_interpolation: str = "bilinear"
-    pad_value: int = 255
-    flip_probability: float = 0.5
-    channel_order: str = "bgr"
-    mean: tuple[float, float, float] = (104.0, 116.0, 122.0)
+    scale_range: tuple[float, float]
+    aspect_ratio_tolerance: float
+    max_resize_attempts: int
+    image_interpolation: str
+    pad_value: int
+    flip_probability: float
+    channel_order: str
+    mean: tuple[float, float, float]
 
 
 class CropGeometry(NamedTuple):
@@ -228,8 +232,8 @@ def augment(
         (image float32 [crop_h, crop_w, 3] normalised, label int32 [crop_h, crop_w]).
 
     Example:
-        >>> image, label = augment(image, label, tf.constant([0, 7]),
-        ...                        Augmentation(crop_size=(321, 321)))
+        >>> augmentation = augmentation_from_recipe(recipe.data)
+        >>> image, label = augment(image, label, tf.constant([0, 7]), augmentation)
     """
     geometry = sample_geometry(seed, tf.shape(image)[:2], augmentation)
     image, label = resize(

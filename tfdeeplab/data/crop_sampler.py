@@ -99,8 +99,9 @@ def sample_crop(
         (image float32 [crop_h, crop_w, 3] normalised, label int32 [crop_h, crop_w]).
 
     Example:
+        >>> augmentation = augmentation_from_recipe(recipe.data)
         >>> image, label = sample_crop(encoded, label, tf.constant([0, 7]),
-        ...                            Augmentation(crop_size=(321, 321)))
+        ...                            augmentation)
     """
     crop_height, crop_width = augmentation.crop_size
     bilinear = augmentation.image_interpolation == "bilinear"

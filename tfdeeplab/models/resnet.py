@@ -210,7 +210,10 @@ def resnet_v1_features(
         Keras tensor [N, h, w, 2048], res5's output (`res5c_relu` for ResNet-101).
 
     Raises:
-        ValueError: for a deformable unit name the network does not have.
+        KeyError: for a depth not in `RESNET_UNITS` (without `units_per_stage`).
+        ValueError: for an output stride not in `OUTPUT_STRIDES`, unit counts that
+            are not four positive numbers, or a deformable unit name the network
+            does not have.
 
     Example:
         >>> images = keras.Input((None, None, 3))

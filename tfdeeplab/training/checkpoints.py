@@ -18,12 +18,15 @@ import tempfile
 
 import tensorflow as tf
 
+from tfdeeplab.run_directory import CHECKPOINT_PREFIX
+
 
 class RunCheckpoints:
     """The checkpoints of one run directory.
 
     Args:
-        directory: str. Where checkpoints go (`{workdir}/checkpoints`).
+        directory: str or Path. Where checkpoints go (`RunDirectory.checkpoints`);
+            they are named `ckpt-<step>`.
         keep: int. Checkpoints kept, the newest.
         chief: bool. False on workers whose saves are thrown away.
         **objects: trackable objects to save, e.g. model, optimizer, step.
@@ -41,13 +44,19 @@ class RunCheckpoints:
         self.checkpoint = tf.train.Checkpoint(**objects)
         # Non-chief workers read the chief's checkpoints but write to scratch.
         self._reader = tf.train.CheckpointManager(
-            self.checkpoint, self.directory, max_to_keep=keep
+            self.checkpoint,
+            self.directory,
+            max_to_keep=keep,
+            checkpoint_name=CHECKPOINT_PREFIX,
         )
         self._writer = self._reader
         if not chief:
             scratch = tempfile.mkdtemp(prefix="tfdeeplab-worker-checkpoints-")
             self._writer = tf.train.CheckpointManager(
-                self.checkpoint, scratch, max_to_keep=1
+                self.checkpoint,
+                scratch,
+                max_to_keep=1,
+                checkpoint_name=CHECKPOINT_PREFIX,
             )
 
     @property

@@ -13,7 +13,8 @@ restore or initialise, step, checkpoint, validate), then the loop.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import tensorflow as tf
@@ -31,7 +32,7 @@ from tfdeeplab.training.run import TrainingDiverged, TrainingRun, weights_finger
 from tfdeeplab.training.strategy import build_strategy, is_chief
 from tfdeeplab.training.summaries import TensorBoardSummaries
 
-__all__ = ["RunSummary", "TrainingDiverged", "train"]
+__all__ = ["RunSummary", "TrainingDiverged", "train", "train_steps"]
 
 
 @dataclasses.dataclass
@@ -160,6 +161,44 @@ def _validation_line(step: int, validation: dict) -> str:
     )
 
 
+def train_steps(
+    run: TrainingRun,
+    batches: Iterator,
+    progress: TrainingProgress,
+    *,
+    steps: int,
+    checkpoint_every: int,
+    validate_every: int,
+    stop_on_signals: bool = True,
+) -> signal.Signals | None:
+    """Train from the run's step to `steps`, checkpointing and validating on the way.
+
+    Between steps (not after the last, which the caller saves and validates) a
+    checkpoint is written every `checkpoint_every` steps and a validation runs every
+    `validate_every` (0: never). A first SIGINT or SIGTERM ends the loop after the
+    step it arrived in.
+
+    Returns:
+        The signal that stopped the loop early, or None.
+
+    Raises:
+        TrainingDiverged: from `TrainingRun.train_step` or `TrainingRun.save`.
+    """
+    with StopRequests(enabled=stop_on_signals) as stop:
+        for current in range(run.step + 1, steps + 1):
+            loss = run.train_step(next(batches), current)
+            progress.update(current, loss, run.state.learning_rate)
+            if stop.requested or current == steps:
+                break
+            if current % checkpoint_every == 0:
+                run.save(current)
+            if validate_every and current % validate_every == 0:
+                validation = run.validate(current)
+                if validation:
+                    progress.write(_validation_line(current, validation))
+    return stop.requested
+
+
 def train(
     recipe: Recipe,
     workdir: str | Path,
@@ -239,24 +278,21 @@ def train(
     # Several workers must save together, so there a signal stops as a kill does.
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     try:
-        with StopRequests(enabled=not multi_worker) as stop:
-            for current in range(start + 1, steps + 1):
-                loss = run.train_step(next(batches), current)
-                progress_report.update(current, loss, state.learning_rate)
-                if stop.requested or current == steps:
-                    break
-                if current % config.checkpoint_every == 0:
-                    run.save(current)
-                if config.validate_every and current % config.validate_every == 0:
-                    validation = run.validate(current)
-                    if validation:
-                        progress_report.write(_validation_line(current, validation))
+        stop_signal = train_steps(
+            run,
+            batches,
+            progress_report,
+            steps=steps,
+            checkpoint_every=config.checkpoint_every,
+            validate_every=config.validate_every,
+            stop_on_signals=not multi_worker,
+        )
         progress_report.close()
         end = run.step
         if end > start:
             run.save(end)
         # A signal during the last step changes nothing: the run is complete.
-        stopped_by = stop.requested.name if stop.requested and end < steps else ""
+        stopped_by = stop_signal.name if stop_signal and end < steps else ""
         if stopped_by:
             say(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
                 "run the same command to continue")  # fmt: skip
