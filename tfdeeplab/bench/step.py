@@ -197,7 +197,8 @@ def run(args: argparse.Namespace) -> None:
 
     from tfdeeplab.config import load_recipe
 
-    overrides = [f"train.batch_size={args.batch}", *args.overrides]
+    # --batch decides the batch (the FLOP count and images/s use it), over any --set.
+    overrides = [*args.overrides, f"train.batch_size={args.batch}"]
     if args.crop:
         overrides.insert(0, f"data.crop_size=[{args.crop}, {args.crop}]")
     if args.xla:
