@@ -38,3 +38,12 @@ def tiny_model_config() -> ModelConfig:
         output_stride=16,
         fc6_channels=32,
     )
+
+
+@pytest.fixture(scope="session")
+def demo_shards(tmp_path_factory):
+    """The demo's synthetic VOC + SBD data, converted by the real converter."""
+    from tfdeeplab.demo import write_demo_shards
+
+    directory = tmp_path_factory.mktemp("demo_data")
+    return write_demo_shards(directory, train_images=16, val_images=4, size=(48, 64))

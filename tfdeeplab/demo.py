@@ -70,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tfdeeplab.demo", description=__doc__.split("\n\n")[1]
     )
-    parser.add_argument("--dir", type=Path, default=Path("runs/demo"))
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("runs/demo"),
+        help="run directory; the data go to DIR/data (default runs/demo)",
+    )
     parser.add_argument("--steps", type=int, default=0, help="train.max_steps")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -82,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [f"data.root={shards}"]
     if args.steps:
         overrides.append(f"train.max_steps={args.steps}")
-    command = [str(RECIPE), "--workdir", str(args.dir / "run"), "--set", *overrides]
+    # The run directory is `--dir` itself: by default runs/demo, the recipe's own
+    # default, so `python -m tfdeeplab.train recipes/demo.yaml` continues the demo.
+    command = [str(RECIPE), "--workdir", str(args.dir), "--set", *overrides]
     print("python -m tfdeeplab.train " + " ".join(command))
     return train.main(command)
 

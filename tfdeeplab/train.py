@@ -44,9 +44,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    from tfdeeplab.data.records import ShardsMismatchError
+    from tfdeeplab.data.shard_format import ManifestError
+    from tfdeeplab.run_directory import RunInUseError
+    from tfdeeplab.training.checkpoints import CheckpointError
     from tfdeeplab.training.initial_weights import InitialWeightsError
+    from tfdeeplab.training.resume import RecipeChangedError
     from tfdeeplab.training.strategy import DistributionError
     from tfdeeplab.training.trainer import TrainingDiverged, train
+
+    # Each a one-line error, exit code 2: nothing was lost, the line says what to do.
+    cannot_run = (
+        FileNotFoundError,
+        InitialWeightsError,
+        DistributionError,
+        ShardsMismatchError,
+        ManifestError,
+        RecipeChangedError,
+        RunInUseError,
+        CheckpointError,
+    )
 
     workdir = args.workdir or os.path.join("runs", recipe.name)
     try:
@@ -56,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
             init_weights=args.init,
             progress=not args.no_progress,
         )
-    except (FileNotFoundError, InitialWeightsError, DistributionError) as error:
+    except cannot_run as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. a work directory that cannot be written
+        where = error.filename or workdir
+        print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)

@@ -2,7 +2,12 @@
 
 import tensorflow as tf
 
-from tfdeeplab.training.checkpoints import RunCheckpoints
+from tfdeeplab.training.checkpoints import (
+    RunCheckpoints,
+    checkpoint_steps,
+    indexed_step,
+    write_index,
+)
 
 
 def test_save_restore_and_keep_the_newest(tmp_path):
@@ -39,3 +44,20 @@ def test_workers_read_the_chiefs_checkpoints_and_write_to_scratch(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == chief_files
     worker.close()
     assert not tf.io.gfile.exists(scratch)
+
+
+def test_a_rewritten_index_is_one_tensorflow_reads(tmp_path):
+    weight = tf.Variable([1.0])
+    checkpoints = RunCheckpoints(tmp_path, 3, True, weight=weight)
+    for step in (5, 10):
+        checkpoints.save(step)
+    (tmp_path / "checkpoint").unlink()
+    assert indexed_step(tmp_path) is None and checkpoint_steps(tmp_path) == [10, 5]
+    write_index(tmp_path, [5, 10])
+    state = tf.train.get_checkpoint_state(str(tmp_path))
+    assert state.model_checkpoint_path == str(tmp_path / "ckpt-10")
+    assert list(state.all_model_checkpoint_paths) == [
+        str(tmp_path / "ckpt-5"),
+        str(tmp_path / "ckpt-10"),
+    ]
+    assert indexed_step(tmp_path) == 10

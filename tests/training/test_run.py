@@ -32,7 +32,7 @@ def batch(label=1, size=33):
 
 def test_a_new_run_starts_from_its_initialisation_and_a_saved_one_resumes(tmp_path):
     run = open_run(tmp_path)
-    assert run.restore_or_initialise() == "" and run.step == 0
+    assert run.restore_or_initialise() == [] and run.step == 0
     loss = run.train_step(batch(), 1)
     assert math.isfinite(loss) and run.step == 1
     run.train_step(batch(), 2)
@@ -41,8 +41,8 @@ def test_a_new_run_starts_from_its_initialisation_and_a_saved_one_resumes(tmp_pa
     run.close()
 
     again = open_run(tmp_path)
-    message = again.restore_or_initialise()
-    assert message == f"resumed from {tmp_path / 'run/checkpoints/ckpt-2'} at step 2"
+    lines = again.restore_or_initialise()
+    assert lines == [f"resumed from {tmp_path / 'run/checkpoints/ckpt-2'} at step 2"]
     assert again.step == 2 and weights_fingerprint(again.state.model) == fingerprint
     assert again.latest_checkpoint.endswith("ckpt-2")
 
@@ -52,7 +52,8 @@ def test_initial_weights_are_used_only_without_a_checkpoint(tmp_path):
     weights = tmp_path / "start.weights.h5"
     source.state.model.save_weights(str(weights))
     run = open_run(tmp_path)
-    assert run.restore_or_initialise(str(weights)).startswith("initial weights from")
+    [line] = run.restore_or_initialise(str(weights))
+    assert line.startswith(f"initial weights from {weights}: ")
     assert weights_fingerprint(run.state.model) == weights_fingerprint(
         source.state.model
     )

@@ -74,12 +74,13 @@ def test_a_diverging_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
     demo_shards, tmp_path
 ):
     quiet = dict(progress=False, log=lambda _: None)
-    frozen = "model.batch_norm=frozen"  # trained BN would renormalise huge weights
-    train(tiny_recipe(demo_shards, frozen, "train.max_steps=2"), tmp_path, **quiet)
-    # Resumed at step 2 with an absurd rate: step 3's update blows the weights up;
-    # the loss or the weights (checked before every checkpoint) stop being finite.
+    # 8 steps per epoch: a sane rate for steps 1-2 (ckpt-2), then an absurd one that
+    # blows the weights up in step 3; the loss or the weights (checked before every
+    # checkpoint) stop being finite. Frozen BN: trained BN would renormalise them.
     recipe = tiny_recipe(
-        demo_shards, frozen, "train.schedule.steps=[[5, 1.0e+30], [8, 1.0]]"
+        demo_shards,
+        "model.batch_norm=frozen",
+        "train.schedule.steps=[[0.25, 1.0e-3], [8, 1.0e+30]]",
     )
     with pytest.raises(TrainingDiverged) as raised:
         train(recipe, tmp_path, **quiet)

@@ -22,6 +22,43 @@ class MissingShardsError(FileNotFoundError):
     """No shards where the recipe says; the message names the path and the fix."""
 
 
+class ShardsMismatchError(ValueError):
+    """Shards of another dataset, class count or ignore label than the recipe's."""
+
+
+def check_shards_fit(
+    root: str | Path, *, dataset: str, num_classes: int, ignore_label: int
+) -> None:
+    """Compare what the shards' manifest says they hold with what a model expects.
+
+    Shards without a manifest (written by other tools) are not checked.
+
+    Args:
+        root: str or Path. The converter's output directory.
+        dataset: str. The dataset the recipe names.
+        num_classes: int. The model's classes.
+        ignore_label: int. The label the loss and metrics skip.
+
+    Raises:
+        ShardsMismatchError: one line naming the manifest, what it says and what
+            the recipe says.
+        ManifestError: for an unreadable manifest.
+    """
+    root = Path(root).expanduser()
+    manifest = shard_format.read_manifest(root)
+    if "dataset" not in manifest:
+        return
+    held = (manifest["dataset"], manifest.get("num_classes"),
+            manifest.get("ignore_label"))  # fmt: skip
+    if held != (dataset, num_classes, ignore_label):
+        raise ShardsMismatchError(
+            f"{Path(root) / shard_format.MANIFEST}: the shards hold dataset {held[0]} "
+            f"with {held[1]} classes and ignore label {held[2]}; the recipe has "
+            f"data.dataset {dataset}, model.num_classes {num_classes} and "
+            f"data.ignore_label {ignore_label}"
+        )
+
+
 def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
     """The split's shard files, sorted.
 
@@ -44,7 +81,7 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
     """
     converter = dataset_descriptor(dataset).converter(root)
     pattern = shard_format.shard_pattern(split)
-    files = sorted(str(path) for path in Path(root).glob(pattern))
+    files = sorted(str(path) for path in Path(root).expanduser().glob(pattern))
     if not files:
         raise MissingShardsError(
             f"no shards at {Path(root) / pattern}; write them with: {converter}"

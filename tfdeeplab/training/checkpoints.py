@@ -1,24 +1,108 @@
-"""Run checkpoints: model, optimizer and step, saved so a crash never loses one.
+"""Run checkpoints: model, optimizer and step, saved so that a crash never loses one.
 
-`tf.train.CheckpointManager` writes a checkpoint's files first and only then
-rewrites the small `checkpoint` index file (atomically) and deletes the oldest
-checkpoint beyond `keep`. A process killed mid-save therefore leaves the index
-naming the previous, complete checkpoint.
+`tf.train.CheckpointManager` writes a checkpoint's files first (through a
+`ckpt-<step>_temp` directory) and only then rewrites the small `checkpoint` index file
+and deletes the oldest checkpoint beyond `keep`. A process killed mid-save therefore
+leaves the previous checkpoints complete.
+
+Resuming does not trust the index file alone. The candidates are the checkpoints
+found on disk, newest first; the first that restores wins. One that does not (a
+truncated or flipped `.data` or `.index`, a missing file) is moved, untouched, to
+`damaged/` beside the others and reported, so a later save of the same step cannot
+overwrite it. The index is then rewritten to name the restored checkpoint, so a lost
+or garbled index never makes a run start again from step 0. If checkpoints exist but
+none restores, resuming is refused rather than starting over.
 
 Under MultiWorkerMirroredStrategy every worker must take part in a save; workers
 other than the chief write to a temporary directory and delete it afterwards (the
-pattern TensorFlow documents), so only the chief's checkpoints remain.
+pattern TensorFlow documents), so only the chief's checkpoints remain. Only the chief
+repairs the directory.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+from pathlib import Path
 
 import tensorflow as tf
 
 from tfdeeplab.run_directory import CHECKPOINT_PREFIX
+
+DAMAGED_DIR = "damaged"
+INDEX_FILE = "checkpoint"
+_CHECKPOINT_FILE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.(index|data-\d+-of-\d+)$")
+
+
+class CheckpointError(RuntimeError):
+    """Checkpoints that cannot be restored or written; one line saying what to do."""
+
+
+def checkpoint_steps(directory: str | Path) -> list[int]:
+    """Steps of the checkpoints with any file in `directory`, newest first.
+
+    Example:
+        >>> checkpoint_steps("runs/voc/checkpoints")
+        [2000, 1000]
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    steps = {
+        int(match[1])
+        for match in map(_CHECKPOINT_FILE.match, os.listdir(directory))
+        if match
+    }
+    return sorted(steps, reverse=True)
+
+
+def _files_of(directory: Path, step: int) -> list[Path]:
+    prefix = f"{CHECKPOINT_PREFIX}-{step}."
+    return sorted(path for path in directory.iterdir() if path.name.startswith(prefix))
+
+
+def _first_line(error: BaseException) -> str:
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    # TensorFlow prefixes op errors with the op's name in braces.
+    text = re.sub(r"^\{\{[^}]*\}\}\s*", "", text.strip())
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def indexed_step(directory: Path) -> int | None:
+    """The step the `checkpoint` index names as newest; None if it names none."""
+    try:
+        text = (directory / INDEX_FILE).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = re.search(
+        rf'^model_checkpoint_path: "(?:.*/)?{CHECKPOINT_PREFIX}-(\d+)"$', text, re.M
+    )
+    return int(match[1]) if match else None
+
+
+def write_index(directory: Path, steps: list[int]) -> None:
+    """Rewrite the `checkpoint` index to list `steps` (oldest first, last newest)."""
+    lines = [f'model_checkpoint_path: "{CHECKPOINT_PREFIX}-{steps[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "{CHECKPOINT_PREFIX}-{s}"' for s in steps]
+    for step in steps:
+        stamp = (directory / f"{CHECKPOINT_PREFIX}-{step}.index").stat().st_mtime
+        lines.append(f"all_model_checkpoint_timestamps: {stamp}")
+    temporary = directory / f".{INDEX_FILE}.tmp-{os.getpid()}"
+    temporary.write_text("\n".join(lines) + "\n")
+    os.replace(temporary, directory / INDEX_FILE)
+
+
+def remove_interrupted_saves(directory: Path) -> list[str]:
+    """Remove the `ckpt-<step>_temp` directories a save that died left; their names."""
+    removed = []
+    if directory.is_dir():
+        for path in sorted(directory.glob(f"{CHECKPOINT_PREFIX}-*_temp*")):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+    return removed
 
 
 class RunCheckpoints:
@@ -28,60 +112,123 @@ class RunCheckpoints:
         directory: str or Path. Where checkpoints go (`RunDirectory.checkpoints`);
             they are named `ckpt-<step>`.
         keep: int. Checkpoints kept, the newest.
-        chief: bool. False on workers whose saves are thrown away.
+        chief: bool. False on workers whose saves are thrown away; they neither
+            repair the directory nor clean it.
         **objects: trackable objects to save, e.g. model, optimizer, step.
 
     Example:
         >>> checkpoints = RunCheckpoints(workdir / "checkpoints", 3, True,
         ...                              model=model, optimizer=optimizer, step=step)
-        >>> checkpoints.restore_latest()  # the step restored, or None
+        >>> checkpoints.restore_latest()  # the checkpoint restored, or None
         >>> checkpoints.save(int(step))
     """
 
-    def __init__(self, directory: str, keep: int, chief: bool, **objects):
+    def __init__(self, directory: str | Path, keep: int, chief: bool, **objects):
         self.chief = chief
-        self.directory = str(directory)
+        self.directory = Path(directory)
+        self.keep = keep
         self.checkpoint = tf.train.Checkpoint(**objects)
-        # Non-chief workers read the chief's checkpoints but write to scratch.
-        self._reader = tf.train.CheckpointManager(
-            self.checkpoint,
-            self.directory,
-            max_to_keep=keep,
-            checkpoint_name=CHECKPOINT_PREFIX,
-        )
-        self._writer = self._reader
-        if not chief:
-            scratch = tempfile.mkdtemp(prefix="tfdeeplab-worker-checkpoints-")
-            self._writer = tf.train.CheckpointManager(
+        # What restore_latest found: `ckpt-<step>: why` of each one it skipped, and
+        # the interrupted saves the chief removed.
+        self.skipped: list[str] = []
+        self.removed = remove_interrupted_saves(self.directory) if chief else []
+        self._reader = self._writer = None
+
+    def _managers(self):
+        """The reader (this directory) and writer (scratch on non-chief workers)."""
+        if self._reader is None:
+            self._reader = tf.train.CheckpointManager(
                 self.checkpoint,
-                scratch,
-                max_to_keep=1,
+                str(self.directory),
+                max_to_keep=self.keep,
                 checkpoint_name=CHECKPOINT_PREFIX,
             )
+            self._writer = self._reader
+            if not self.chief:
+                scratch = tempfile.mkdtemp(prefix="tfdeeplab-worker-checkpoints-")
+                self._writer = tf.train.CheckpointManager(
+                    self.checkpoint,
+                    scratch,
+                    max_to_keep=1,
+                    checkpoint_name=CHECKPOINT_PREFIX,
+                )
+        return self._reader, self._writer
 
     @property
     def latest(self) -> str | None:
         """Path prefix of the newest complete checkpoint, or None."""
-        return self._reader.latest_checkpoint
+        return self._managers()[0].latest_checkpoint
 
     def restore_latest(self) -> str | None:
-        """Restore the newest checkpoint if there is one; returns its path or None."""
-        latest = self.latest
-        if latest is None:
-            return None
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-        return latest
+        """Restore the newest checkpoint that restores; returns its path, or None.
+
+        Damaged newer checkpoints are skipped (listed in `skipped`) and, on the
+        chief, moved to `damaged/`; the index is rewritten to name the one restored.
+
+        Raises:
+            CheckpointError: checkpoints exist but none of them restores.
+        """
+        steps = checkpoint_steps(self.directory)
+        for step in steps:
+            prefix = self.directory / f"{CHECKPOINT_PREFIX}-{step}"
+            try:
+                self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+            except (tf.errors.OpError, AssertionError, ValueError) as error:
+                self.skipped.append(f"{prefix.name}: {_first_line(error)}")
+                continue
+            if self.chief and (self.skipped or indexed_step(self.directory) != step):
+                self._set_aside_newer_than(step)
+                write_index(self.directory, sorted(
+                    s for s in checkpoint_steps(self.directory)
+                    if (self.directory / f"{CHECKPOINT_PREFIX}-{s}.index").is_file()
+                ))  # fmt: skip
+            self._managers()
+            return str(prefix)
+        if steps:
+            raise CheckpointError(
+                f"{self.directory}: none of its checkpoints restores "
+                f"({'; '.join(self.skipped)}); move the directory away to start "
+                "again from the beginning"
+            )
+        self._managers()
+        return None
+
+    def _set_aside_newer_than(self, step: int) -> None:
+        damaged = self.directory / DAMAGED_DIR
+        for newer in checkpoint_steps(self.directory):
+            if newer <= step:
+                continue
+            damaged.mkdir(exist_ok=True)
+            for path in _files_of(self.directory, newer):
+                os.replace(path, damaged / path.name)
 
     def save(self, step: int) -> str | None:
-        """Save as checkpoint `step`; returns the chief's path (None elsewhere)."""
-        path = self._writer.save(checkpoint_number=step)
+        """Save as checkpoint `step`; returns the chief's path (None elsewhere).
+
+        Raises:
+            CheckpointError: the checkpoint cannot be written (disk full, no
+                permission); the files of the interrupted save are removed and the
+                newest complete checkpoint stays what it was.
+        """
+        reader, writer = self._managers()
+        try:
+            path = writer.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as error:
+            remove_interrupted_saves(Path(writer.directory))
+            for partial in _files_of(Path(writer.directory), step):
+                partial.unlink(missing_ok=True)
+            raise CheckpointError(
+                f"{writer.directory}: cannot write {CHECKPOINT_PREFIX}-{step} "
+                f"({_first_line(error)}); free space or choose another --workdir, "
+                f"the newest checkpoint is still {reader.latest_checkpoint or 'none'}"
+            ) from None
         if not self.chief:
-            shutil.rmtree(self._writer.directory, ignore_errors=True)
-            os.makedirs(self._writer.directory, exist_ok=True)
+            shutil.rmtree(writer.directory, ignore_errors=True)
+            os.makedirs(writer.directory, exist_ok=True)
             return None
         return path
 
     def close(self) -> None:
         """Remove a non-chief worker's scratch directory."""
-        if not self.chief:
+        if not self.chief and self._writer is not None:
             shutil.rmtree(self._writer.directory, ignore_errors=True)

@@ -11,6 +11,7 @@ Two formats:
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -27,7 +28,7 @@ def require_weights_file(path: str | Path) -> Path:
     Raises:
         FileNotFoundError: one line naming the missing file.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: initial weights file not found (train.init_weights / --init); "
@@ -60,13 +61,32 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
         try:
             model.load_weights(str(path))
         except ValueError as error:
-            first = str(error).strip().splitlines()[0]
-            raise InitialWeightsError(f"{path}: {first}") from None
+            raise InitialWeightsError(f"{path}: {_first_line(error)}") from None
+        except OSError as error:  # h5py: not an HDF5 file, truncated, ...
+            raise InitialWeightsError(
+                f"{path}: not a readable Keras weights file ({_first_line(error)})"
+            ) from None
         return {"loaded": len(model.weights), "left_at_init": 0}
     if path.suffix != ".npz":
         raise InitialWeightsError(
             f"{path}: expected a .npz or .weights.h5 weights file"
         )
+    try:
+        return _load_npz(model, path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(error, InitialWeightsError):
+            raise
+        raise InitialWeightsError(
+            f"{path}: not a .npz of weight arrays ({_first_line(error)})"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _load_npz(model: keras.Model, path: Path) -> dict:
     variables = {variable.path: variable for variable in model.weights}
     with np.load(path) as arrays:
         for key in arrays.files:

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfdeeplab.run_directory import RunDirectory
 from tfdeeplab.training.builder import TrainingState
-from tfdeeplab.training.checkpoints import RunCheckpoints
+from tfdeeplab.training.checkpoints import DAMAGED_DIR, RunCheckpoints
 from tfdeeplab.training.initial_weights import load_initial_weights
 from tfdeeplab.training.summaries import TensorBoardSummaries
 from tfdeeplab.training.validation import validate
@@ -112,29 +112,42 @@ class TrainingRun:
         """The newest complete checkpoint, or `none`."""
         return self.checkpoints.latest or "none"
 
-    def restore_or_initialise(self, init_weights: str = "") -> str:
-        """Restore the newest checkpoint, else load `init_weights` if given.
+    def restore_or_initialise(self, init_weights: str = "") -> list[str]:
+        """Restore the newest checkpoint that restores, else load `init_weights`.
 
         Args:
             init_weights: str. Initial weights file, used only without a checkpoint.
 
         Returns:
-            str, a line saying what happened (empty when the run starts from the
-            model's own initialisation).
+            list of str, lines saying what happened: interrupted saves removed,
+            damaged checkpoints skipped (kept in `checkpoints/damaged/`), where the
+            run resumed or what initialised it (none for the model's own
+            initialisation).
 
         Raises:
+            CheckpointError: checkpoints exist but none restores.
             FileNotFoundError, InitialWeightsError: for unusable initial weights.
         """
-        restored = self.checkpoints.restore_latest()
+        checkpoints = self.checkpoints
+        restored = checkpoints.restore_latest()
+        lines = [
+            f"removed {name}, left by a save that was interrupted"
+            for name in checkpoints.removed
+        ]
+        lines += [
+            f"skipped {skipped}; its files are kept in "
+            f"{checkpoints.directory / DAMAGED_DIR}"
+            for skipped in checkpoints.skipped
+        ]
         if restored:
-            return f"resumed from {restored} at step {self.step}"
-        if init_weights:
+            lines.append(f"resumed from {restored} at step {self.step}")
+        elif init_weights:
             report = load_initial_weights(self.state.model, init_weights)
-            return (
+            lines.append(
                 f"initial weights from {init_weights}: {report['loaded']} variables "
                 f"loaded, {report['left_at_init']} left at their initialisation"
             )
-        return ""
+        return lines
 
     def train_step(self, batch, step_number: int) -> float:
         """Train on one distributed batch as step `step_number`; returns its loss.

@@ -25,12 +25,20 @@ class TensorBoardSummaries:
     """
 
     def __init__(self, directory: Path | None, class_names: Sequence[str]):
-        self.writer = (
-            tf.summary.create_file_writer(str(directory))
-            if directory
-            else tf.summary.create_noop_writer()
-        )
+        self.directory = directory
         self.class_names = list(class_names)
+        self._writer = None
+
+    @property
+    def writer(self):
+        """The summary writer, made (with its event file) on first use."""
+        if self._writer is None:
+            self._writer = (
+                tf.summary.create_file_writer(str(self.directory))
+                if self.directory
+                else tf.summary.create_noop_writer()
+            )
+        return self._writer
 
     def scalars(self, step: int, values: dict) -> None:
         """Write `values` ({tag: number}) at `step`."""
@@ -61,4 +69,5 @@ class TensorBoardSummaries:
 
     def flush(self) -> None:
         """Write out everything buffered."""
-        self.writer.flush()
+        if self._writer is not None:
+            self._writer.flush()

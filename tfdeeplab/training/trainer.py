@@ -12,6 +12,7 @@ restore or initialise, step, checkpoint, validate), then the loop.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 from collections.abc import Callable, Iterator
@@ -22,17 +23,24 @@ import tensorflow as tf
 from tfdeeplab.config import Recipe, save_recipe
 from tfdeeplab.data.builder import eval_dataset, train_dataset
 from tfdeeplab.data.datasets import dataset_descriptor
-from tfdeeplab.data.records import MissingShardsError, record_counts, shard_files
+from tfdeeplab.data.records import (
+    MissingShardsError,
+    check_shards_fit,
+    record_counts,
+    shard_files,
+)
 from tfdeeplab.run_directory import RunDirectory
 from tfdeeplab.training.builder import TrainingState, build_training_state
+from tfdeeplab.training.checkpoints import checkpoint_steps
 from tfdeeplab.training.initial_weights import require_weights_file
 from tfdeeplab.training.interrupts import StopRequests
 from tfdeeplab.training.progress import TrainingProgress
+from tfdeeplab.training.resume import recipe_changes
 from tfdeeplab.training.run import TrainingDiverged, TrainingRun, weights_fingerprint
 from tfdeeplab.training.strategy import build_strategy, is_chief
 from tfdeeplab.training.summaries import TensorBoardSummaries
 
-__all__ = ["RunSummary", "TrainingDiverged", "train", "train_steps"]
+__all__ = ["RunSummary", "TrainingDiverged", "train", "train_in", "train_steps"]
 
 
 @dataclasses.dataclass
@@ -74,6 +82,16 @@ class RunSummary:
 
     def format(self) -> str:
         """The one-screen summary printed at the end of a run."""
+        if self.start_step == self.end_step >= self.total_steps:  # nothing to train
+            return "\n".join([
+                f"recipe            {self.recipe}",
+                f"work directory    {self.workdir}",
+                f"steps             the run was already complete at step "
+                f"{self.end_step} of {self.total_steps}; raise train.max_steps "
+                "to train on",
+                f"checkpoint        {self.checkpoint}",
+                f"weights           {self.weights_fingerprint}",
+            ])  # fmt: skip
         lines = [
             f"recipe            {self.recipe}",
             f"work directory    {self.workdir}",
@@ -225,6 +243,13 @@ def train(
 
     Raises:
         MissingShardsError: no training shards (names path and converter command).
+        ShardsMismatchError: the shards' manifest names another dataset, class
+            count or ignore label than the recipe.
+        RecipeChangedError: the directory's checkpoints were trained with a recipe
+            that differs in keys that may not change on resume.
+        RunInUseError: another process is training in the directory.
+        CheckpointError: checkpoints exist but none restores, or one cannot be
+            written (disk full, no permission).
         FileNotFoundError: the initial weights file is missing.
         InitialWeightsError: the initial weights do not fit the model.
         DistributionError: the recipe's strategy cannot be built here (e.g.
@@ -240,23 +265,51 @@ def train(
     init_weights = init_weights or config.init_weights
     if init_weights:
         require_weights_file(init_weights)
-    # Missing data is reported before TensorFlow looks for devices (no log noise).
-    files = shard_files(recipe.data.root, recipe.data.train_split, recipe.data.dataset)
+    # Bad data or a changed recipe is reported before TensorFlow looks for devices
+    # (no log noise) and before anything is built or written.
+    data = recipe.data
+    files = shard_files(data.root, data.train_split, data.dataset)
+    check_shards_fit(data.root, dataset=data.dataset,
+                     num_classes=recipe.model.num_classes,
+                     ignore_label=data.ignore_label)  # fmt: skip
+    directory = RunDirectory(Path(workdir))
+    resumed = bool(checkpoint_steps(directory.checkpoints))
+    changes = recipe_changes(recipe, directory) if resumed else []
     # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy = strategy or build_strategy(config.distribution)
     chief = is_chief(strategy)
     say = log if chief else (lambda _: None)
-    for note in run_notes(recipe, strategy.num_replicas_in_sync,
-                          sum(record_counts(files))):  # fmt: skip
-        say(note)
+    notes = run_notes(recipe, strategy.num_replicas_in_sync, sum(record_counts(files)))
+    notes += [f"note: resuming with {change}" for change in changes]
+    # Workers share the chief's directory; the chief holds it against other runs.
+    with directory.locked() if chief else contextlib.nullcontext():
+        for note in notes:
+            say(note)
+        return train_in(directory, recipe, strategy, init_weights=init_weights,
+                        show_bar=progress and chief, log=say)  # fmt: skip
 
-    directory = RunDirectory(Path(workdir))
+
+def train_in(
+    directory: RunDirectory,
+    recipe: Recipe,
+    strategy: tf.distribute.Strategy,
+    *,
+    init_weights: str,
+    show_bar: bool,
+    log: Callable[[str], None],
+) -> RunSummary:
+    """Build, restore or initialise, train and validate in a checked run directory.
+
+    `train` without its checks: the caller has verified the data and the recipe and
+    holds the directory. Arguments as `train`'s; `log` is a no-op off the chief.
+    """
+    config = recipe.train
+    chief = is_chief(strategy)
     directory.root.mkdir(parents=True, exist_ok=True)
     state = build_training_state(recipe, strategy)
-    run = open_run(recipe, state, directory, chief, say)
-    opened = run.restore_or_initialise(init_weights)
-    if opened:
-        say(opened)
+    run = open_run(recipe, state, directory, chief, log)
+    for line in run.restore_or_initialise(init_weights):
+        log(line)
     if chief:
         save_recipe(recipe, directory.recipe)
 
@@ -271,8 +324,8 @@ def train(
         start,
         state.global_batch,
         config.log_every,
-        show_bar=progress and chief,
-        log=say,
+        show_bar=show_bar,
+        log=log,
         scalars=run.summaries.scalars,
     )
     # Several workers must save together, so there a signal stops as a kill does.
@@ -294,11 +347,11 @@ def train(
         # A signal during the last step changes nothing: the run is complete.
         stopped_by = stop_signal.name if stop_signal and end < steps else ""
         if stopped_by:
-            say(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
+            log(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
                 "run the same command to continue")  # fmt: skip
         validation = run.validate(end) if end > start and not stopped_by else None
         if validation:
-            say(_validation_line(end, validation))
+            log(_validation_line(end, validation))
     finally:
         progress_report.close()
         run.close()
