@@ -269,3 +269,44 @@ def test_the_demo_trains_in_the_recipes_default_run_directory(monkeypatch, tmp_p
     [command] = commands
     workdir = command[command.index("--workdir") + 1]
     assert Path(workdir) == Path("runs") / "demo"  # train's default: runs/<name>
+
+
+@pytest.fixture
+def shards_copy(demo_shards, tmp_path):
+    copy = tmp_path / "shards"
+    shutil.copytree(demo_shards, copy)
+    return copy
+
+
+def test_a_shard_of_the_wrong_size_is_refused_before_training(
+    shards_copy, tmp_path, capsys
+):
+    shard = sorted(shards_copy.glob("train_aug-*.tfrecord"))[0]
+    shard.write_bytes(shard.read_bytes()[:-100])  # truncated, as by a full disk
+    assert run_train(shards_copy, tmp_path / "run") == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {shard}: ") and "bytes, manifest.json says" in line
+    assert f"python -m tfrecords_tools.voc --out {shards_copy} --verify" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_corrupt_record_stops_with_a_checkpoint_and_names_its_shard(
+    shards_copy, tmp_path, capsys
+):
+    shards = sorted(shards_copy.glob("train_aug-*.tfrecord"))
+    victim = max(shards, key=lambda path: path.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) * 7 // 8] ^= 0xFF  # a record late in the shard: same size
+    victim.write_bytes(bytes(data))
+    workdir = tmp_path / "run"
+    code = run_train(shards_copy, workdir, "train.max_steps=40",
+                     "train.checkpoint_every=100")  # fmt: skip
+    assert code == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {victim}: unreadable record (")
+    assert f"python -m tfrecords_tools.voc --out {shards_copy} --verify" in line
+    stopped = int(line.rsplit("stopped after step ", 1)[1].split(",")[0])
+    assert stopped >= 1, "the corrupt record was read before any step finished"
+    assert RunDirectory(workdir).latest_checkpoint() == str(
+        RunDirectory(workdir).checkpoint(stopped)
+    )

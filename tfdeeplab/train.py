@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    from tfdeeplab.data.records import ShardsMismatchError
+    from tfdeeplab.data.records import CorruptShardError, ShardsMismatchError
     from tfdeeplab.data.shard_format import ManifestError
     from tfdeeplab.run_directory import RunInUseError
     from tfdeeplab.training.checkpoints import CheckpointError
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         InitialWeightsError,
         DistributionError,
         ShardsMismatchError,
+        CorruptShardError,
         ManifestError,
         RecipeChangedError,
         RunInUseError,

@@ -224,7 +224,12 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
         finally:
             if temporary.exists():
                 temporary.unlink()
-        yield {"file": task.path.name, "num_records": len(task.items), "sha256": digest}
+        yield {
+            "file": task.path.name,
+            "num_records": len(task.items),
+            "bytes": task.path.stat().st_size,
+            "sha256": digest,
+        }
 
 
 # ------------------------------------------------------------------------ planning

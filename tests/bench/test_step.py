@@ -64,3 +64,22 @@ def test_a_bad_recipe_override_is_one_line(capsys):
     assert main(["step", "--set", "train.bogus=1"]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "train.bogus: unknown key" in error
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["step", "--batch", "-1"], "--batch: expected at least 1, got -1"),
+        (["step", "--crop", "0"], "--crop: expected at least 1, got 0"),
+        (["step", "--steps", "many"], "--steps: expected a whole number, got 'many'"),
+        (["data", "--images", "0"], "--images: expected at least 1, got 0"),
+        (["convert", "--workers", "0"], "--workers: expected at least 1, got 0"),
+    ],
+)
+def test_impossible_values_are_one_line(arguments, message, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(arguments)
+    assert raised.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error
+    assert error.startswith("error: python -m tfdeeplab.bench ")

@@ -247,3 +247,60 @@ def test_configs_are_frozen():
     config = ModelConfig()
     with pytest.raises(AttributeError):
         config.depth = 50
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.momentum=.nan", "train.momentum"),
+        ("train.weight_decay=.inf", "train.weight_decay"),
+        ("train.schedule.steps=[[5, .nan], [8, 1.0e-4]]", "train.schedule.steps"),
+        ("data.mean=[104, -.inf, 122]", "data.mean"),
+    ],
+)
+def test_nan_and_inf_are_refused(base_recipe, override, key):
+    with pytest.raises(RecipeError, match=rf"{key}.*: expected a finite number"):
+        load_recipe(base_recipe, [override])
+
+
+@pytest.mark.parametrize(
+    "overrides, minimum",
+    [
+        (["data.crop_size=[1, 1]"], 3),
+        (["data.crop_size=[2, 321]"], 3),
+        (["model.msc_scales=[1.0, 0.5]", "data.crop_size=[4, 4]"], 5),
+    ],
+)
+def test_a_crop_too_small_for_the_stem_is_refused(base_recipe, overrides, minimum):
+    with pytest.raises(
+        RecipeError, match=rf"data\.crop_size: expected at least {minimum} pixels"
+    ):
+        load_recipe(base_recipe, overrides)
+    assert load_recipe(base_recipe, ["data.crop_size=[3, 3]"])  # the smallest: fine
+    # DeepLab v2's pool padding 1 pools even a single pixel.
+    assert load_recipe(
+        base_recipe, ["model.stem_pool_padding=1", "data.crop_size=[1, 1]"]
+    )
+
+
+def test_a_recipe_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("description: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(RecipeError, match=r"latin1\.yaml: not UTF-8 text \(byte 16"):
+        load_recipe(path)
+
+
+def test_an_error_in_a_base_names_the_base_file(tmp_path):
+    write(tmp_path / "parent.yaml", "model:\n  output_stride: 12\n")
+    child = write(tmp_path / "child.yaml", "base: parent.yaml\ntrain:\n  seed: 1\n")
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(child)
+    assert str(raised.value).startswith(
+        f"{tmp_path / 'parent.yaml'}: model.output_stride: expected one of"
+    )
+    write(tmp_path / "parent.yaml", "model:\n  output_stride: 16\n")
+    write(tmp_path / "child.yaml", "base: parent.yaml\nmodel:\n  depth: 7\n")
+    with pytest.raises(RecipeError, match=r"child\.yaml: model\.depth: expected one"):
+        load_recipe(child)
+    with pytest.raises(RecipeError, match=r"child\.yaml: model\.output_stride"):
+        load_recipe(child, ["model.depth=50", "model.output_stride=4"])

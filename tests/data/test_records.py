@@ -84,3 +84,21 @@ def test_decoded_records_and_unannotated_images(tmp_path):
     write_shard(path, 1, labelled=True)
     labelled = decode_record(next(iter(tf.data.TFRecordDataset(str(path)))))
     assert np.all(labelled["label"].numpy() == 3)
+
+
+def test_a_home_relative_root_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_shard(tmp_path / shard_name("val", 0, 1), 2)
+    assert shard_files("~", "val", "voc") == [str(tmp_path / shard_name("val", 0, 1))]
+
+
+def test_a_misspelt_split_names_the_splits_that_exist(tmp_path):
+    write_shard(tmp_path / shard_name("val", 0, 1), 2)
+    manifest = {"splits": {"val": {}, "train_aug": {}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(MissingShardsError) as raised:
+        shard_files(tmp_path, "trian_aug", "voc")
+    assert str(raised.value) == (
+        f"no split 'trian_aug' in {tmp_path}: it holds train_aug, val "
+        "(check data.train_split and data.eval_split)"
+    )

@@ -7,7 +7,7 @@ import pytest
 from tfdeeplab.data import shard_format
 from tfdeeplab.data.shard_format import (
     ManifestError,
-    manifest_record_counts,
+    manifest_shards,
     parse_example,
     read_manifest,
     serialize_example,
@@ -71,7 +71,12 @@ def test_manifest_round_trip_and_stale_temporaries(tmp_path):
     write_manifest(tmp_path, manifest)  # fmt: skip
     assert read_manifest(tmp_path) == manifest
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
-    assert manifest_record_counts(tmp_path) == {"val-00000-of-00001.tfrecord": 4}
+    assert manifest_shards(tmp_path) == {
+        "val-00000-of-00001.tfrecord": {
+            "file": "val-00000-of-00001.tfrecord",
+            "num_records": 4,
+        }
+    }
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"splits": 3}', "\xff\xfe"])

@@ -7,6 +7,7 @@ from tfdeeplab.models import build_model
 from tfdeeplab.training.initial_weights import (
     InitialWeightsError,
     load_initial_weights,
+    require_weights_file,
 )
 
 
@@ -51,3 +52,11 @@ def test_errors_name_the_file_and_key(tiny_model_config, tmp_path):
     (tmp_path / "weights.pkl").write_bytes(b"")
     with pytest.raises(InitialWeightsError, match="expected a .npz or .weights.h5"):
         load_initial_weights(model, tmp_path / "weights.pkl")
+
+
+def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "start.npz").write_bytes(b"")
+    assert require_weights_file("~/start.npz") == tmp_path / "start.npz"
+    with pytest.raises(FileNotFoundError, match="missing.npz: initial weights file"):
+        require_weights_file("~/missing.npz")

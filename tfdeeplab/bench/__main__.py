@@ -13,10 +13,19 @@ from tfdeeplab.config import RecipeError
 BENCHMARKS = {"convert": convert, "data": data, "step": step}
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad arguments end in one line (`error: ...`, exit code 2), no usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    parser = argparse.ArgumentParser(prog="python -m tfdeeplab.bench")
-    commands = parser.add_subparsers(dest="benchmark", required=True)
+    parser = _OneLineParser(prog="python -m tfdeeplab.bench")
+    commands = parser.add_subparsers(
+        dest="benchmark", required=True, parser_class=_OneLineParser
+    )
     for name, module in BENCHMARKS.items():
         sub = commands.add_parser(name, help=module.__doc__.splitlines()[0])
         module.add_arguments(sub)

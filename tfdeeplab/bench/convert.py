@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
 
 
@@ -123,9 +124,12 @@ def run(args: argparse.Namespace) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--images", type=int, default=1000, help="images to generate (default 1000)"
+        "--images",
+        type=positive_int,
+        default=1000,
+        help="images to generate (default 1000)",
     )
     parser.add_argument(
         "--voc-root", type=Path, help="use this VOC2012 tree's train split instead"
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
 
 CROP = 321
@@ -245,23 +246,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory with train_aug-*.tfrecord (default: generate)",
     )
     parser.add_argument(
-        "--images", type=int, default=300, help="images to generate (default 300)"
+        "--images",
+        type=positive_int,
+        default=300,
+        help="images to generate (default 300)",
     )
     parser.add_argument(
         "--batches",
-        type=int,
+        type=positive_int,
         default=40,
         help="timed batches of 10 per pipeline and round (default 40)",
     )
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=3,
         help="interleaved rounds; each figure is the median round (default 3)",
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=os.cpu_count() or 1,
         help="tensorpack-style processes",
     )

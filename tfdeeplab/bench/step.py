@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfdeeplab.bench.arguments import non_negative_int, positive_int
 from tfdeeplab.bench.table import emit
 from tfdeeplab.config.cli import add_override_argument
 
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace) -> None:
 
     # --batch decides the batch (the FLOP count and images/s use it), over any --set.
     overrides = [*args.overrides, f"train.batch_size={args.batch}"]
-    if args.crop:
+    if args.crop is not None:
         overrides.insert(0, f"data.crop_size=[{args.crop}, {args.crop}]")
     if args.xla:
         overrides.append("train.jit_compile=true")
@@ -262,11 +263,18 @@ def run(args: argparse.Namespace) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", type=Path, default=RECIPE, help="recipe YAML")
     parser.add_argument(
-        "--crop", type=int, default=0, help="square crop size (default: the recipe's)"
+        "--crop",
+        type=positive_int,
+        default=None,
+        help="square crop size (default: the recipe's)",
     )
-    parser.add_argument("--batch", type=int, default=2, help="images per step")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    parser.add_argument("--repeats", type=int, default=10, help="peak conv repeats")
+    parser.add_argument("--batch", type=positive_int, default=2, help="images per step")
+    parser.add_argument("--steps", type=positive_int, default=5, help="timed steps")
+    parser.add_argument(
+        "--warmup", type=non_negative_int, default=2, help="untimed steps first"
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=10, help="peak conv repeats"
+    )
     parser.add_argument("--xla", action="store_true", help="train.jit_compile=true")
     add_override_argument(parser, "train.mixed_precision=mixed_bfloat16")

@@ -27,6 +27,10 @@ def _read_yaml(path: Path) -> dict:
     try:
         with open(path, encoding="utf-8") as stream:
             data = yaml.safe_load(stream)
+    except UnicodeDecodeError as error:
+        raise RecipeError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -52,7 +56,17 @@ def _merge(base: dict, child: dict) -> dict:
     return merged
 
 
-def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+def _leaf_keys(data: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        keys += _leaf_keys(value, dotted + ".") if isinstance(value, dict) else [dotted]
+    return keys
+
+
+def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
+    """The merged data of `path` and its `base:` chain, and for every dotted leaf
+    key the file that set it last."""
     resolved = path.resolve()
     if resolved in seen:
         chain = " -> ".join(str(p) for p in (*seen, resolved))
@@ -61,8 +75,9 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         )
     data = _read_yaml(path)
     base_name = data.pop("base", None)
+    origins = dict.fromkeys(_leaf_keys(data), path)
     if base_name is None:
-        return data
+        return data, origins
     if not isinstance(base_name, str) or not base_name:
         raise RecipeError(
             f"{path}: base: expected a recipe file name, got {base_name!r}"
@@ -70,7 +85,17 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     base_path = path.parent / base_name
     if not base_path.is_file():
         raise RecipeError(f"{path}: base: recipe file not found: {base_path}")
-    return _merge(_resolve_bases(base_path, (*seen, resolved)), data)
+    base_data, base_origins = _resolve_bases(base_path, (*seen, resolved))
+    return _merge(base_data, data), {**base_origins, **origins}
+
+
+def _origin(key: str, origins: dict, default: Path) -> Path:
+    """The file that set `key` (or the section holding it); `default` if none did."""
+    parts = key.split("[", 1)[0].split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in origins:
+            return origins[".".join(parts[:end])]
+    return default
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -132,15 +157,17 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
         8
     """
     path = Path(path)
-    data = _resolve_bases(path)
+    data, origins = _resolve_bases(path)
     for text in overrides:
         keys, value = parse_override(text)
         _apply_override(data, keys, value, text)
+        origins[".".join(keys)] = path  # `--set` errors name the recipe given
     data.setdefault("name", path.stem)
     try:
         return from_dict(Recipe, data)
     except SchemaError as error:
-        raise RecipeError(f"{path}: {error.key}: {error.message}") from None
+        where = _origin(error.key, origins, path)
+        raise RecipeError(f"{where}: {error.key}: {error.message}") from None
 
 
 def recipe_to_dict(recipe: Recipe) -> dict:

@@ -408,3 +408,19 @@ class Recipe:
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+
+    def check(self) -> None:
+        # The stem's 3x3 max-pool needs 3 pixels (1 with pool padding 1) at the
+        # smallest scale the network sees (align-corners MSC sizes).
+        need = 3 if self.model.stem_pool_padding == 0 else 1
+        smallest = min(self.model.msc_scales or (1.0,))
+        minimum = 1
+        while math.floor((minimum - 1) * smallest) + 1 < need:
+            minimum += 1
+        if min(self.data.crop_size) < minimum:
+            raise SchemaError(
+                "data.crop_size",
+                f"expected at least {minimum} pixels a side for this model (its "
+                f"stem pools {need}x{need} pixels at its smallest scale "
+                f"{smallest:g}), got {list(self.data.crop_size)}",
+            )

@@ -9,6 +9,7 @@ the dotted path of the offending value.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from typing import Any
@@ -33,10 +34,15 @@ def _scalar(value: Any, kind: type, key: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif kind is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
-            return float(value)
+            number = float(value)
+        elif isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+            number = float(value)
+        if number is not None:
+            if not math.isfinite(number):  # YAML's .nan and .inf
+                raise SchemaError(key, f"expected a finite number, got {value}")
+            return number
     elif kind is str:
         if isinstance(value, str):
             return value

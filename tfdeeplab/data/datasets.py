@@ -69,6 +69,11 @@ class DatasetDescriptor:
         """The command that writes this dataset's shards into `root`."""
         return self.converter_command.format(root=root)
 
+    def verifier(self, root) -> str:
+        """The command that re-reads the shards in `root` against their manifest."""
+        module = self.converter_command.split()[2]  # python -m <module> ...
+        return f"python -m {module} --out {root} --verify"
+
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",

@@ -26,6 +26,51 @@ class ShardsMismatchError(ValueError):
     """Shards of another dataset, class count or ignore label than the recipe's."""
 
 
+class CorruptShardError(ValueError):
+    """A shard that is not what its manifest says, or holds an unreadable record."""
+
+
+def check_shard_sizes(files: Sequence[str], dataset: str) -> None:
+    """Compare each shard's size with its manifest entry (cheap: no reading).
+
+    Shards without a recorded size (older manifests, other tools) are not checked.
+
+    Raises:
+        CorruptShardError: one line naming the first shard of another size and the
+            command that verifies the shards.
+    """
+    for directory in sorted({Path(name).parent for name in files}):
+        try:
+            shards = shard_format.manifest_shards(directory)
+        except shard_format.ManifestError:
+            continue
+        for name in sorted(files):
+            entry = shards.get(Path(name).name)
+            if Path(name).parent != directory or not entry or "bytes" not in entry:
+                continue
+            size = Path(name).stat().st_size
+            if size != entry["bytes"]:
+                verify = dataset_descriptor(dataset).verifier(directory)
+                raise CorruptShardError(
+                    f"{name}: {size} bytes, {shard_format.MANIFEST} says "
+                    f"{entry['bytes']}; check the shards with: {verify}"
+                )
+
+
+def find_corrupt_shard(files: Sequence[str]) -> tuple[str, str] | None:
+    """The first shard with an unreadable record and the reader's complaint, or None.
+
+    Reads every record of every shard (what a DataLossError during training leaves
+    no cheaper way to pin down).
+    """
+    for name in files:
+        try:
+            tf.data.TFRecordDataset(name).reduce(0, lambda count, _: count + 1)
+        except tf.errors.DataLossError as error:
+            return name, error.message.strip().splitlines()[0]
+    return None
+
+
 def check_shards_fit(
     root: str | Path, *, dataset: str, num_classes: int, ignore_label: int
 ) -> None:
@@ -82,6 +127,17 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
     converter = dataset_descriptor(dataset).converter(root)
     pattern = shard_format.shard_pattern(split)
     files = sorted(str(path) for path in Path(root).expanduser().glob(pattern))
+    try:
+        converted = sorted(
+            shard_format.read_manifest(Path(root).expanduser())["splits"]
+        )
+    except shard_format.ManifestError:
+        converted = []
+    if not files and converted and split not in converted:  # a misspelt split
+        raise MissingShardsError(
+            f"no split {split!r} in {root}: it holds {', '.join(converted)} "
+            "(check data.train_split and data.eval_split)"
+        )
     if not files:
         raise MissingShardsError(
             f"no shards at {Path(root) / pattern}; write them with: {converter}"
@@ -108,10 +164,12 @@ def record_counts(files: Sequence[str]) -> list[int]:
     known = {}
     for directory in {Path(name).parent for name in files}:
         try:
-            counts = shard_format.manifest_record_counts(directory)
+            shards = shard_format.manifest_shards(directory)
         except shard_format.ManifestError:
             continue  # an unreadable manifest only costs a count
-        known.update({str(directory / name): count for name, count in counts.items()})
+        known.update(
+            {str(directory / name): int(s["num_records"]) for name, s in shards.items()}
+        )
     counts = []
     for name in files:
         if str(Path(name)) in known:

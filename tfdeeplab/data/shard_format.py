@@ -13,7 +13,8 @@ test) have no `image/segmentation/*` keys.
 Shards are `{split}-{index:05d}-of-{count:05d}.tfrecord`. `manifest.json` beside them
 records the dataset (`dataset`, `num_classes`, `ignore_label`, `format_version`) and
 per split (`splits`): `num_images`, `num_shards`, `shards` (each with `file`,
-`num_records`, `sha256` and the converter's `plan` key), `class_pixels`,
+`num_records`, `bytes` (since 2026-11-26), `sha256` and the converter's `plan` key),
+`class_pixels`,
 `ignored_pixels`, `skipped` and the converter's facts about the split's source.
 
 TensorFlow is imported inside the functions that need it: the converters' worker
@@ -208,18 +209,18 @@ def write_manifest(directory: str | Path, manifest: dict) -> None:
         stale.unlink(missing_ok=True)
 
 
-def manifest_record_counts(directory: str | Path) -> dict[str, int]:
-    """Records per shard file name, over every split the manifest lists.
+def manifest_shards(directory: str | Path) -> dict[str, dict]:
+    """Every shard entry the manifest lists, by file name (empty without one).
 
     Raises:
         ManifestError: for an unreadable manifest.
 
     Example:
-        >>> manifest_record_counts("data/voc")["val-00000-of-00002.tfrecord"]
+        >>> manifest_shards("data/voc")["val-00000-of-00002.tfrecord"]["num_records"]
         725
     """
-    counts = {}
-    for split in read_manifest(directory)["splits"].values():
-        for shard in split.get("shards", []):
-            counts[shard["file"]] = int(shard["num_records"])
-    return counts
+    return {
+        shard["file"]: shard
+        for split in read_manifest(directory)["splits"].values()
+        for shard in split.get("shards", [])
+    }

@@ -24,8 +24,11 @@ from tfdeeplab.config import Recipe, save_recipe
 from tfdeeplab.data.builder import eval_dataset, train_dataset
 from tfdeeplab.data.datasets import dataset_descriptor
 from tfdeeplab.data.records import (
+    CorruptShardError,
     MissingShardsError,
+    check_shard_sizes,
     check_shards_fit,
+    find_corrupt_shard,
     record_counts,
     shard_files,
 )
@@ -250,6 +253,9 @@ def train(
         RunInUseError: another process is training in the directory.
         CheckpointError: checkpoints exist but none restores, or one cannot be
             written (disk full, no permission).
+        CorruptShardError: a shard's size differs from its manifest entry (before
+            training), or holds an unreadable record (then the last finished step
+            is checkpointed first).
         FileNotFoundError: the initial weights file is missing.
         InitialWeightsError: the initial weights do not fit the model.
         DistributionError: the recipe's strategy cannot be built here (e.g.
@@ -269,6 +275,7 @@ def train(
     # (no log noise) and before anything is built or written.
     data = recipe.data
     files = shard_files(data.root, data.train_split, data.dataset)
+    check_shard_sizes(files, data.dataset)
     check_shards_fit(data.root, dataset=data.dataset,
                      num_classes=recipe.model.num_classes,
                      ignore_label=data.ignore_label)  # fmt: skip
@@ -285,14 +292,30 @@ def train(
     with directory.locked() if chief else contextlib.nullcontext():
         for note in notes:
             say(note)
-        return train_in(directory, recipe, strategy, init_weights=init_weights,
+        return train_in(directory, recipe, strategy, files, init_weights=init_weights,
                         show_bar=progress and chief, log=say)  # fmt: skip
+
+
+def _naming_bad_shards(batches: Iterator, files: list[str], verify: str) -> Iterator:
+    """`batches`, with a record the reader cannot read reported by its shard."""
+    while True:
+        try:
+            batch = next(batches)
+        except tf.errors.DataLossError as error:
+            found = find_corrupt_shard(files)
+            name, problem = found or ("a shard", error.message.strip().splitlines()[0])
+            raise CorruptShardError(
+                f"{name}: unreadable record ({problem}); check the shards with: "
+                f"{verify}"
+            ) from None
+        yield batch
 
 
 def train_in(
     directory: RunDirectory,
     recipe: Recipe,
     strategy: tf.distribute.Strategy,
+    files: list[str],
     *,
     init_weights: str,
     show_bar: bool,
@@ -301,7 +324,8 @@ def train_in(
     """Build, restore or initialise, train and validate in a checked run directory.
 
     `train` without its checks: the caller has verified the data and the recipe and
-    holds the directory. Arguments as `train`'s; `log` is a no-op off the chief.
+    holds the directory. Arguments as `train`'s, plus the training split's shard
+    `files`; `log` is a no-op off the chief.
     """
     config = recipe.train
     chief = is_chief(strategy)
@@ -314,10 +338,14 @@ def train_in(
         save_recipe(recipe, directory.recipe)
 
     start, steps = run.step, state.total_steps
-    batches = iter(
-        strategy.distribute_datasets_from_function(
-            lambda context: train_dataset(recipe, context, start_step=start)
-        )
+    batches = _naming_bad_shards(
+        iter(
+            strategy.distribute_datasets_from_function(
+                lambda context: train_dataset(recipe, context, start_step=start)
+            )
+        ),
+        files,
+        dataset_descriptor(recipe.data.dataset).verifier(recipe.data.root),
     )
     progress_report = TrainingProgress(
         steps,
@@ -352,6 +380,15 @@ def train_in(
         validation = run.validate(end) if end > start and not stopped_by else None
         if validation:
             log(_validation_line(end, validation))
+    except CorruptShardError as error:  # keep what was trained before the bad record
+        if run.step > start and run.checkpoints.latest != str(
+            directory.checkpoint(run.step)
+        ):
+            run.save(run.step)
+        raise CorruptShardError(
+            f"{error}; stopped after step {run.step}, the newest checkpoint is "
+            f"{run.latest_checkpoint}"
+        ) from None
     finally:
         progress_report.close()
         run.close()
