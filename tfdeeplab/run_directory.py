@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
+
+from tfdeeplab.file_lock import LockHeldError, exclusive_lock
 
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINTS_DIR = "checkpoints"
@@ -26,8 +25,8 @@ CHECKPOINT_PREFIX = "ckpt"  # checkpoints are `ckpt-<step>`
 LOCK_FILE = "run.lock"
 
 
-class RunInUseError(RuntimeError):
-    """Another process holds the run directory; the message names it."""
+# Another process trains in the directory; the message names it.
+RunInUseError = LockHeldError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,13 +75,11 @@ class RunDirectory:
 
         return tf.train.latest_checkpoint(str(self.checkpoints))
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager:
         """Hold the directory for this process while the block runs.
 
-        An advisory `flock` on `run.lock`, which names the holder. The system
-        releases it when the holder exits in any way, so a lock of a process that
-        was killed is never in the way; the file itself stays.
+        An advisory lock on `run.lock` (see `tfdeeplab.file_lock`): a lock of a
+        process that was killed is never in the way.
 
         Raises:
             RunInUseError: another process holds the directory (one line naming it).
@@ -92,25 +89,5 @@ class RunDirectory:
             >>> with RunDirectory(Path("runs/voc")).locked():
             ...     train_in_it()
         """
-        import fcntl
-
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / LOCK_FILE
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise RunInUseError(
-                    f"{self.root}: in use by {holder}; wait for that run to end or "
-                    "stop it, or choose another --workdir"
-                ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-            handle.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return exclusive_lock(self.root / LOCK_FILE, f"{self.root}")

@@ -11,10 +11,10 @@ of the `cityscapesscripts` package. Images stay the PNG files they are.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from tfdeeplab.config.cli import OneLineArgumentParser
 from tfdeeplab.data.datasets import DATASETS
 from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
 from tfrecords_tools.conversion import ConversionError, Item
@@ -92,7 +92,7 @@ def cityscapes_splits(root: Path, coarse: bool, names=None) -> tuple[dict, dict]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m tfrecords_tools.cityscapes",
         description="Convert Cityscapes to TFRecord shards.",
     )

@@ -9,12 +9,30 @@ from pathlib import Path
 
 from tfdeeplab.data.datasets import DatasetDescriptor
 from tfdeeplab.data.shard_format import MANIFEST
+from tfdeeplab.file_lock import LockHeldError
 from tfrecords_tools.conversion import (
     ConversionError,
     SplitReport,
     convert,
     verify,
 )
+
+
+def _at_least_one(kind: type):
+    """An argparse type: a number of `kind` that is positive (shard size, workers)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number, got {text!r}"
+            ) from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+        return value
+
+    return parse
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,13 +44,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=_at_least_one(int),
         default=os.cpu_count() or 1,
         help="worker processes (default: all cores)",
     )
     parser.add_argument(
         "--shard-mb",
-        type=float,
+        type=_at_least_one(float),
         default=150.0,
         help="target shard size in MB (default 150)",
     )
@@ -109,7 +127,18 @@ def run_conversion(
             split_facts=facts,
             progress=not args.quiet,
         )
-    except ConversionError as error:
+    except (ConversionError, LockHeldError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # --out is a file, read-only, full, ...
+        where = error.filename or args.out
+        print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: every shard written so far is complete and recorded; run "
+            "the same command to finish the conversion",
+            file=sys.stderr,
+        )
+        return 130
     return report(reports, args.out)

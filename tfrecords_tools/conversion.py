@@ -24,6 +24,7 @@ import math
 import multiprocessing
 import os
 import random
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -34,9 +35,11 @@ from tqdm import tqdm
 from tfdeeplab.data import shard_format
 from tfdeeplab.data.datasets import DatasetDescriptor
 from tfdeeplab.data.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
+from tfdeeplab.file_lock import exclusive_lock
 from tfrecords_tools import labels as label_readers
 
 SHUFFLE_SEED = 0
+LOCK_FILE = ".converter.lock"  # one converter at a time per output directory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +201,11 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
         pool: multiprocessing pool or None.
 
     Yields:
-        dict with each shard's `file`, `num_records` and `sha256`.
+        dict with each shard's `file`, `num_records`, `bytes` and `sha256`.
+
+    Raises:
+        ConversionError: a shard cannot be written (a full disk); its temporary
+            file is removed.
     """
     import tensorflow as tf
 
@@ -207,20 +214,13 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
     for task in tasks:
         temporary = task.path.with_name(f".{task.path.name}.tmp-{os.getpid()}")
         try:
-            with tf.io.TFRecordWriter(str(temporary)) as writer:
-                for item in task.items:
-                    image_format, height, width, label_png = next(prepared)
-                    record = shard_format.serialize_example(
-                        image=item.image.read_bytes(),
-                        image_format=image_format,
-                        height=height,
-                        width=width,
-                        filename=item.id,
-                        label_png=label_png,
-                    )
-                    writer.write(record)
+            _write_shard(task, temporary, prepared, tf)
             digest = _sha256(temporary)
             os.replace(temporary, task.path)
+        except tf.errors.OpError as error:  # e.g. a full disk
+            raise ConversionError(
+                f"{task.path}: cannot write ({error.message.strip()})"
+            ) from None
         finally:
             if temporary.exists():
                 temporary.unlink()
@@ -230,6 +230,23 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
             "bytes": task.path.stat().st_size,
             "sha256": digest,
         }
+
+
+def _write_shard(task: ShardTask, temporary: Path, prepared, tf) -> None:
+    """Write `task`'s records, in order, to the file `temporary`."""
+    with tf.io.TFRecordWriter(str(temporary)) as writer:
+        for item in task.items:
+            image_format, height, width, label_png = next(prepared)
+            writer.write(
+                shard_format.serialize_example(
+                    image=item.image.read_bytes(),
+                    image_format=image_format,
+                    height=height,
+                    width=width,
+                    filename=item.id,
+                    label_png=label_png,
+                )
+            )
 
 
 # ------------------------------------------------------------------------ planning
@@ -425,11 +442,21 @@ def convert_split(
     return SplitReport(split, len(good), problems, True, len(todo), reused)
 
 
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group; the parent alone decides what happens.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def make_pool(workers: int):
-    """A spawn-based process pool, or None for `workers <= 1` (work in-process)."""
+    """A spawn-based process pool, or None for `workers <= 1` (work in-process).
+
+    The workers ignore SIGINT: on Ctrl-C the parent terminates them (`convert`).
+    """
     if workers <= 1:
         return None
-    return multiprocessing.get_context("spawn").Pool(workers)
+    return multiprocessing.get_context("spawn").Pool(
+        workers, initializer=_ignore_interrupts
+    )
 
 
 def convert(
@@ -462,6 +489,16 @@ def convert(
         >>> convert({"val": items}, DATASETS["voc"], Path("data/voc"), workers=2)
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out_dir / LOCK_FILE, str(out_dir)):
+        return _convert_locked(
+            splits, dataset, out_dir, workers, shard_bytes, skip_bad, split_facts,
+            progress,
+        )  # fmt: skip
+
+
+def _convert_locked(
+    splits, dataset, out_dir, workers, shard_bytes, skip_bad, split_facts, progress
+):
     manifest = read_manifest(out_dir)
     manifest.update(
         format_version=FORMAT_VERSION,
@@ -471,8 +508,9 @@ def convert(
     )
     manifest.setdefault("splits", {})
     pool = make_pool(workers)
+    finished = False
     try:
-        return [
+        reports = [
             convert_split(
                 split,
                 items,
@@ -487,9 +525,16 @@ def convert(
             )
             for split, items in splits.items()
         ]
+        finished = True
+        return reports
     finally:
         if pool is not None:
-            pool.close()
+            # Interrupted (Ctrl-C, an error): end the workers now, as waiting for
+            # their queued tasks could take minutes.
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
             pool.join()
 
 
@@ -515,6 +560,13 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
                 f"{split}: {len(entry['shards'])} of {entry['num_shards']} shards "
                 "written; re-run the converter to finish"
             )
+        listed = {shard["file"] for shard in entry["shards"]}
+        for path in sorted(out_dir.glob(shard_format.shard_pattern(split))):
+            if path.name not in listed:
+                problems.append(
+                    f"{path}: a {split} shard {MANIFEST} does not list (left by "
+                    "another run; readers ignore it)"
+                )
         total = 0
         for shard in tqdm(
             entry["shards"], desc=f"{split}: verify", disable=not progress

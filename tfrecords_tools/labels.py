@@ -56,12 +56,23 @@ def read_sbd_mat(path: Path) -> np.ndarray:
         LabelError: for a file that is not an SBD class label.
     """
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     try:
         mat = loadmat(str(path), squeeze_me=True, struct_as_record=False)
         segmentation = mat["GTcls"].Segmentation
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as error:
-        raise LabelError(f"cannot read GTcls.Segmentation ({error})") from None
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        TypeError,
+        MatReadError,
+    ) as error:  # a corrupt .mat is bad input like a corrupt JPEG
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise LabelError(
+            f"cannot read GTcls.Segmentation ({type(error).__name__}: {first})"
+        ) from None
     return np.asarray(segmentation, dtype=np.uint8)
 
 

@@ -14,10 +14,10 @@ exist, SBD's cls/*.mat (GTcls.Segmentation) otherwise: VOC's label wins.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from tfdeeplab.config.cli import OneLineArgumentParser
 from tfdeeplab.data.datasets import DATASETS
 from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
 from tfrecords_tools.conversion import ConversionError, Item
@@ -29,11 +29,22 @@ def read_list(path: Path) -> list[str]:
     """Ids of a split list file (one id per line, blank lines ignored).
 
     Raises:
-        ConversionError: when the file is missing.
+        ConversionError: when the file is missing or lists an id more than once.
     """
     if not path.is_file():
         raise ConversionError(f"{path}: split list not found")
-    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    seen, twice = set(), []
+    for image_id in ids:
+        if image_id in seen and image_id not in twice:
+            twice.append(image_id)
+        seen.add(image_id)
+    if twice:  # each would be written twice and counted twice
+        shown = ", ".join(twice[:5]) + (
+            f" and {len(twice) - 5} more" if len(twice) > 5 else ""
+        )
+        raise ConversionError(f"{path}: ids listed more than once: {shown}")
+    return ids
 
 
 def _require_dir(path: Path, flag: str, expected: str) -> None:
@@ -114,7 +125,7 @@ def voc_splits(voc_root: Path, sbd_root: Path | None) -> tuple[dict, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m tfrecords_tools.voc",
         description="Convert PASCAL VOC 2012 (+ SBD) to TFRecord shards.",
     )

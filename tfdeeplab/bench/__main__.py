@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 from tfdeeplab.bench import convert, data, step
 from tfdeeplab.config import RecipeError
+from tfdeeplab.config.cli import OneLineArgumentParser
 
 BENCHMARKS = {"convert": convert, "data": data, "step": step}
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments end in one line (`error: ...`, exit code 2), no usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {self.prog}: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    parser = _OneLineParser(prog="python -m tfdeeplab.bench")
+    parser = OneLineArgumentParser(prog="python -m tfdeeplab.bench")
     commands = parser.add_subparsers(
-        dest="benchmark", required=True, parser_class=_OneLineParser
+        dest="benchmark", required=True, parser_class=OneLineArgumentParser
     )
     for name, module in BENCHMARKS.items():
         sub = commands.add_parser(name, help=module.__doc__.splitlines()[0])

@@ -1,4 +1,4 @@
-"""Arguments every command line shares: a recipe file and `--set` overrides."""
+"""What the command lines share: a recipe file, `--set` overrides, one-line errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ import sys
 
 from tfdeeplab.config.loader import RecipeError, load_recipe
 from tfdeeplab.config.schema import Recipe
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (`error: ...`, exit code 2).
+
+    Example:
+        >>> parser = OneLineArgumentParser(prog="python -m tfdeeplab.bench")
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
 
 
 def add_override_argument(

@@ -125,14 +125,19 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
         ['data/voc/val-00000-of-00002.tfrecord', 'data/voc/val-00001-of-00002.tfrecord']
     """
     converter = dataset_descriptor(dataset).converter(root)
+    directory = Path(root).expanduser()
     pattern = shard_format.shard_pattern(split)
-    files = sorted(str(path) for path in Path(root).expanduser().glob(pattern))
     try:
-        converted = sorted(
-            shard_format.read_manifest(Path(root).expanduser())["splits"]
-        )
+        splits = shard_format.read_manifest(directory)["splits"]
     except shard_format.ManifestError:
-        converted = []
+        splits = {}
+    converted = sorted(splits)
+    entry = splits.get(split) or {}
+    if entry.get("shards") or entry.get("num_shards"):
+        # The converter's own shards: exactly those the manifest lists.
+        files = _listed_shards(directory, split, entry, converter)
+    else:  # other tools' shards, or no manifest
+        files = sorted(str(path) for path in directory.glob(pattern))
     if not files and converted and split not in converted:  # a misspelt split
         raise MissingShardsError(
             f"no split {split!r} in {root}: it holds {', '.join(converted)} "
@@ -143,6 +148,22 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
             f"no shards at {Path(root) / pattern}; write them with: {converter}"
         )
     return files
+
+
+def _listed_shards(directory: Path, split: str, entry: dict, converter: str):
+    listed = sorted(shard["file"] for shard in entry.get("shards", []))
+    if len(listed) != entry.get("num_shards", len(listed)):
+        raise MissingShardsError(
+            f"{directory}: split {split} is incomplete ({len(listed)} of "
+            f"{entry['num_shards']} shards written); finish it with: {converter}"
+        )
+    missing = [name for name in listed if not (directory / name).is_file()]
+    if missing:
+        raise MissingShardsError(
+            f"{directory / missing[0]}: listed in {shard_format.MANIFEST} but "
+            f"missing; write it again with: {converter}"
+        )
+    return [str(directory / name) for name in listed]
 
 
 def record_counts(files: Sequence[str]) -> list[int]:
