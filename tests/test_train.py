@@ -310,3 +310,10 @@ def test_a_corrupt_record_stops_with_a_checkpoint_and_names_its_shard(
     assert RunDirectory(workdir).latest_checkpoint() == str(
         RunDirectory(workdir).checkpoint(stopped)
     )
+
+
+def test_a_work_directory_that_cannot_be_written_is_one_line(demo_shards, capsys):
+    workdir = Path("/sys/tfdeeplab-run")  # sysfs refuses new directories, even to root
+    assert run_train(demo_shards, workdir) == 2
+    assert one_error_line(capsys).startswith(f"error: {workdir}: ")
+    assert not workdir.exists()

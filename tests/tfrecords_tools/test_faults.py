@@ -182,3 +182,9 @@ def test_ctrl_c_ends_the_workers_in_seconds_and_the_rerun_finishes_exactly(tmp_p
 def _children(pid: int) -> list[str]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return found.stdout.split()
+
+
+def test_an_output_that_cannot_be_written_is_one_line(voc_root, capsys):
+    out = Path("/sys/tfdeeplab-shards")  # sysfs refuses new directories, even to root
+    assert convert(voc_root, out) == 2
+    assert one_error_line(capsys).startswith(f"error: {out}: ")
