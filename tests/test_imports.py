@@ -57,6 +57,7 @@ def test_only_builders_read_recipe_objects():
         "tfdeeplab/config/loader.py",
         "tfdeeplab/models/builder.py",
         "tfdeeplab/data/builder.py",
+        "tfdeeplab/evaluation/builder.py",
         "tfdeeplab/training/builder.py",
         "tfdeeplab/training/trainer.py",  # train(recipe): the top of the library
         "tfdeeplab/training/resume.py",  # compares recipes: that is its job

@@ -365,12 +365,15 @@ class EvalConfig:
         tile_stride_fraction: float. Sliding-window stride as a fraction of the
             window (ceil(2/3 * crop) in the seed).
         flip: bool. Also average the horizontally flipped prediction.
+        tile_batch: int. Tiles (of all scales and flips of an image) per forward
+            pass.
         crf: CrfConfig. Dense CRF post-processing.
     """
 
     scales: tuple[float, ...] = _field((0.9, 1.0, 1.1), minimum=0.0)
     tile_stride_fraction: float = _field(2.0 / 3.0, minimum=0.0)
     flip: bool = _field(False)
+    tile_batch: int = _field(4, minimum=1)
     crf: CrfConfig = CrfConfig()
 
     def check(self) -> None:

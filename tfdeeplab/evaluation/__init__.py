@@ -7,5 +7,9 @@ from tfdeeplab.lazy_imports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
-    {"confusion": ["ConfusionMatrix", "confusion_matrix", "segmentation_metrics"]},
+    {
+        "builder": ["inference_settings"],
+        "confusion": ["ConfusionMatrix", "confusion_matrix", "segmentation_metrics"],
+        "inference": ["InferenceSettings", "predict_probabilities"],
+    },
 )

@@ -2,7 +2,8 @@
 
 A quick check, not the SPEC §4 protocol (the evaluator does sliding windows,
 multiple scales and flips): every image goes through the model once at its own
-size and the argmax is compared with the label.
+size, by the evaluator's own `predict_probabilities` with default settings, and the
+argmax is compared with the label.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tensorflow as tf
 
 from tfdeeplab.data.palettes import colorize
 from tfdeeplab.evaluation import ConfusionMatrix
+from tfdeeplab.evaluation.inference import InferenceSettings, predict_probabilities
 
 
 @dataclasses.dataclass
@@ -33,12 +35,14 @@ class ValidationResult:
 
 
 def _predict_function(model: keras.Model):
-    @tf.function(reduce_retracing=True)
+    # The evaluator's one inference function, reduced to a whole-image, one-scale
+    # pass (no tiles): the quick check, through the same code.
+    settings = InferenceSettings()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
     def predict(image):
-        outputs = model(image[None], training=False)
-        if isinstance(outputs, dict):
-            outputs = outputs["logits"]
-        return tf.argmax(outputs[0], axis=-1, output_type=tf.int32)
+        probabilities = predict_probabilities(model, image, settings)
+        return tf.argmax(probabilities, axis=-1, output_type=tf.int32)
 
     return predict
 

@@ -1,0 +1,25 @@
+"""The evaluation builder: SPEC §4's settings for each dataset's recipes."""
+
+from pathlib import Path
+
+from tfdeeplab.config import load_recipe
+from tfdeeplab.evaluation.builder import inference_settings
+from tfdeeplab.evaluation.inference import InferenceSettings
+
+RECIPES = Path(__file__).parents[2] / "recipes"
+
+
+def test_voc_evaluates_three_scales_with_the_training_crop_as_window():
+    settings = inference_settings(load_recipe(RECIPES / "voc.yaml"))
+    assert settings == InferenceSettings(
+        scales=(0.9, 1.0, 1.1), window=(321, 321), stride_fraction=2 / 3,
+        flip=False, tile_batch=4,
+    )  # fmt: skip
+
+
+def test_cityscapes_evaluates_full_resolution_with_1024_tiles():
+    recipe = load_recipe(RECIPES / "cityscapes_scale4_longer.yaml",
+                         ["eval.flip=true", "eval.tile_batch=2"])  # fmt: skip
+    settings = inference_settings(recipe)
+    assert (settings.scales, settings.window) == ((1.0,), (1024, 1024))
+    assert settings.flip and settings.tile_batch == 2
