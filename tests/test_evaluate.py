@@ -1,0 +1,106 @@
+"""`python -m tfdeeplab.evaluate`: figures, JSON, predictions, TensorBoard, errors."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tests.helpers import tiny_overrides
+from tfdeeplab import evaluate as evaluate_cli
+from tfdeeplab import train as train_cli
+from tfdeeplab.config import load_recipe
+from tfdeeplab.data.builder import eval_dataset
+from tfdeeplab.data.palettes import voc_palette
+from tfdeeplab.demo import RECIPE
+from tfdeeplab.evaluation.confusion import segmentation_metrics
+
+SMALL = ["eval.scales=[0.75, 1.0]", "eval.flip=true", "eval.tile_batch=3"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(demo_shards, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("evaluated") / "run"
+    code = train_cli.main([str(RECIPE), "--workdir", str(workdir), "--no-progress",
+                           "--set", *tiny_overrides(demo_shards)])  # fmt: skip
+    assert code == 0
+    return workdir
+
+
+def run_evaluate(demo_shards, *arguments, more=()):
+    return evaluate_cli.main([str(RECIPE), *arguments, "--no-progress", "--set",
+                              *tiny_overrides(demo_shards), *SMALL, *more])  # fmt: skip
+
+
+def test_a_run_directory_is_evaluated_into_table_json_predictions_and_tensorboard(
+    demo_shards, trained_run, tmp_path, capsys
+):
+    report, predictions = tmp_path / "eval.json", tmp_path / "predictions"
+    arguments = ["--checkpoint", str(trained_run), "--json", str(report),
+                 "--save-predictions", str(predictions)]  # fmt: skip
+    assert run_evaluate(demo_shards, *arguments) == 0
+    out = capsys.readouterr().out
+    assert "ckpt-6" in out and "mIoU" in out and "aeroplane" in out
+    record = json.loads(report.read_text())
+    assert record["images"] == 4 and record["checkpoint"].endswith("ckpt-6")
+    assert set(record) >= {"miou", "pixel_accuracy", "mean_accuracy", "class_iou",
+                           "confusion_matrix", "recipe", "settings"}  # fmt: skip
+    matrix = np.array(record["confusion_matrix"])
+    assert record["miou"] == pytest.approx(segmentation_metrics(matrix)["miou"])
+    assert report.with_suffix(".confusion.png").is_file()
+
+    # The saved predictions are the ones scored: rebuild the matrix from them.
+    recipe = load_recipe(RECIPE, tiny_overrides(demo_shards))
+    rebuilt = np.zeros_like(matrix)
+    for example in eval_dataset(recipe):
+        png = Image.open(predictions / f"{example['id'].numpy().decode()}.png")
+        assert png.mode == "P" and png.getpalette()[:48] == voc_palette()[:16].ravel(
+        ).tolist()  # fmt: skip
+        labels, truth = np.array(png), example["label"].numpy()
+        valid = truth != 255
+        np.add.at(rebuilt, (truth[valid], labels[valid]), 1)
+    np.testing.assert_array_equal(rebuilt, matrix)
+
+    tags = set()
+    for path in (trained_run / "tensorboard").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags |= {(value.tag, event.step) for value in event.summary.value}
+    assert ("eval/miou", 6) in tags
+
+
+def test_weights_files_are_evaluated_too(demo_shards, trained_run, tmp_path, capsys):
+    from tfdeeplab.evaluation.weights import load_weights
+    from tfdeeplab.models import build_model
+
+    recipe = load_recipe(RECIPE, tiny_overrides(demo_shards))
+    model = build_model(recipe.model)
+    load_weights(model, checkpoint=trained_run)
+    weights = tmp_path / "demo.weights.h5"
+    model.save_weights(str(weights))
+    by_checkpoint, by_weights = tmp_path / "a.json", tmp_path / "b.json"
+    assert run_evaluate(demo_shards, "--checkpoint", str(trained_run), "--json",
+                        str(by_checkpoint)) == 0  # fmt: skip
+    assert run_evaluate(demo_shards, "--weights", str(weights), "--json",
+                        str(by_weights)) == 0  # fmt: skip
+    first, second = (json.loads(p.read_text()) for p in (by_checkpoint, by_weights))
+    assert first["confusion_matrix"] == second["confusion_matrix"]
+
+
+@pytest.mark.parametrize(
+    "arguments, more, message",
+    [
+        (["--checkpoint", "{run}/checkpoints/ckpt-99"], [], "not a checkpoint"),
+        (["--checkpoint", "{run}"], ["model.fc6_channels=32"], "fc6/kernel"),
+        (["--weights", "{run}/missing.weights.h5"], [], "weights file not found"),
+        (["--checkpoint", "{run}"], ["data.root={run}/nowhere"], "no shards at"),
+        (["--checkpoint", "{run}", "--split", "trian"], [], "no split 'trian'"),
+    ],
+)
+def test_bad_input_is_one_line(demo_shards, trained_run, arguments, more, message,
+                               capsys):  # fmt: skip
+    arguments = [a.format(run=trained_run) for a in arguments]
+    more = [m.format(run=trained_run) for m in more]
+    assert run_evaluate(demo_shards, *arguments, more=more) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

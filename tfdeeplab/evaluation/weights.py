@@ -1,0 +1,113 @@
+"""Finding and loading the weights a model is evaluated (or exported) with.
+
+A training checkpoint (`ckpt-<step>` prefix), a run directory (its newest checkpoint,
+found through `tfdeeplab.run_directory`) or a Keras weights file (`.weights.h5`,
+`.keras`). Every failure is one line naming the path, and a model whose architecture
+differs from the one saved names the first variable that does not fit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfdeeplab.run_directory import RunDirectory
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be found or do not fit the model; one line."""
+
+
+def resolve_checkpoint(path: str | Path) -> str:
+    """The checkpoint prefix `path` means: itself, or a directory's newest checkpoint.
+
+    Args:
+        path: str or Path. A checkpoint prefix (`runs/voc/checkpoints/ckpt-2000`), a
+            checkpoint directory, or a run directory.
+
+    Returns:
+        str, a checkpoint prefix whose `.index` file exists.
+
+    Raises:
+        WeightsError: nothing there to restore.
+
+    Example:
+        >>> resolve_checkpoint("runs/voc")
+        'runs/voc/checkpoints/ckpt-33856'
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        newest = RunDirectory(path).latest_checkpoint() or tf.train.latest_checkpoint(
+            str(path)
+        )
+        if newest is None:
+            raise WeightsError(f"{path}: no checkpoint in this directory")
+        return newest
+    if not Path(f"{path}.index").is_file():
+        raise WeightsError(
+            f"{path}: not a checkpoint (no {path.name}.index); give a checkpoint "
+            "prefix such as runs/voc/checkpoints/ckpt-2000, or a run directory"
+        )
+    return str(path)
+
+
+def checkpoint_step(prefix: str) -> int | None:
+    """The training step a trainer's checkpoint was written at, or None."""
+    try:
+        return int(tf.train.load_checkpoint(prefix).get_tensor(
+            "step/.ATTRIBUTES/VARIABLE_VALUE"
+        ))  # fmt: skip
+    except (tf.errors.NotFoundError, ValueError):
+        return None
+
+
+def load_weights(
+    model: keras.Model, *, checkpoint: str | Path | None = None, weights=None
+) -> str:
+    """Load a checkpoint or a weights file into `model`; returns what was loaded.
+
+    Args:
+        model: keras.Model from `build_model`, of the recipe the weights were
+            trained with.
+        checkpoint: str, Path or None. See `resolve_checkpoint`.
+        weights: str, Path or None. A `.weights.h5` or `.keras` file.
+
+    Returns:
+        str, the checkpoint prefix or weights file loaded.
+
+    Raises:
+        WeightsError: missing, unreadable, or not fitting the model (naming the
+            first variable that does not fit).
+
+    Example:
+        >>> load_weights(model, checkpoint="runs/voc")
+    """
+    if (checkpoint is None) == (weights is None):
+        raise WeightsError("give one of --checkpoint and --weights")
+    if checkpoint is not None:
+        prefix = resolve_checkpoint(checkpoint)
+        try:
+            status = tf.train.Checkpoint(model=model).restore(prefix)
+            status.expect_partial()  # the optimizer and step are not needed here
+            status.assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            raise WeightsError(f"{prefix}: {_first_line(error)}") from None
+        return prefix
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if not path.name.endswith((".weights.h5", ".keras")):
+        raise WeightsError(f"{path}: expected a .weights.h5 or .keras file")
+    try:
+        model.load_weights(str(path))
+    except (ValueError, OSError) as error:
+        raise WeightsError(f"{path}: {_first_line(error)}") from None
+    return str(path)
+
+
+def _first_line(error: BaseException) -> str:
+    text = getattr(error, "message", None) or str(error)
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
