@@ -104,3 +104,44 @@ def test_bad_input_is_one_line(demo_shards, trained_run, arguments, more, messag
     assert run_evaluate(demo_shards, *arguments, more=more) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+@pytest.mark.slow
+def test_cityscapes_predictions_score_the_same_in_the_official_evaluation(
+    tmp_path, capsys
+):
+    """Our mIoU equals cityscapesscripts' own evaluation of the files we write."""
+    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as official
+
+    from tfdeeplab.models import build_model
+    from tfdeeplab.synthetic_datasets import write_cityscapes_tree
+    from tfrecords_tools import cityscapes
+
+    root = write_cityscapes_tree(tmp_path / "cityscapes", {"val": 3}, size=(64, 128))
+    shards = tmp_path / "shards"
+    assert cityscapes.main(["--root", str(root), "--out", str(shards), "--splits",
+                            "val", "--workers", "1", "--quiet"]) == 0  # fmt: skip
+    recipe_path = RECIPE.parent / "cityscapes_scale4_longer.yaml"
+    overrides = [f"data.root={shards}", "model.depth=50",
+                 "model.units_per_stage=[1, 1, 1, 1]", "model.fc6_channels=16",
+                 "data.crop_size=[65, 65]", "eval.scales=[1.0]"]  # fmt: skip
+    model = build_model(load_recipe(recipe_path, overrides).model)
+    weights = tmp_path / "random.weights.h5"  # any weights: the scores must agree
+    model.save_weights(str(weights))
+    report, predictions = tmp_path / "eval.json", tmp_path / "predictions"
+    assert evaluate_cli.main([str(recipe_path), "--weights", str(weights), "--json",
+                              str(report), "--save-predictions", str(predictions),
+                              "--no-progress", "--set", *overrides]) == 0  # fmt: skip
+    ours = json.loads(report.read_text())
+
+    truths = sorted((root / "gtFine" / "val").glob("*/*_gtFine_labelIds.png"))
+    names = [t.name.replace("_gtFine_labelIds.png", "_leftImg8bit.png") for t in truths]
+    official.args.evalInstLevelScore = False
+    official.args.JSONOutput = False
+    official.args.quiet = True
+    result = official.evaluateImgLists(
+        [str(predictions / name) for name in names], [str(t) for t in truths],
+        official.args,
+    )  # fmt: skip
+    assert 0 < ours["miou"] < 1 and len(np.unique(ours["confusion_matrix"])) > 3
+    assert result["averageScoreClasses"] == pytest.approx(ours["miou"], abs=1e-9)
