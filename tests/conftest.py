@@ -47,3 +47,17 @@ def demo_shards(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("demo_data")
     return write_demo_shards(directory, train_images=16, val_images=4, size=(48, 64))
+
+
+@pytest.fixture(scope="session")
+def trained_run(demo_shards, tmp_path_factory):
+    """A tiny run of recipes/demo.yaml on `demo_shards`: 6 steps, checkpoints 2-6."""
+    from tests.helpers import tiny_overrides
+    from tfdeeplab import train as train_cli
+    from tfdeeplab.demo import RECIPE
+
+    workdir = tmp_path_factory.mktemp("trained") / "run"
+    code = train_cli.main([str(RECIPE), "--workdir", str(workdir), "--no-progress",
+                           "--set", *tiny_overrides(demo_shards)])  # fmt: skip
+    assert code == 0
+    return workdir

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,23 +10,15 @@ from PIL import Image
 
 from tests.helpers import tiny_overrides
 from tfdeeplab import evaluate as evaluate_cli
-from tfdeeplab import train as train_cli
 from tfdeeplab.config import load_recipe
 from tfdeeplab.data.builder import eval_dataset
 from tfdeeplab.data.palettes import voc_palette
 from tfdeeplab.demo import RECIPE
 from tfdeeplab.evaluation.confusion import segmentation_metrics
 
+# Random weights whose predictions hit some classes (measured; seeds 2 and 3 miss).
+SEED = 0
 SMALL = ["eval.scales=[0.75, 1.0]", "eval.flip=true", "eval.tile_batch=3"]
-
-
-@pytest.fixture(scope="module")
-def trained_run(demo_shards, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("evaluated") / "run"
-    code = train_cli.main([str(RECIPE), "--workdir", str(workdir), "--no-progress",
-                           "--set", *tiny_overrides(demo_shards)])  # fmt: skip
-    assert code == 0
-    return workdir
 
 
 def run_evaluate(demo_shards, *arguments, more=()):
@@ -125,6 +118,7 @@ def test_cityscapes_predictions_score_the_same_in_the_official_evaluation(
     overrides = [f"data.root={shards}", "model.depth=50",
                  "model.units_per_stage=[1, 1, 1, 1]", "model.fc6_channels=16",
                  "data.crop_size=[65, 65]", "eval.scales=[1.0]"]  # fmt: skip
+    keras.utils.set_random_seed(SEED)
     model = build_model(load_recipe(recipe_path, overrides).model)
     weights = tmp_path / "random.weights.h5"  # any weights: the scores must agree
     model.save_weights(str(weights))

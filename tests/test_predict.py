@@ -1,0 +1,66 @@
+"""`python -m tfdeeplab.predict`: label maps and overlays; bad files are skipped."""
+
+import numpy as np
+from PIL import Image
+
+from tests.helpers import tiny_overrides
+from tfdeeplab import evaluate as evaluate_cli
+from tfdeeplab import predict as predict_cli
+from tfdeeplab.config import load_recipe
+from tfdeeplab.data.builder import eval_dataset
+from tfdeeplab.data.palettes import voc_palette
+from tfdeeplab.demo import RECIPE
+
+
+def run_predict(demo_shards, trained_run, out, *images, more=()):
+    return predict_cli.main([*map(str, images), "--recipe", str(RECIPE),
+                             "--checkpoint", str(trained_run), "--out", str(out),
+                             *more, "--set", *tiny_overrides(demo_shards)])  # fmt: skip
+
+
+def test_predictions_equal_the_evaluators_and_bad_files_are_listed(
+    demo_shards, trained_run, tmp_path, capsys
+):
+    recipe = load_recipe(RECIPE, tiny_overrides(demo_shards))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    ids = []
+    for example in eval_dataset(recipe).take(2):
+        ids.append(example["id"].numpy().decode())
+        Image.fromarray(example["rgb"].numpy()).save(photos / f"{ids[-1]}.png")
+    (photos / "notes.jpg").write_text("not an image")
+    saved = tmp_path / "saved"
+    assert evaluate_cli.main([str(RECIPE), "--checkpoint", str(trained_run),
+                              "--save-predictions", str(saved), "--no-progress",
+                              "--set", *tiny_overrides(demo_shards)]) == 0  # fmt: skip
+    capsys.readouterr()
+
+    out = tmp_path / "out"
+    assert run_predict(demo_shards, trained_run, out, photos) == 1
+    err = capsys.readouterr().err
+    assert f"skipped: {photos / 'notes.jpg'}: not a readable image" in err
+    for image_id in ids:
+        label_map = Image.open(out / f"{image_id}.png")
+        assert label_map.mode == "P"
+        assert label_map.getpalette()[: 3 * 21] == voc_palette()[:21].ravel().tolist()
+        expected = np.array(Image.open(saved / f"{image_id}.png"))
+        np.testing.assert_array_equal(np.array(label_map), expected)
+        overlay = Image.open(out / f"{image_id}_overlay.jpg")
+        assert overlay.size == label_map.size and overlay.mode == "RGB"
+    assert not (out / "notes.png").exists()
+
+
+def test_existing_outputs_are_kept_unless_forced(demo_shards, trained_run, tmp_path,
+                                                capsys):  # fmt: skip
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((30, 40, 3), 90, np.uint8)).save(photo)
+    out = tmp_path / "out"
+    assert run_predict(demo_shards, trained_run, out, photo) == 0
+    before = (out / "photo.png").read_bytes()
+    (out / "photo.png").write_bytes(b"mine")
+    assert run_predict(demo_shards, trained_run, out, photo) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out / 'photo.png'} exists" in err[0]
+    assert (out / "photo.png").read_bytes() == b"mine"
+    assert run_predict(demo_shards, trained_run, out, photo, more=["--force"]) == 0
+    assert (out / "photo.png").read_bytes() == before
