@@ -118,23 +118,29 @@ def _tiles(image: tf.Tensor, window: tuple[int, int], strides: tuple[int, int]):
 
 
 def _stitch(probabilities, rows, cols, window, size):
-    """Average overlapping tiles' probabilities into one [h, w, C] map."""
+    """Average overlapping tiles' probabilities into one [h, w, C] map.
+
+    The tiles lie on a grid, so the sums and the overlap counts separate by axis:
+    tiles are summed into row bands along x, the bands into the canvas along y,
+    each a scatter of whole rows or columns (not of single pixels), and the count
+    of a pixel is its row's count times its column's.
+    """
     ny, nx = tf.size(rows), tf.size(cols)
-    starts_y = tf.repeat(rows, nx)  # tile order: row-major, as `_tiles` makes them
-    starts_x = tf.tile(cols, [ny])
-    y = starts_y[:, None, None] + tf.range(window[0])[None, :, None]
-    x = starts_x[:, None, None] + tf.range(window[1])[None, None, :]
-    y, x = (
-        tf.broadcast_to(y, tf.shape(probabilities)[:3]),
-        tf.broadcast_to(x, tf.shape(probabilities)[:3]),
-    )
-    indices = tf.stack([y, x], axis=-1)
-    canvas = tf.stack([tf.maximum(size[0], window[0]), tf.maximum(size[1], window[1])])
     classes = tf.shape(probabilities)[-1]
-    sums = tf.scatter_nd(indices, probabilities, tf.concat([canvas, [classes]], 0))
-    counts = tf.scatter_nd(
-        indices, tf.ones(tf.shape(probabilities)[:3], probabilities.dtype), canvas
-    )
+    canvas = tf.stack([tf.maximum(size[0], window[0]), tf.maximum(size[1], window[1])])
+    col_index = (cols[:, None] + tf.range(window[1])[None, :])[..., None]  # [nx,ww,1]
+    row_index = (rows[:, None] + tf.range(window[0])[None, :])[..., None]  # [ny,wh,1]
+    grid = tf.reshape(probabilities, [ny, nx, window[0], window[1], classes])
+    by_column = tf.transpose(grid, [1, 3, 0, 2, 4])  # [nx, ww, ny, wh, C]
+    bands = tf.scatter_nd(
+        col_index, by_column, tf.stack([canvas[1], ny, window[0], classes])
+    )  # [W, ny, wh, C]: tiles of each band summed
+    by_row = tf.transpose(bands, [1, 2, 0, 3])  # [ny, wh, W, C]
+    sums = tf.scatter_nd(row_index, by_row, tf.stack([canvas[0], canvas[1], classes]))
+    ones = tf.ones([1, 1], probabilities.dtype)
+    count_x = tf.scatter_nd(col_index, tf.tile(ones, [nx, window[1]]), canvas[1:])
+    count_y = tf.scatter_nd(row_index, tf.tile(ones, [ny, window[0]]), canvas[:1])
+    counts = count_y[:, None] * count_x[None, :]
     averaged = sums / tf.maximum(counts, 1.0)[..., None]
     return averaged[: size[0], : size[1]]
 

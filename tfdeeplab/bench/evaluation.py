@@ -1,0 +1,153 @@
+"""`python -m tfdeeplab.bench eval`: evaluation speed, and what is not the network.
+
+Two protocols (SPEC §4) on synthetic images, each measured in one run:
+- VOC: scales 0.9, 1.0, 1.1 of 500x375 images, 321x321 tiles (the recipe's model);
+- Cityscapes: scale 1.0 of 1024x2048 images, 1024x1024 tiles (a reduced model by
+  default: `--cityscapes-set` overrides it).
+For each: seconds per image of the whole evaluation (`evaluate_split`: tiling,
+forward, stitching, resizing, metrics, input; after the first image, which traces
+the graph once for the whole split), the sum of its tiles' forward passes (the same
+batches of `eval.tile_batch` tiles, timed alone), their ratio, and the share of wall
+time outside the forward pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfdeeplab.bench.arguments import positive_int
+from tfdeeplab.bench.table import emit
+from tfdeeplab.config.cli import add_override_argument
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+# A ResNet-50-style net with one unit per stage: Cityscapes-sized tiles on a CPU.
+REDUCED = ["model.depth=50", "model.units_per_stage=[1, 1, 1, 1]",
+           "model.fc6_channels=256"]  # fmt: skip
+
+
+def at_least_two(text: str) -> int:
+    """An image count for argparse: the first image is not timed."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2, got {value}")
+    return value
+
+
+def _tiles_per_image(size, settings) -> int:
+    from tfdeeplab.evaluation.inference import window_stride
+
+    count = 0
+    for scale in settings.scales:
+        scaled = [max(1, round(side * scale)) for side in size]
+        per_axis = [
+            math.ceil(
+                max(side - window, 0) / window_stride(window, settings.stride_fraction)
+            )
+            + 1
+            for side, window in zip(scaled, settings.window, strict=True)
+        ]
+        count += per_axis[0] * per_axis[1] * (2 if settings.flip else 1)
+    return count
+
+
+def _median_seconds(function, repeats: int) -> float:
+    function()  # trace, warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _measure(name, recipe_path, overrides, size, images, repeats):
+    import tensorflow as tf
+
+    from tfdeeplab.config import load_recipe
+    from tfdeeplab.evaluation.builder import inference_settings
+    from tfdeeplab.evaluation.evaluator import evaluate_split
+    from tfdeeplab.models import build_model
+
+    recipe = load_recipe(recipe_path, overrides)
+    settings = inference_settings(recipe)
+    model = build_model(recipe.model)
+    classes = recipe.model.num_classes
+    rng = np.random.default_rng(0)
+    examples = {
+        "image": rng.normal(0, 50, (images, *size, 3)).astype(np.float32),
+        "rgb": rng.integers(0, 256, (images, *size, 3)).astype(np.uint8),
+        "label": rng.integers(0, classes, (images, *size)).astype(np.int32),
+        "id": np.array([f"image{i}" for i in range(images)]),
+    }
+    dataset = tf.data.Dataset.from_tensor_slices(examples)
+    result = evaluate_split(model, dataset, settings, classes, progress=False)
+    # The first image also traces the graph, a one-time cost a split amortises.
+    per_image = result.seconds_after_first / (images - 1)
+
+    tiles = _tiles_per_image(size, settings)
+    batches = math.ceil(tiles / settings.tile_batch)
+    batch = tf.constant(
+        rng.normal(0, 50, (settings.tile_batch, *settings.window, 3)), tf.float32
+    )
+    forward = tf.function(lambda: tf.nn.softmax(model(batch, training=False)))
+    forward_per_image = batches * _median_seconds(lambda: forward().numpy(), repeats)
+    return {
+        "protocol": name,
+        "image": f"{size[1]}x{size[0]}",
+        "tiles": tiles,
+        "s_per_image": per_image,
+        "forward_s_per_image": forward_per_image,
+        "ratio": per_image / forward_per_image,
+        "outside_forward": 1 - forward_per_image / per_image,  # < 0: noise
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    import tensorflow as tf
+
+    rows = [
+        _measure("VOC (3 scales, 321 tiles)", args.recipe, args.overrides,
+                 (375, 500), args.images, args.repeats),
+        _measure("Cityscapes (1 scale, 1024 tiles)", args.cityscapes_recipe,
+                 [*REDUCED, *args.cityscapes_set], (1024, 2048),
+                 args.cityscapes_images, args.repeats),
+    ]  # fmt: skip
+    emit(
+        "eval",
+        rows,
+        ["protocol", "image", "tiles", "s_per_image", "forward_s_per_image", "ratio",
+         "outside_forward"],
+        {"images": args.images, "cityscapes_images": args.cityscapes_images,
+         "cores": os.cpu_count(), "tensorflow": tf.__version__},
+        args.json,
+    )  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recipe", type=Path, default=RECIPES / "voc.yaml", help="VOC protocol recipe"
+    )
+    parser.add_argument(
+        "--images",
+        type=at_least_two,
+        default=3,
+        help="500x375 images, the first untimed (default 3)",
+    )
+    parser.add_argument(
+        "--cityscapes-recipe", type=Path,
+        default=RECIPES / "cityscapes_scale4_longer.yaml",
+    )  # fmt: skip
+    parser.add_argument("--cityscapes-images", type=at_least_two, default=3)
+    parser.add_argument(
+        "--cityscapes-set", nargs="*", default=[], metavar="KEY=VALUE",
+        help=f"overrides of the Cityscapes recipe, after {' '.join(REDUCED)}",
+    )  # fmt: skip
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed forward passes per batch (median)")  # fmt: skip
+    add_override_argument(parser, "model.depth=50")
