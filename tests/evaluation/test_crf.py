@@ -40,6 +40,7 @@ def test_crf_improves_a_blurred_prediction_of_a_real_photo():
 
 def test_without_pairwise_terms_the_crf_returns_its_input():
     rgb = np.zeros((8, 9, 3), np.uint8)
+    rgb.flags.writeable = False  # as np.asarray gives it for a PIL image
     probabilities = np.random.default_rng(0).dirichlet(np.ones(3), (8, 9))
     unchanged = dense_crf(probabilities.astype(np.float32), rgb, iterations=1,
                           gaussian_weight=0.0, bilateral_weight=0.0)  # fmt: skip

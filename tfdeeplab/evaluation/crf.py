@@ -80,7 +80,7 @@ def dense_crf(
     crf.addPairwiseBilateral(
         sxy=bilateral_xy,
         srgb=bilateral_rgb,
-        rgbim=np.ascontiguousarray(rgb, np.uint8),
+        rgbim=np.require(rgb, np.uint8, ["C", "W"]),  # the C++ side wants writable
         compat=bilateral_weight,
     )
     marginals = np.asarray(crf.inference(iterations), np.float32)
