@@ -19,6 +19,7 @@ from pathlib import Path
 from tfdeeplab.config.cli import (
     OneLineArgumentParser,
     add_override_argument,
+    add_weights_arguments,
     load_recipe_or_report,
 )
 
@@ -28,11 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tfdeeplab.evaluate", description=__doc__.split("\n\n")[1]
     )
     parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
-    weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument(
-        "--checkpoint", help="checkpoint prefix, or a run directory (its newest)"
-    )
-    weights.add_argument("--weights", help="a .weights.h5 or .keras file")
+    add_weights_arguments(parser)
     parser.add_argument("--split", help="split to evaluate (default: data.eval_split)")
     parser.add_argument(
         "--save-predictions",
@@ -86,7 +83,7 @@ def _evaluate(recipe, args: argparse.Namespace) -> int:
     from tfdeeplab.data.datasets import dataset_descriptor
     from tfdeeplab.data.records import record_counts, shard_files
     from tfdeeplab.evaluation import outputs
-    from tfdeeplab.evaluation.builder import inference_settings
+    from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
     from tfdeeplab.evaluation.crf import require_crf
     from tfdeeplab.evaluation.evaluator import evaluate_split
     from tfdeeplab.evaluation.weights import checkpoint_step, load_weights
@@ -100,8 +97,7 @@ def _evaluate(recipe, args: argparse.Namespace) -> int:
     crf = None
     if recipe.eval.crf.enabled:
         require_crf()  # before any work
-        crf = {k: v for k, v in dataclasses.asdict(recipe.eval.crf).items()
-               if k != "enabled"}  # fmt: skip
+        crf = crf_arguments(recipe)
     model = build_model(recipe.model)
     loaded = load_weights(model, checkpoint=args.checkpoint, weights=args.weights)
     descriptor = dataset_descriptor(data.dataset)

@@ -8,7 +8,6 @@ outputs are kept unless `--force`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from tfdeeplab.config.cli import (
     OneLineArgumentParser,
     add_override_argument,
+    add_weights_arguments,
     load_recipe_or_report,
 )
 
@@ -26,11 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("images", nargs="+", help="image files or folders")
     parser.add_argument("--recipe", required=True, help="the model's recipe")
-    weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument(
-        "--checkpoint", help="checkpoint prefix, or a run directory (its newest)"
-    )
-    weights.add_argument("--weights", help="a .weights.h5 or .keras file")
+    add_weights_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--crf", action="store_true", help="refine with the dense CRF")
     parser.add_argument("--force", action="store_true", help="overwrite outputs")
@@ -66,7 +62,7 @@ def _predict(recipe, images: list[Path], args) -> int:
 
     from tfdeeplab.data.augment import normalize
     from tfdeeplab.data.datasets import dataset_descriptor
-    from tfdeeplab.evaluation.builder import inference_settings
+    from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
     from tfdeeplab.evaluation.crf import dense_crf, require_crf
     from tfdeeplab.evaluation.inference import predict_probabilities
     from tfdeeplab.evaluation.prediction import (
@@ -79,9 +75,8 @@ def _predict(recipe, images: list[Path], args) -> int:
 
     crf = None
     if args.crf:
-        require_crf()
-        crf = {k: v for k, v in dataclasses.asdict(recipe.eval.crf).items()
-               if k != "enabled"}  # fmt: skip
+        require_crf()  # before any work
+        crf = crf_arguments(recipe)
     model = build_model(recipe.model)
     loaded = load_weights(model, checkpoint=args.checkpoint, weights=args.weights)
     settings = inference_settings(recipe)

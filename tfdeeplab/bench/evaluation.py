@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
+from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.config.cli import add_override_argument
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -56,16 +56,6 @@ def _tiles_per_image(size, settings) -> int:
     return count
 
 
-def _median_seconds(function, repeats: int) -> float:
-    function()  # trace, warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def _measure(name, recipe_path, overrides, size, images, repeats):
     import tensorflow as tf
 
@@ -96,7 +86,7 @@ def _measure(name, recipe_path, overrides, size, images, repeats):
         rng.normal(0, 50, (settings.tile_batch, *settings.window, 3)), tf.float32
     )
     forward = tf.function(lambda: tf.nn.softmax(model(batch, training=False)))
-    forward_per_image = batches * _median_seconds(lambda: forward().numpy(), repeats)
+    forward_per_image = batches * median_seconds(lambda: forward().numpy(), repeats)
     return {
         "protocol": name,
         "image": f"{size[1]}x{size[0]}",

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 from tfdeeplab.bench.arguments import non_negative_int, positive_int
 from tfdeeplab.bench.table import emit
+from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.config.cli import add_override_argument
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "voc.yaml"
@@ -32,17 +32,6 @@ PEAK_SHAPES = (  # (spatial size, kernel, in channels, out channels, dilation)
     (21, 1, 1024, 256, 1),
     (21, 3, 512, 512, 2),
 )
-
-
-def _median_seconds(step, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def conv_peak_flops(repeats: int, dtype: str = "float32") -> float:
@@ -68,7 +57,7 @@ def conv_peak_flops(repeats: int, dtype: str = "float32") -> float:
         conv = tf.function(
             lambda x=x, w=w, d=dilation: tf.nn.conv2d(x, w, 1, "SAME", dilations=d)
         )
-        seconds = _median_seconds(lambda conv=conv: conv().numpy(), repeats, 2)
+        seconds = median_seconds(lambda conv=conv: conv().numpy(), repeats, 2)
         flops = 2.0 * 4 * size * size * kernel * kernel * cin * cout
         best = max(best, flops / seconds)
     return best
@@ -212,8 +201,8 @@ def run(args: argparse.Namespace) -> None:
     peer = _official((height, width), args.batch, recipe.model.num_classes, precision)
     peak = conv_peak_flops(args.repeats, keras.DTypePolicy(precision).compute_dtype)
     seconds = {
-        f"ours ({recipe.name})": _median_seconds(ours, args.steps, args.warmup),
-        "tf-models-official DeepLabV3": _median_seconds(peer, args.steps, args.warmup),
+        f"ours ({recipe.name})": median_seconds(ours, args.steps, args.warmup),
+        "tf-models-official DeepLabV3": median_seconds(peer, args.steps, args.warmup),
     }
     ours_rate = args.batch / next(iter(seconds.values()))
     rows = []

@@ -1,4 +1,5 @@
-"""What the command lines share: a recipe file, `--set` overrides, one-line errors."""
+"""What the command lines share: a recipe file, `--set` overrides, the weights to
+load, one-line errors."""
 
 from __future__ import annotations
 
@@ -43,6 +44,19 @@ def add_override_argument(
         metavar="KEY=VALUE",
         help=f"override recipe keys, e.g. {example}",
     )
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the required choice `--checkpoint PATH` or `--weights FILE` to `parser`.
+
+    Example:
+        >>> add_weights_arguments(parser)  # then args.checkpoint, args.weights
+    """
+    weights = parser.add_mutually_exclusive_group(required=True)
+    weights.add_argument(
+        "--checkpoint", help="checkpoint prefix, or a run directory (its newest)"
+    )
+    weights.add_argument("--weights", help="a .weights.h5 or .keras file")
 
 
 def load_recipe_or_report(path, overrides: list[str]) -> Recipe | None:

@@ -1,6 +1,8 @@
-"""The one place where a recipe's `eval` section becomes inference settings."""
+"""The one place where a recipe's `eval` section becomes inference and CRF settings."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from tfdeeplab.config.schema import Recipe
 from tfdeeplab.evaluation.inference import InferenceSettings
@@ -22,3 +24,15 @@ def inference_settings(recipe: Recipe) -> InferenceSettings:
         flip=evaluation.flip,
         tile_batch=evaluation.tile_batch,
     )
+
+
+def crf_arguments(recipe: Recipe) -> dict:
+    """`dense_crf`'s keyword arguments from the recipe's `eval.crf` (not `enabled`).
+
+    Example:
+        >>> crf_arguments(load_recipe("recipes/voc_aspp_msc.yaml"))["bilateral_xy"]
+        67.0
+    """
+    settings = dataclasses.asdict(recipe.eval.crf)
+    settings.pop("enabled")
+    return settings
