@@ -139,3 +139,17 @@ def test_cityscapes_predictions_score_the_same_in_the_official_evaluation(
     )  # fmt: skip
     assert 0 < ours["miou"] < 1 and len(np.unique(ours["confusion_matrix"])) > 3
     assert result["averageScoreClasses"] == pytest.approx(ours["miou"], abs=1e-9)
+
+
+def test_the_crf_runs_in_worker_processes_from_the_recipe(
+    demo_shards, trained_run, tmp_path, capsys
+):
+    report = tmp_path / "crf.json"
+    crf = ["eval.crf.enabled=true", "eval.crf.workers=2", "eval.crf.iterations=2"]
+    assert run_evaluate(demo_shards, "--checkpoint", str(trained_run), "--json",
+                        str(report), more=crf) == 0  # fmt: skip
+    assert "CRF on" in capsys.readouterr().out
+    record = json.loads(report.read_text())
+    assert record["images"] == 4
+    assert record["settings"]["crf"]["iterations"] == 2
+    assert "workers" not in record["settings"]["crf"]  # not a CRF parameter

@@ -70,6 +70,7 @@ def test_only_builders_read_recipe_objects():
     [
         "tfdeeplab.config",  # recipes are checked before TensorFlow loads
         "tfdeeplab.data.datasets",
+        "tfdeeplab.evaluation.crf_pool",  # imported by the CRF workers
         "tfdeeplab.data.shard_format",
         "tfdeeplab.models.resnet_layout",
         "tfdeeplab.run_directory",

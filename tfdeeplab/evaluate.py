@@ -3,8 +3,9 @@
 
 Evaluates a checkpoint (or a run directory's newest one, or `--weights FILE`) on a
 split by SPEC §4's protocol as the recipe's `eval` section sets it: scales, sliding
-window of the crop size, flip, dense CRF. Prints every class's IoU, mIoU, pixel and
-mean accuracy; `--json` writes them with the confusion matrix (and a confusion
+window of the crop size, flip, dense CRF (in worker processes); with several GPUs
+the images are spread over them. Prints every class's IoU, mIoU, pixel and mean
+accuracy; `--json` writes them with the confusion matrix (and a confusion
 picture beside it), and a run directory's TensorBoard gets them under `eval/`.
 """
 
@@ -57,10 +58,13 @@ def _one_line_errors() -> tuple:
     """The errors that end the command in one line (imported after the recipe loads)."""
     from tfdeeplab.data.records import MissingShardsError
     from tfdeeplab.evaluation.crf import CrfUnavailableError
+    from tfdeeplab.evaluation.crf_pool import CrfWorkerError
     from tfdeeplab.evaluation.evaluator import EmptySplitError
     from tfdeeplab.evaluation.weights import WeightsError
+    from tfdeeplab.training.strategy import DistributionError
 
-    return (MissingShardsError, CrfUnavailableError, EmptySplitError, WeightsError)
+    return (MissingShardsError, CrfUnavailableError, CrfWorkerError, EmptySplitError,
+            WeightsError, DistributionError)  # fmt: skip
 
 
 def _run_directory(checkpoint: str | None, prefix: str) -> Path | None:
@@ -89,6 +93,7 @@ def _evaluate(recipe, args: argparse.Namespace) -> int:
     from tfdeeplab.evaluation.weights import checkpoint_step, load_weights
     from tfdeeplab.models import build_model
     from tfdeeplab.run_directory import RunDirectory
+    from tfdeeplab.training.strategy import evaluation_strategy
     from tfdeeplab.training.summaries import TensorBoardSummaries
 
     data = recipe.data
@@ -98,7 +103,9 @@ def _evaluate(recipe, args: argparse.Namespace) -> int:
     if recipe.eval.crf.enabled:
         require_crf()  # before any work
         crf = crf_arguments(recipe)
-    model = build_model(recipe.model)
+    strategy = evaluation_strategy(recipe.train.distribution)
+    with strategy.scope():
+        model = build_model(recipe.model)
     loaded = load_weights(model, checkpoint=args.checkpoint, weights=args.weights)
     descriptor = dataset_descriptor(data.dataset)
     names = [descriptor.class_name(i) for i in range(recipe.model.num_classes)]
@@ -107,12 +114,15 @@ def _evaluate(recipe, args: argparse.Namespace) -> int:
     if args.save_predictions:
         write = outputs.submission_writer(data.dataset, args.save_predictions)
         save = lambda example, labels: write(example["id"].decode(), labels)  # noqa: E731
+    replicas = strategy.num_replicas_in_sync
     print(f"evaluating {loaded} on {data.root} {split}: scales "
           f"{list(settings.scales)}, window {list(settings.window)}, flip "
-          f"{settings.flip}, CRF {'on' if crf else 'off'}")  # fmt: skip
+          f"{settings.flip}, CRF {'on' if crf else 'off'}"
+          + (f", {replicas} replicas" if replicas > 1 else ""))  # fmt: skip
     result = evaluate_split(model, eval_dataset(recipe, split), settings,
-                            recipe.model.num_classes, crf=crf, on_prediction=save,
-                            progress=not args.no_progress,
+                            recipe.model.num_classes, crf=crf,
+                            crf_workers=recipe.eval.crf.workers, strategy=strategy,
+                            on_prediction=save, progress=not args.no_progress,
                             total=sum(record_counts(files)))  # fmt: skip
     print(outputs.metrics_table(result.metrics, names))
     print(f"{result.images} images in {result.seconds:.1f} s "

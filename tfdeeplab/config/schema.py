@@ -345,6 +345,8 @@ class CrfConfig:
         bilateral_weight: float. Weight of the appearance kernel.
         bilateral_xy: float. Its spatial standard deviation.
         bilateral_rgb: float. Its colour standard deviation.
+        workers: int. Processes that run the CRF while the network predicts the
+            next images; 0 for one per CPU core.
     """
 
     enabled: bool = _field(False)
@@ -354,6 +356,7 @@ class CrfConfig:
     bilateral_weight: float = _field(4.0, minimum=0.0)
     bilateral_xy: float = _field(67.0, minimum=0.0)
     bilateral_rgb: float = _field(3.0, minimum=0.0)
+    workers: int = _field(0, minimum=0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,8 @@ def inference_settings(recipe: Recipe) -> InferenceSettings:
 
 
 def crf_arguments(recipe: Recipe) -> dict:
-    """`dense_crf`'s keyword arguments from the recipe's `eval.crf` (not `enabled`).
+    """`dense_crf`'s keyword arguments from the recipe's `eval.crf` (not `enabled`
+    or `workers`).
 
     Example:
         >>> crf_arguments(load_recipe("recipes/voc_aspp_msc.yaml"))["bilateral_xy"]
@@ -35,4 +36,5 @@ def crf_arguments(recipe: Recipe) -> dict:
     """
     settings = dataclasses.asdict(recipe.eval.crf)
     settings.pop("enabled")
+    settings.pop("workers")
     return settings

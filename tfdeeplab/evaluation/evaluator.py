@@ -1,7 +1,8 @@
 """Evaluating a model on a split: SPEC §4's protocol, one confusion matrix.
 
 Every image goes through `predict_probabilities` (one traced function for all
-sizes), optionally through the dense CRF, and its argmax into one C x C confusion
+sizes; one image per replica under a strategy with several), optionally through the
+dense CRF (in worker processes), and its argmax into one C x C confusion
 matrix over the whole split (rows truth, columns prediction, the ignore label
 dropped), from which mIoU, pixel accuracy, mean accuracy and each class's IoU are
 read.
@@ -9,9 +10,10 @@ read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
@@ -19,8 +21,10 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfdeeplab.evaluation.confusion import ConfusionMatrix
-from tfdeeplab.evaluation.crf import dense_crf, require_crf
-from tfdeeplab.evaluation.inference import InferenceSettings, predict_probabilities
+from tfdeeplab.evaluation.crf import require_crf
+from tfdeeplab.evaluation.crf_pool import CrfPool
+from tfdeeplab.evaluation.inference import InferenceSettings
+from tfdeeplab.evaluation.replicas import ReplicatedInference
 
 
 class EmptySplitError(ValueError):
@@ -55,22 +59,32 @@ def evaluate_split(
     num_classes: int,
     *,
     crf: dict | None = None,
+    crf_workers: int = 0,
+    strategy: tf.distribute.Strategy | None = None,
     on_prediction: Callable[[dict, np.ndarray], None] | None = None,
     progress: bool = True,
     total: int | None = None,
 ) -> EvaluationResult:
     """Predict every image of `dataset` and score the split as a whole.
 
+    Under a strategy with several replicas the images are spread over them (one
+    image per replica at a time) and every replica's pixels go into the one
+    confusion matrix. With `crf`, the CRF runs in `crf_workers` processes while
+    the network works on the next images.
+
     Args:
-        model: keras.Model from `build_model`, weights loaded.
+        model: keras.Model from `build_model`, weights loaded (built under
+            `strategy.scope()` when a strategy is given).
         dataset: `eval_dataset(recipe, split)`: dicts with `image`, `rgb`, `label`,
             `id`.
         settings: InferenceSettings. Scales, window, flip, tile batch.
         num_classes: int.
         crf: dict or None. `dense_crf` keyword arguments to refine each image's
             probabilities; None for no CRF.
+        crf_workers: int. CRF processes; 0 for one per CPU core. Defaults to 0.
+        strategy: tf.distribute.Strategy or None (the default strategy).
         on_prediction: function (example as numpy, labels [H, W]) called for each
-            image, e.g. to save it.
+            image in the dataset's order, e.g. to save it.
         progress: bool. Show a progress bar with images/s. Defaults to True.
         total: int or None. Images in the split, for the bar's ETA.
 
@@ -80,6 +94,7 @@ def evaluate_split(
     Raises:
         EmptySplitError: the split holds no image.
         CrfUnavailableError: `crf` given without the pydensecrf2 package.
+        CrfWorkerError: a CRF process died.
 
     Example:
         >>> result = evaluate_split(model, eval_dataset(recipe), settings, 21)
@@ -87,34 +102,32 @@ def evaluate_split(
     """
     if crf is not None:
         require_crf()
-    signature = [tf.TensorSpec([None, None, 3], tf.float32)]
-    probabilities_of = tf.function(
-        lambda image: predict_probabilities(model, image, settings),
-        input_signature=signature,
-    )
-    # Without a CRF only the label map leaves the graph, not [H, W, C] floats.
-    labels_of = tf.function(
-        lambda image: tf.argmax(probabilities_of(image), -1, output_type=tf.int32),
-        input_signature=signature,
+    infer = ReplicatedInference(
+        model,
+        settings,
+        output="labels" if crf is None else "probabilities",
+        strategy=strategy,
     )
     matrix = ConfusionMatrix(num_classes)
     start, count, first_done = time.perf_counter(), 0, None
     bar = tqdm(total=total, unit="img", disable=not progress, dynamic_ncols=True)
-    for example in dataset:
-        if crf is None:
-            labels = labels_of(example["image"]).numpy()
-        else:
-            probabilities = probabilities_of(example["image"]).numpy()
-            refined = dense_crf(probabilities, example["rgb"].numpy(), **crf)
-            labels = refined.argmax(-1).astype(np.int32)
-        matrix.update(example["label"], labels)
-        if on_prediction is not None:
-            on_prediction({key: value.numpy() for key, value in example.items()},
-                          labels)  # fmt: skip
-        count += 1
-        if first_done is None:
-            first_done = time.perf_counter()
-        bar.update(1)
+    with contextlib.ExitStack() as stack:
+        predictions = _predictions(dataset, infer)
+        if crf is not None:
+            pool = stack.enter_context(CrfPool(crf, crf_workers))
+            predictions = pool.ordered(
+                (example, output.numpy(), example["rgb"].numpy())
+                for example, output in predictions
+            )
+        for example, labels in predictions:
+            matrix.update(example["label"], labels)
+            if on_prediction is not None:
+                on_prediction({key: value.numpy() for key, value in example.items()},
+                              np.asarray(labels))  # fmt: skip
+            count += 1
+            if first_done is None:
+                first_done = time.perf_counter()
+            bar.update(1)
     bar.close()
     if not count:
         raise EmptySplitError("the split holds no images")
@@ -122,3 +135,17 @@ def evaluate_split(
     return EvaluationResult(
         matrix.counts, matrix.metrics(), count, end - start, end - first_done
     )
+
+
+def _predictions(
+    dataset: tf.data.Dataset, infer: ReplicatedInference
+) -> Iterator[tuple[dict, tf.Tensor]]:
+    """(example, output) for every image, `infer.replicas` images per call."""
+    group = []
+    for example in dataset:
+        group.append(example)
+        if len(group) == infer.replicas:
+            yield from zip(group, infer([e["image"] for e in group]), strict=True)
+            group = []
+    if group:
+        yield from zip(group, infer([e["image"] for e in group]), strict=True)

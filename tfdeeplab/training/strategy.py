@@ -85,6 +85,26 @@ def build_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     )
 
 
+def evaluation_strategy(kind: str = "auto") -> tf.distribute.Strategy:
+    """The strategy an evaluation on this machine spreads its images over.
+
+    Evaluation runs in one process: `auto` and `multi_worker` become
+    MirroredStrategy over this machine's GPUs when there are two or more (else the
+    one device); `mirrored` and `one_device` are taken as they are.
+
+    Args:
+        kind: str. The recipe's `train.distribution`.
+
+    Example:
+        >>> with evaluation_strategy("auto").scope():
+        ...     model = build_model(recipe.model)
+    """
+    if kind in ("auto", "multi_worker"):  # TF_CONFIG's cluster is for training
+        several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
+        kind = "mirrored" if several_gpus else "one_device"
+    return build_strategy(kind)
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """True on the worker that writes checkpoints and summaries (task 0 or chief)."""
     resolver = getattr(strategy, "cluster_resolver", None)
