@@ -7,6 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tests.helpers import tiny_model  # noqa: E402
 from tfdeeplab.config import ModelConfig  # noqa: E402
 
 # Two logical devices on the one CPU, so tf.distribute strategies run with 2 replicas.
@@ -31,13 +32,7 @@ def two_replicas() -> tf.distribute.MirroredStrategy:
 @pytest.fixture
 def tiny_model_config() -> ModelConfig:
     """A 2-2-2-2 unit ResNet-50-style DeepLab, small enough for 65x65 tests."""
-    return ModelConfig(
-        num_classes=5,
-        depth=50,
-        units_per_stage=(2, 2, 2, 2),
-        output_stride=16,
-        fc6_channels=32,
-    )
+    return tiny_model()
 
 
 @pytest.fixture(scope="session")

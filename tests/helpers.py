@@ -22,6 +22,17 @@ SEED_AUGMENTATION = Augmentation(
 )
 
 
+def tiny_model() -> ModelConfig:
+    """A 2-2-2-2 unit ResNet-50-style DeepLab, small enough for 65x65 tests."""
+    return ModelConfig(
+        num_classes=5,
+        depth=50,
+        units_per_stage=(2, 2, 2, 2),
+        output_stride=16,
+        fc6_channels=32,
+    )
+
+
 def tiny(config: ModelConfig, **changes) -> ModelConfig:
     """`config` with some fields replaced (the schema checks run again)."""
     changed = dataclasses.replace(config, **changes)

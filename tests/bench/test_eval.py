@@ -17,13 +17,18 @@ SMALL = [
 def test_eval_benchmark_table_and_json(tmp_path, capsys):
     out = tmp_path / "eval.json"
     arguments = ["eval", "--images", "2", "--cityscapes-images", "2", "--repeats",
-                 "1", "--json", str(out), "--set", *SMALL]  # fmt: skip
+                 "1", "--crf-workers", "1", "--json", str(out), "--set", *SMALL]  # fmt: skip
     assert main(arguments) == 0
     figures = json.loads(out.read_text())
-    voc, cityscapes = figures["rows"]
+    voc, voc_crf, cityscapes = figures["rows"]
     assert voc["tiles"] == 4 + 4 + 6  # 0.9: 450x338, 1.0: 500x375, 1.1: 550x413
     assert cityscapes["tiles"] == 3  # one row of 1024 tiles at 0, 683 and 1024
-    for row in (voc, cityscapes):
+    assert voc_crf["tiles"] == voc["tiles"] and voc_crf["crf_s_per_image"] > 0
+    assert voc_crf["crf_overlap"] == pytest.approx(
+        (voc["s_per_image"] + voc_crf["crf_s_per_image"] - voc_crf["s_per_image"])
+        / min(voc["s_per_image"], voc_crf["crf_s_per_image"])
+    )
+    for row in (voc, voc_crf, cityscapes):
         assert row["s_per_image"] > 0 and row["forward_s_per_image"] > 0
         assert row["ratio"] == pytest.approx(
             row["s_per_image"] / row["forward_s_per_image"]

@@ -9,6 +9,9 @@ forward, stitching, resizing, metrics, input; after the first image, which trace
 the graph once for the whole split), the sum of its tiles' forward passes (the same
 batches of `eval.tile_batch` tiles, timed alone), their ratio, and the share of wall
 time outside the forward pass.
+A third row runs the VOC protocol with the dense CRF in worker processes and reports
+the CRF alone (one image, in line) and `crf_overlap`: the share of the CRF's time
+hidden behind the network (1: all of it; 0: as slow as running it in line).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def _tiles_per_image(size, settings) -> int:
     return count
 
 
-def _measure(name, recipe_path, overrides, size, images, repeats):
+def _measure(name, recipe_path, overrides, size, images, repeats, crf=None,
+             crf_workers=0):  # fmt: skip
     import tensorflow as tf
 
     from tfdeeplab.config import load_recipe
@@ -76,7 +80,8 @@ def _measure(name, recipe_path, overrides, size, images, repeats):
         "id": np.array([f"image{i}" for i in range(images)]),
     }
     dataset = tf.data.Dataset.from_tensor_slices(examples)
-    result = evaluate_split(model, dataset, settings, classes, progress=False)
+    result = evaluate_split(model, dataset, settings, classes, crf=crf,
+                            crf_workers=crf_workers, progress=False)  # fmt: skip
     # The first image also traces the graph, a one-time cost a split amortises.
     per_image = result.seconds_after_first / (images - 1)
 
@@ -87,7 +92,7 @@ def _measure(name, recipe_path, overrides, size, images, repeats):
     )
     forward = tf.function(lambda: tf.nn.softmax(model(batch, training=False)))
     forward_per_image = batches * median_seconds(lambda: forward().numpy(), repeats)
-    return {
+    row = {
         "protocol": name,
         "image": f"{size[1]}x{size[0]}",
         "tiles": tiles,
@@ -96,24 +101,48 @@ def _measure(name, recipe_path, overrides, size, images, repeats):
         "ratio": per_image / forward_per_image,
         "outside_forward": 1 - forward_per_image / per_image,  # < 0: noise
     }
+    if crf is not None:
+        from tfdeeplab.evaluation.crf import dense_crf
+
+        probabilities = rng.dirichlet(np.ones(classes), size).astype(np.float32)
+        row["crf_s_per_image"] = median_seconds(
+            lambda: dense_crf(probabilities, examples["rgb"][0], **crf), repeats
+        )
+    return row
+
+
+def _crf_overlap(without: dict, with_crf: dict) -> float:
+    """Share of the CRF's time hidden behind the network: 1 all, 0 none (in line)."""
+    hidden = without["s_per_image"] + with_crf["crf_s_per_image"]
+    hidden -= with_crf["s_per_image"]
+    return hidden / min(without["s_per_image"], with_crf["crf_s_per_image"])
 
 
 def run(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
+    from tfdeeplab.config import load_recipe
+    from tfdeeplab.evaluation.builder import crf_arguments
+
+    voc = ("VOC (3 scales, 321 tiles)", args.recipe, args.overrides, (375, 500),
+           args.images, args.repeats)  # fmt: skip
+    crf = crf_arguments(load_recipe(args.recipe, args.overrides))
     rows = [
-        _measure("VOC (3 scales, 321 tiles)", args.recipe, args.overrides,
-                 (375, 500), args.images, args.repeats),
+        _measure(*voc),
+        _measure(*voc, crf=crf, crf_workers=args.crf_workers),
         _measure("Cityscapes (1 scale, 1024 tiles)", args.cityscapes_recipe,
                  [*REDUCED, *args.cityscapes_set], (1024, 2048),
                  args.cityscapes_images, args.repeats),
     ]  # fmt: skip
+    rows[1]["protocol"] = "VOC + dense CRF in worker processes"
+    rows[1]["crf_overlap"] = _crf_overlap(rows[0], rows[1])
     emit(
         "eval",
         rows,
         ["protocol", "image", "tiles", "s_per_image", "forward_s_per_image", "ratio",
-         "outside_forward"],
+         "outside_forward", "crf_s_per_image", "crf_overlap"],
         {"images": args.images, "cityscapes_images": args.cityscapes_images,
+         "crf_workers": args.crf_workers or "one per core",
          "cores": os.cpu_count(), "tensorflow": tf.__version__},
         args.json,
     )  # fmt: skip
@@ -138,6 +167,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cityscapes-set", nargs="*", default=[], metavar="KEY=VALUE",
         help=f"overrides of the Cityscapes recipe, after {' '.join(REDUCED)}",
     )  # fmt: skip
+    parser.add_argument(
+        "--crf-workers",
+        type=int,
+        default=0,
+        help="CRF processes for the VOC + CRF row (0: one per core)",
+    )
     parser.add_argument("--repeats", type=positive_int, default=3,
                         help="timed forward passes per batch (median)")  # fmt: skip
     add_override_argument(parser, "model.depth=50")
