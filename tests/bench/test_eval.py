@@ -17,7 +17,8 @@ SMALL = [
 def test_eval_benchmark_table_and_json(tmp_path, capsys):
     out = tmp_path / "eval.json"
     arguments = ["eval", "--images", "2", "--cityscapes-images", "2", "--repeats",
-                 "1", "--crf-workers", "1", "--json", str(out), "--set", *SMALL]  # fmt: skip
+                 "1", "--crf-workers", "1", "--json", str(out),
+                 "--set", *SMALL]  # fmt: skip
     assert main(arguments) == 0
     figures = json.loads(out.read_text())
     voc, voc_crf, cityscapes = figures["rows"]
