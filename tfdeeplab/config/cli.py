@@ -46,13 +46,19 @@ def add_override_argument(
     )
 
 
-def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the required choice `--checkpoint PATH` or `--weights FILE` to `parser`.
+def add_weights_arguments(
+    parser: argparse.ArgumentParser, *, required: bool = True
+) -> None:
+    """Add the choice `--checkpoint PATH` or `--weights FILE` to `parser`.
+
+    Args:
+        parser: argparse.ArgumentParser.
+        required: bool. One of the two must be given. Defaults to True.
 
     Example:
         >>> add_weights_arguments(parser)  # then args.checkpoint, args.weights
     """
-    weights = parser.add_mutually_exclusive_group(required=True)
+    weights = parser.add_mutually_exclusive_group(required=required)
     weights.add_argument(
         "--checkpoint", help="checkpoint prefix, or a run directory (its newest)"
     )
