@@ -6,11 +6,17 @@ import os
 import sys
 from pathlib import Path
 
-from tfdeeplab.bench import convert, data, evaluation, step
+from tfdeeplab.bench import convert, data, evaluation, export, step
 from tfdeeplab.config import RecipeError
 from tfdeeplab.config.cli import OneLineArgumentParser
 
-BENCHMARKS = {"convert": convert, "data": data, "eval": evaluation, "step": step}
+BENCHMARKS = {
+    "convert": convert,
+    "data": data,
+    "eval": evaluation,
+    "export": export,
+    "step": step,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
