@@ -54,11 +54,17 @@ def loop_deformable_conv(x, offsets, kernel, stride, pad, dilation, groups, mask
     return out
 
 
+# Every semantic test runs on both implementations: the C++ kernels and the reference.
+BOTH = pytest.mark.parametrize("implementation", ["custom_op", "reference"])
+
+
+@BOTH
 @pytest.mark.parametrize(
     "stride, pad, dilation, groups, modulated",
     [(1, 1, 1, 1, False), (2, 2, 2, 2, False), (1, 0, 1, 2, True), (2, 1, 1, 1, True)],
 )
-def test_matches_loop_reference(stride, pad, dilation, groups, modulated):
+def test_matches_loop_reference(stride, pad, dilation, groups, modulated,
+                                implementation):  # fmt: skip
     rng = np.random.default_rng(stride * 10 + pad + dilation + groups)
     x = rng.normal(size=(2, 7, 6, 4))
     kernel = rng.normal(size=(3, 3, 4, 3))
@@ -79,12 +85,14 @@ def test_matches_loop_reference(stride, pad, dilation, groups, modulated):
         dilation=dilation,
         deformable_groups=groups,
         mask=None if mask is None else tf.constant(mask),
+        implementation=implementation,
     )
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
+@BOTH
 @pytest.mark.parametrize("stride, dilation", [(1, 1), (1, 2), (2, 1), (2, 3)])
-def test_zero_offsets_equal_regular_convolution(stride, dilation):
+def test_zero_offsets_equal_regular_convolution(stride, dilation, implementation):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(2, 11, 9, 6)), tf.float32)
     kernel = tf.constant(rng.normal(size=(3, 3, 6, 5)), tf.float32)
@@ -98,6 +106,7 @@ def test_zero_offsets_equal_regular_convolution(stride, dilation):
         strides=stride,
         padding=pad,
         dilation=dilation,
+        implementation=implementation,
     )
     padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
     expected = tf.nn.conv2d(
@@ -106,29 +115,35 @@ def test_zero_offsets_equal_regular_convolution(stride, dilation):
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_integer_offsets_shift_the_samples():
+@BOTH
+def test_integer_offsets_shift_the_samples(implementation):
     x = tf.reshape(tf.range(25, dtype=tf.float32), [1, 5, 5, 1])
     kernel = tf.ones([1, 1, 1, 1])
     shift_down = tf.tile(tf.constant([1.0, 0.0])[None, None, None, :], [1, 5, 5, 1])
-    got = deformable_conv2d(x, shift_down, kernel)[0, :, :, 0].numpy()
+    got = deformable_conv2d(x, shift_down, kernel, implementation=implementation)
+    got = got[0, :, :, 0].numpy()
     expected = np.vstack([np.arange(5, 25).reshape(4, 5), np.zeros((1, 5))])
     np.testing.assert_array_equal(got, expected)
 
 
-def test_samples_at_the_border():
+@BOTH
+def test_samples_at_the_border(implementation):
     x = tf.ones([1, 3, 3, 1])
     kernel = tf.ones([1, 1, 1, 1])
 
     def sample(dy, dx):
         offsets = tf.constant([[[[dy, dx]]]], tf.float32)
-        return float(deformable_conv2d(x[:, :1, :1], offsets, kernel)[0, 0, 0, 0])
+        out = deformable_conv2d(x[:, :1, :1], offsets, kernel,
+                                implementation=implementation)  # fmt: skip
+        return float(out[0, 0, 0, 0])
 
     assert sample(-1.0, 0.0) == 0.0  # y <= -1: nothing
     assert sample(-0.25, 0.0) == pytest.approx(0.75)  # the outside corner counts 0
     assert sample(0.0, -0.5) == pytest.approx(0.5)
 
 
-def test_gradients_match_numeric_float64():
+@BOTH
+def test_gradients_match_numeric_float64(implementation):
     rng = np.random.default_rng(1)
     x = tf.constant(rng.normal(size=(1, 4, 4, 2)))
     kernel = tf.constant(rng.normal(size=(3, 3, 2, 2)))
@@ -138,9 +153,8 @@ def test_gradients_match_numeric_float64():
 
     @tf.function
     def function(x, offsets, kernel, mask):
-        return deformable_conv2d(
-            x, offsets, kernel, padding=1, deformable_groups=2, mask=mask
-        )
+        return deformable_conv2d(x, offsets, kernel, padding=1, deformable_groups=2,
+                                 mask=mask, implementation=implementation)  # fmt: skip
 
     theoretical, numerical = tf.test.compute_gradient(
         function, [x, offsets, kernel, mask], delta=1e-6

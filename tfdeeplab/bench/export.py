@@ -98,12 +98,24 @@ def run(args: argparse.Namespace) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", type=Path, default=RECIPES / "voc.yaml",
-                        help="the model and eval protocol (default recipes/voc.yaml)")
-    parser.add_argument("--size", type=image_size, default=(375, 500),
-                        help="WIDTHxHEIGHT of the images (default 500x375)")
-    parser.add_argument("--images", type=positive_int, default=2,
-                        help="different images per pass (default 2)")
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        default=RECIPES / "voc.yaml",
+        help="the model and eval protocol (default recipes/voc.yaml)",
+    )
+    parser.add_argument(
+        "--size",
+        type=image_size,
+        default=(375, 500),
+        help="WIDTHxHEIGHT of the images (default 500x375)",
+    )
+    parser.add_argument(
+        "--images",
+        type=positive_int,
+        default=2,
+        help="different images per pass (default 2)",
+    )
     parser.add_argument("--repeats", type=positive_int, default=3,
                         help="timed passes over the images (median)")  # fmt: skip
     add_override_argument(parser, "model.depth=50")

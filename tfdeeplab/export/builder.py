@@ -16,7 +16,6 @@ from tfdeeplab.export.serving import SegmentationServer
 
 def serving_server(recipe: Recipe, model: keras.Model) -> SegmentationServer:
     """`model` with the recipe's normalisation and `eval` protocol (no CRF).
-
     Example:
         >>> server = serving_server(recipe, model)
     """

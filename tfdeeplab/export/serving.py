@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tfdeeplab.data.augment import normalize
 from tfdeeplab.evaluation.inference import InferenceSettings, predict_probabilities
+from tfdeeplab.ops.deformable_conv import set_deformable_implementation
 
 IMAGES_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
 BYTES_SPEC = tf.TensorSpec([None], tf.string, name="image_bytes")
@@ -36,6 +37,10 @@ BYTES_SPEC = tf.TensorSpec([None], tf.string, name="image_bytes")
 
 class SegmentationServer(tf.Module):
     """A model with its inference settings, as the SavedModel's root.
+
+    Its deformable convolutions are set to the pure-TensorFlow reference (the C++
+    kernels are a library of tfdeeplab's own, which a SavedModel cannot carry), so
+    the export loads anywhere.
 
     Args:
         model: keras.Model from `build_model`, weights loaded.
@@ -61,6 +66,7 @@ class SegmentationServer(tf.Module):
         num_classes: int,
     ):
         super().__init__(name="segmentation_server")
+        set_deformable_implementation(model, "reference")
         self.model = model
         self.settings = settings
         self._channel_order = channel_order

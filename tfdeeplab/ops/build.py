@@ -33,7 +33,24 @@ _log = logging.getLogger(__name__)
 
 
 class OpBuildError(RuntimeError):
-    """A custom op that could not be built or loaded; the message says why."""
+    """A custom op that could not be built or loaded; the message says why in one
+    line, `details` holds the compiler's whole output."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
+def first_error_line(output: str) -> str:
+    """The compiler's first line that reports an error (else its first line).
+
+    Example:
+        >>> first_error_line("a.cc: In function 'f':\na.cc:3:1: error: 'x' ...")
+        "a.cc:3:1: error: 'x' ..."
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["(no output)"])[0]
 
 
 def _cache_dir() -> Path:
@@ -100,7 +117,10 @@ def build_op_library(sources: Sequence[Path], name: str) -> Path:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             names = ", ".join(source.name for source in sources)
-            raise OpBuildError(f"compiling {names} failed:\n{result.stderr[-4000:]}")
+            raise OpBuildError(
+                f"compiling {names} failed: {first_error_line(result.stderr)}",
+                details=result.stderr,
+            )
         os.replace(partial, target)
     return target
 

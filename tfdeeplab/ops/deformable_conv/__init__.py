@@ -1,10 +1,38 @@
 """Deformable convolution (DCN v1, Dai et al. 2017) and its modulated form (DCN v2).
 
-`deformable_conv2d` is the pure-TensorFlow reference (gather + bilinear weights +
-matmul); `DeformableConv2D` is the Keras layer the models use.
+`deformable_conv2d` runs the C++ kernels (`kernel.py`, CPU) or the pure-TensorFlow
+reference (`reference.py`: gathers, bilinear weights, matmul; GPU, XLA, export), as
+`implementation` says; `DeformableConv2D` is the Keras layer the models use.
 """
 
-from tfdeeplab.ops.deformable_conv.layer import DeformableConv2D
-from tfdeeplab.ops.deformable_conv.reference import deformable_conv2d, output_size
+from tfdeeplab.ops.deformable_conv.dispatch import (
+    IMPLEMENTATIONS,
+    check_implementation,
+    deformable_conv2d,
+    resolve_implementation,
+)
+from tfdeeplab.ops.deformable_conv.kernel import (
+    deformable_conv2d_custom_op,
+    deformable_conv_available,
+)
+from tfdeeplab.ops.deformable_conv.layer import (
+    DeformableConv2D,
+    set_deformable_implementation,
+)
+from tfdeeplab.ops.deformable_conv.reference import (
+    deformable_conv2d_reference,
+    output_size,
+)
 
-__all__ = ["DeformableConv2D", "deformable_conv2d", "output_size"]
+__all__ = [
+    "IMPLEMENTATIONS",
+    "DeformableConv2D",
+    "check_implementation",
+    "deformable_conv2d",
+    "deformable_conv2d_custom_op",
+    "deformable_conv2d_reference",
+    "deformable_conv_available",
+    "output_size",
+    "resolve_implementation",
+    "set_deformable_implementation",
+]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import keras
 
-from tfdeeplab.ops.deformable_conv.reference import deformable_conv2d, output_size
+from tfdeeplab.ops.deformable_conv.dispatch import (
+    check_implementation,
+    deformable_conv2d,
+)
+from tfdeeplab.ops.deformable_conv.reference import output_size
 
 
 @keras.saving.register_keras_serializable(package="tfdeeplab")
@@ -27,6 +31,8 @@ class DeformableConv2D(keras.layers.Layer):
         use_bias: bool. Defaults to False (the DCN ResNet units have none).
         kernel_initializer: initializer. Defaults to "he_normal".
         bias_initializer: initializer. Defaults to "zeros".
+        implementation: str. `auto` (the C++ kernels on a CPU where they are built,
+            else the reference), `custom_op` or `reference`. Defaults to `auto`.
 
     Call arguments:
         inputs: `[features, offsets]` or `[features, offsets, mask]`, with offsets
@@ -48,6 +54,7 @@ class DeformableConv2D(keras.layers.Layer):
         use_bias: bool = False,
         kernel_initializer="he_normal",
         bias_initializer="zeros",
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,6 +67,7 @@ class DeformableConv2D(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.implementation = check_implementation(implementation)
 
     def build(self, input_shape):
         channels = input_shape[0][-1]
@@ -91,6 +99,7 @@ class DeformableConv2D(keras.layers.Layer):
             dilation=self.dilation_rate,
             deformable_groups=self.deformable_groups,
             mask=mask,
+            implementation=self.implementation,
         )
         if self.use_bias:
             outputs = outputs + keras.ops.cast(self.bias, outputs.dtype)
@@ -125,5 +134,31 @@ class DeformableConv2D(keras.layers.Layer):
             use_bias=self.use_bias,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            implementation=self.implementation,
         )
         return config
+
+
+def set_deformable_implementation(model: keras.Model, implementation: str) -> int:
+    """Make every DeformableConv2D in `model` (nested models too) use `implementation`.
+
+    Takes effect at the next trace. Export uses it to hold the reference, which
+    loads without tfdeeplab.
+
+    Returns:
+        int. How many layers were set.
+
+    Example:
+        >>> set_deformable_implementation(model, "reference")
+        4
+    """
+    check_implementation(implementation)
+    count = 0
+    pending = list(getattr(model, "layers", []))
+    while pending:
+        layer = pending.pop()
+        if isinstance(layer, DeformableConv2D):
+            layer.implementation = implementation
+            count += 1
+        pending.extend(getattr(layer, "layers", []))
+    return count

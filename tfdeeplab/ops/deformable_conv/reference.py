@@ -9,6 +9,8 @@ Semantics are those of the MSRA DCN op, DCNv2 and torchvision (SPEC §2):
 - A bilinear corner outside the image contributes 0, so a sample at y <= -1, y >= H,
   x <= -1 or x >= W is 0.
 - The modulated variant multiplies each sample by `mask` (G * kh * kw channels).
+- A non-finite offset or mask makes the sample NaN (no index out of range), so a
+  diverging run stops on the trainer's NaN guard.
 
 Gradients come from TensorFlow's autodiff through the gathers and bilinear weights.
 """
@@ -30,7 +32,7 @@ def _tap_grid(out_size, kernel_size, stride, padding, dilation, dtype):
     return tf.cast(base[:, None] + taps[None, :], dtype)
 
 
-def deformable_conv2d(
+def deformable_conv2d_reference(
     inputs: tf.Tensor,
     offsets: tf.Tensor,
     kernel: tf.Tensor,
@@ -41,7 +43,7 @@ def deformable_conv2d(
     deformable_groups: int = 1,
     mask: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """Deformable 2-D convolution, NHWC, no bias.
+    """Deformable 2-D convolution, NHWC, no bias, in plain TensorFlow ops.
 
     Args:
         inputs: [N, H, W, C] tensor.
@@ -57,7 +59,8 @@ def deformable_conv2d(
         [N, Ho, Wo, O] tensor in the dtype of `inputs`.
 
     Example:
-        >>> out = deformable_conv2d(x, tf.zeros([1, 8, 8, 18]), w, padding=1)
+        >>> out = deformable_conv2d_reference(x, tf.zeros([1, 8, 8, 18]), w,
+        ...                                   padding=1)
         >>> # zero offsets: the same as tf.nn.conv2d(x, w, 1, [[0,0],[1,1],[1,1],[0,0]])
     """
     kh, kw, channels, filters = kernel.shape
@@ -84,6 +87,7 @@ def deformable_conv2d(
     sample_y = grid_y[None, :, None, None, :] + deltas[..., 0]  # [N, Ho, Wo, G, K]
     sample_x = grid_x[None, None, :, None, :] + deltas[..., 1]
 
+    finite = tf.math.is_finite(sample_y) & tf.math.is_finite(sample_x)
     y0 = tf.floor(sample_y)
     x0 = tf.floor(sample_x)
     frac_y = sample_y - y0
@@ -114,11 +118,15 @@ def deformable_conv2d(
             & (corner_x < width_f)
         )
         weight = weight_y * weight_x * tf.cast(inside, position_dtype) * modulation
-        index = tf.cast(
+        # A non-finite position (a diverging run) reads pixel 0 with a NaN weight:
+        # NaN out, never an index out of range.
+        index = tf.where(
+            finite,
             tf.clip_by_value(corner_y, 0, height_f - 1) * width_f
             + tf.clip_by_value(corner_x, 0, width_f - 1),
-            tf.int32,
+            tf.zeros_like(corner_y),
         )
+        index = tf.cast(index, tf.int32)
         index = tf.reshape(tf.transpose(index, [0, 3, 1, 2, 4]), [batch, groups, -1])
         weight = tf.reshape(
             tf.transpose(weight, [0, 3, 1, 2, 4]), [batch, groups, -1, 1]
