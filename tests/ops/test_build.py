@@ -72,3 +72,29 @@ def test_the_project_ops_have_their_sources_beside_them():
     ]
     assert build.op_sources("no_such_op") == []
     assert build.op_available("crop_resample")
+
+
+def test_the_build_command_builds_every_op_and_says_where(op_cache, capsys):
+    assert build.main() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == build.project_ops()
+    assert "deformable_conv" in build.project_ops()
+    for line in lines:
+        library = line.split(": ", 1)[1]
+        assert library.startswith(str(op_cache)) and library.endswith(".so")
+
+
+def test_the_build_command_reports_a_broken_compiler_in_one_line(
+    tmp_path, op_cache, monkeypatch, capsys
+):
+    compiler = tmp_path / "broken-cxx"
+    script = ["#!/bin/sh", "echo 'In file included from x.h:1,' >&2",
+              "echo 'x.cc:2:3: error: broken on purpose' >&2", "exit 1"]  # fmt: skip
+    compiler.write_text("\n".join(script) + "\n")
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    assert build.main() == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(build.project_ops())
+    assert all(line.endswith("failed: x.cc:2:3: error: broken on purpose")
+               for line in lines), lines  # fmt: skip

@@ -6,13 +6,14 @@ import os
 import sys
 from pathlib import Path
 
-from tfdeeplab.bench import convert, data, evaluation, export, step
+from tfdeeplab.bench import convert, data, deform, evaluation, export, step
 from tfdeeplab.config import RecipeError
 from tfdeeplab.config.cli import OneLineArgumentParser
 
 BENCHMARKS = {
     "convert": convert,
     "data": data,
+    "deform": deform,
     "eval": evaluation,
     "export": export,
     "step": step,

@@ -157,6 +157,24 @@ inline Sample<T> BilinearSample(T y, T x, const Geometry& g) {
   return s;
 }
 
+// out[k] = wa * a[k] + wb * b[k] + wc * c[k] + wd * d[k]: one bilinear sample of
+// `count` channels (restrict: the output never overlaps the image, so it vectorises).
+template <typename T>
+inline void Blend(const T* __restrict__ a, const T* __restrict__ b,
+                  const T* __restrict__ c, const T* __restrict__ d, T wa, T wb, T wc,
+                  T wd, int64_t count, T* __restrict__ out) {
+  for (int64_t k = 0; k < count; ++k) {
+    out[k] = wa * a[k] + wb * b[k] + wc * c[k] + wd * d[k];
+  }
+}
+
+// out[k] += w * grad[k] (the gradient never overlaps the input gradient).
+template <typename T>
+inline void AddScaled(const T* __restrict__ grad, T w, int64_t count,
+                      T* __restrict__ out) {
+  for (int64_t k = 0; k < count; ++k) out[k] += w * grad[k];
+}
+
 // Sample position of tap `tap` of pixel (ho, wo), before the offset.
 inline void TapOrigin(const Geometry& g, int64_t ho, int64_t wo, int tap, int64_t* y,
                       int64_t* x) {
@@ -301,15 +319,10 @@ class DeformableIm2colOp : public DeformableOpBase {
               std::fill(out, out + g.group_channels, T(0));
               continue;
             }
-            const T* a = image + s.corner[0] + c0;
-            const T* b = image + s.corner[1] + c0;
-            const T* c = image + s.corner[2] + c0;
-            const T* d = image + s.corner[3] + c0;
-            const T wa = s.weight[0] * m, wb = s.weight[1] * m;
-            const T wc = s.weight[2] * m, wd = s.weight[3] * m;
-            for (int64_t k = 0; k < g.group_channels; ++k) {
-              out[k] = wa * a[k] + wb * b[k] + wc * c[k] + wd * d[k];
-            }
+            Blend(image + s.corner[0] + c0, image + s.corner[1] + c0,
+                  image + s.corner[2] + c0, image + s.corner[3] + c0,
+                  s.weight[0] * m, s.weight[1] * m, s.weight[2] * m, s.weight[3] * m,
+                  g.group_channels, out);
           }
         }
       }
@@ -454,9 +467,8 @@ class DeformableIm2colGradOp : public DeformableOpBase {
               const T* grad = grad_row + tap * g.channels;
               for (int corner = 0; corner < 4; ++corner) {
                 if (!s.inside[corner]) continue;
-                const T w = s.weight[corner] * m;
-                T* out = image_grad + s.corner[corner];
-                for (int64_t k = lo; k < hi; ++k) out[k] += w * grad[k];
+                AddScaled(grad + lo, s.weight[corner] * m, hi - lo,
+                          image_grad + s.corner[corner] + lo);
               }
             }
           }
