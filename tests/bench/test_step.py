@@ -36,9 +36,11 @@ def test_conv_flops_count_forward_weight_and_input_gradients(trainable, passes):
 
 
 @pytest.mark.slow
-def test_step_benchmark_table_and_json(tmp_path, capsys):
+@pytest.mark.parametrize("recipe", ["voc", "voc_dcn"])  # DCN: NaN offsets crashed it
+def test_step_benchmark_table_and_json(recipe, tmp_path, capsys):
     out = tmp_path / "step.json"
-    arguments = ["step", "--crop", "33", "--batch", "1", "--steps", "1"]
+    arguments = ["step", "--crop", "33", "--batch", "1", "--steps", "2"]
+    arguments += ["--recipe", f"recipes/{recipe}.yaml"]
     arguments += ["--warmup", "1", "--repeats", "1", "--json", str(out)]
     assert main(arguments) == 0
     printed = capsys.readouterr().out
@@ -47,11 +49,11 @@ def test_step_benchmark_table_and_json(tmp_path, capsys):
     assert figures["settings"]["crop"] == "33x33"
     assert figures["settings"]["precision"] == "float32"
     assert set(rows) == {
-        "ours (voc)",
+        f"ours ({recipe})",
         "tf-models-official DeepLabV3",
         "dense conv peak",
     }
-    ours = rows["ours (voc)"]
+    ours = rows[f"ours ({recipe})"]
     assert ours["images_per_s"] > 0 and 0 < ours["fraction_of_peak"]
     peer = rows["tf-models-official DeepLabV3"]
     assert np.isclose(
@@ -83,3 +85,16 @@ def test_impossible_values_are_one_line(arguments, message, capsys):
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message in error
     assert error.startswith("error: python -m tfdeeplab.bench ")
+
+
+def test_timed_steps_must_be_finite():
+    from tfdeeplab.bench.step import finite_steps
+
+    losses = iter([0.7, float("nan"), 0.6])
+    step, check = finite_steps(lambda: next(losses), "voc_dcn")
+    step()
+    check()  # all finite so far
+    step()
+    step()
+    with pytest.raises(SystemExit, match="voc_dcn: the loss of step 2 of 3 is nan"):
+        check()

@@ -8,6 +8,10 @@ Three figures, measured in one run on synthetic batches (the input pipeline is t
 - the dense-convolution peak: the best FLOP/s of a few ResNet-shaped convolutions in
   the recipe's compute dtype (float32, or bfloat16/float16 under mixed precision).
 
+Only finite steps are timed: our model's frozen BatchNorm is first calibrated on the
+synthetic batch (`tfdeeplab.models.calibration`), and a non-finite loss in any step,
+ours or the peer's, ends the benchmark with an error instead of a figure.
+
 Our training FLOPs are counted from the model's convolutions in the traced forward
 graph: forward, plus the weight gradient of trainable filters, plus the input
 gradient where backpropagation continues below (`training_conv_flops`).
@@ -116,10 +120,29 @@ def _handle(variable):
     return getattr(variable, "value", variable).handle
 
 
+def finite_steps(step, name: str):
+    """`step` that records its losses, and a check that every one was finite."""
+    losses = []
+
+    def recorded():
+        losses.append(step())
+
+    def check():
+        bad = [i for i, loss in enumerate(losses) if not np.isfinite(loss)]
+        if bad:
+            raise SystemExit(f"error: {name}: the loss of step {bad[0] + 1} of "
+                             f"{len(losses)} is {losses[bad[0]]}; a timing of "
+                             "non-finite steps would mean nothing")  # fmt: skip
+
+    return recorded, check
+
+
 def _ours(recipe):
-    """The recipe's model and train step, built as the trainer builds them."""
+    """The recipe's model and train step, built as the trainer builds them, with
+    the frozen BatchNorm calibrated on the synthetic batch."""
     import tensorflow as tf
 
+    from tfdeeplab.models.calibration import calibrate_batch_norm
     from tfdeeplab.training.builder import build_training_state
 
     state = build_training_state(recipe, tf.distribute.get_strategy())
@@ -130,6 +153,9 @@ def _ours(recipe):
     labels = tf.constant(
         rng.integers(0, recipe.model.num_classes, (batch, height, width)), tf.int32
     )
+    # Random weights with frozen BatchNorm at mean 0, variance 1 overflow at the
+    # first update; calibrated, the timed steps compute on finite values.
+    calibrate_batch_norm(state.model, images)
     return state.model, lambda: float(state.train_step((images, labels)))
 
 
@@ -200,10 +226,14 @@ def run(args: argparse.Namespace) -> None:
     step_flops = training_conv_flops(model, (height, width, 3)) * args.batch
     peer = _official((height, width), args.batch, recipe.model.num_classes, precision)
     peak = conv_peak_flops(args.repeats, keras.DTypePolicy(precision).compute_dtype)
+    ours, check_ours = finite_steps(ours, recipe.name)
+    peer, check_peer = finite_steps(peer, "tf-models-official DeepLabV3")
     seconds = {
         f"ours ({recipe.name})": median_seconds(ours, args.steps, args.warmup),
         "tf-models-official DeepLabV3": median_seconds(peer, args.steps, args.warmup),
     }
+    check_ours()
+    check_peer()
     ours_rate = args.batch / next(iter(seconds.values()))
     rows = []
     for name, value in seconds.items():

@@ -39,8 +39,17 @@ class FrozenBatchNormalization(keras.layers.BatchNormalization):
     def __init__(self, **kwargs):
         kwargs["trainable"] = False
         super().__init__(**kwargs)
+        self.calibrating = False  # see tfdeeplab.models.calibration
 
     def call(self, inputs, training=None, mask=None):
+        if self.calibrating:  # take this batch's statistics as the moving ones
+            axes = [axis for axis in range(len(inputs.shape)) if axis != self.axis
+                    and axis != len(inputs.shape) + self.axis]  # fmt: skip
+            mean, variance = keras.ops.moments(
+                keras.ops.cast(inputs, "float32"), axes=axes
+            )
+            self.moving_mean.assign(mean)
+            self.moving_variance.assign(variance)
         return super().call(inputs, training=False, mask=mask)
 
 
