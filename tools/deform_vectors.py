@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from tfdeeplab.ops.deformable_conv import deformable_conv2d_custom_op, output_size
 
-CASES = [  # batch, height, width, channels, filters, stride, pad, dilation, groups, mask
+# batch, height, width, channels, filters, stride, pad, dilation, groups, mask
+CASES = [
     (2, 9, 7, 4, 3, 1, 1, 1, 1, False),
     (2, 9, 7, 4, 3, 1, 1, 1, 1, True),
     (1, 11, 8, 6, 5, 2, 0, 1, 2, False),

@@ -21,7 +21,7 @@ def check(vectors, device: str) -> dict:
     report = {}
     cases = sorted({key.split("/")[0] for key in vectors.files})
     for case in cases:
-        get = lambda name: vectors[f"{case}/{name}"]  # noqa: E731
+        get = lambda name, case=case: vectors[f"{case}/{name}"]  # noqa: E731
         n, h, w, c, o, stride, pad, dilation, groups, modulated = get("config")
 
         def tensor(array, *permute):
