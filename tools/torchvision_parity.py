@@ -32,10 +32,18 @@ def check(vectors, device: str) -> dict:
         offsets = tensor(get("offsets"), 0, 3, 1, 2)
         kernel = tensor(get("kernel"), 3, 2, 0, 1)
         mask = tensor(get("mask"), 0, 3, 1, 2) if modulated else None
-        out = deform_conv2d(inputs, offsets, kernel, stride=int(stride),
-                            padding=int(pad), dilation=int(dilation), mask=mask)
-        upstream = torch.tensor(get("upstream"), dtype=torch.float64,
-                                device=device).permute(0, 3, 1, 2)
+        out = deform_conv2d(
+            inputs,
+            offsets,
+            kernel,
+            stride=int(stride),
+            padding=int(pad),
+            dilation=int(dilation),
+            mask=mask,
+        )
+        upstream = torch.tensor(
+            get("upstream"), dtype=torch.float64, device=device
+        ).permute(0, 3, 1, 2)
         out.backward(upstream)
         found = {
             "out": out.detach().permute(0, 2, 3, 1),
@@ -59,8 +67,12 @@ def main(path: str) -> int:
     if torch.cuda.is_available():
         report["gpu"] = torch.cuda.get_device_name(0)
     print(json.dumps(report, indent=1))
-    worst = max(value for device in devices for case in report[device].values()
-                for value in case.values())
+    worst = max(
+        value
+        for device in devices
+        for case in report[device].values()
+        for value in case.values()
+    )
     print(f"largest difference: {worst:.3g}")
     return 0 if worst <= 1e-9 else 1
 
