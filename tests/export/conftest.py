@@ -11,13 +11,13 @@ from tfdeeplab.models import build_model
 
 # Two scales, flip and a window smaller than most test images: every part of the
 # protocol is in the exported graph.
-SETTINGS = InferenceSettings(scales=(0.75, 1.0), window=(97, 97), flip=True,
+SETTINGS = InferenceSettings(scales=(0.75, 1.0), window=(161, 161), flip=True,
                              tile_batch=4)  # fmt: skip
 CHANNEL_ORDER, MEAN = "bgr", (104.0, 116.0, 122.0)
 VARIANTS = {
     "plain": {},
-    "dcn": {"deformable_units": ("res5a", "res5b")},
-    "msc": {"msc_scales": (1.0, 0.5)},
+    # One export for both: deformable res5 units and multi-scale inputs (MSC).
+    "dcn_msc": {"deformable_units": ("res5a", "res5b"), "msc_scales": (1.0, 0.5)},
 }
 
 

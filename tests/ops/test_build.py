@@ -1,6 +1,7 @@
 """Building custom ops: the cache, rebuilds on edits, failures tried once."""
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -74,14 +75,15 @@ def test_the_project_ops_have_their_sources_beside_them():
     assert build.op_available("crop_resample")
 
 
-def test_the_build_command_builds_every_op_and_says_where(op_cache, capsys):
+def test_the_build_command_builds_every_op_and_says_where(capsys):
+    # The session's own cache: the ops are built there by now (or are built here).
     assert build.main() == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == build.project_ops()
     assert "deformable_conv" in build.project_ops()
     for line in lines:
-        library = line.split(": ", 1)[1]
-        assert library.startswith(str(op_cache)) and library.endswith(".so")
+        library = Path(line.split(": ", 1)[1])
+        assert library.is_file() and library.suffix == ".so"
 
 
 def test_the_build_command_reports_a_broken_compiler_in_one_line(
