@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     from tfdeeplab.data.shard_format import ManifestError
     from tfdeeplab.run_directory import RunInUseError
     from tfdeeplab.training.checkpoints import CheckpointError
-    from tfdeeplab.training.initial_weights import InitialWeightsError
     from tfdeeplab.training.resume import RecipeChangedError
     from tfdeeplab.training.strategy import DistributionError
     from tfdeeplab.training.trainer import TrainingDiverged, train
+    from tfdeeplab.weights.loader import InitialWeightsError
 
     # Each a one-line error, exit code 2: nothing was lost, the line says what to do.
     cannot_run = (

@@ -18,9 +18,9 @@ import tensorflow as tf
 from tfdeeplab.run_directory import RunDirectory
 from tfdeeplab.training.builder import TrainingState
 from tfdeeplab.training.checkpoints import DAMAGED_DIR, RunCheckpoints
-from tfdeeplab.training.initial_weights import load_initial_weights
 from tfdeeplab.training.summaries import TensorBoardSummaries
 from tfdeeplab.training.validation import validate
+from tfdeeplab.weights.loader import load_initial_weights
 
 
 class TrainingDiverged(RuntimeError):

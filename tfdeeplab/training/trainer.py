@@ -35,13 +35,13 @@ from tfdeeplab.data.records import (
 from tfdeeplab.run_directory import RunDirectory
 from tfdeeplab.training.builder import TrainingState, build_training_state
 from tfdeeplab.training.checkpoints import checkpoint_steps
-from tfdeeplab.training.initial_weights import require_weights_file
 from tfdeeplab.training.interrupts import StopRequests
 from tfdeeplab.training.progress import TrainingProgress
 from tfdeeplab.training.resume import recipe_changes
 from tfdeeplab.training.run import TrainingDiverged, TrainingRun, weights_fingerprint
 from tfdeeplab.training.strategy import build_strategy, is_chief
 from tfdeeplab.training.summaries import TensorBoardSummaries
+from tfdeeplab.weights.loader import require_weights_file
 
 __all__ = ["RunSummary", "TrainingDiverged", "train", "train_in", "train_steps"]
 
