@@ -113,6 +113,14 @@ def test_caffe_blobs_are_scaled_and_the_aspp_head_maps(tmp_path):
     for key, value in expected.items():
         np.testing.assert_allclose(result.values[key], value, rtol=1e-5, err_msg=key)
 
+    # Another dataset's head (7 classes): the backbone imports, the head does not.
+    other = tiny(config, num_classes=7)
+    result = plan(build_model(other), "caffe", source, other)
+    assert not any(key.startswith("aspp") for key in result.values)
+    assert len(result.values) == len(expected) - 4
+    assert "does not fit aspp_c0" in result.report()
+    assert "starts from its initialiser" in result.report()
+
 
 def test_keras_biases_and_epsilon_fold_into_the_batch_norm(tmp_path):
     config = tiny_model()
@@ -218,7 +226,23 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
         caffe.append(naming.from_caffe(scale, "Scale", [shape] * 2))
     keras_tensors = [naming.from_keras(name, shape, units)
                      for name in keras_style_names(counts)]  # fmt: skip
-    for name, tensors in (("mxnet", mxnet), ("caffe", caffe), ("keras", keras_tensors)):
+    torch_names = ["layer1.conv1.conv.weight"] + [
+        f"layer1.conv1.bn.{w}"
+        for w in ("weight", "bias", "running_mean", "running_var")
+    ]
+    for stage, count in zip(range(2, 6), counts, strict=True):
+        for block in range(1, count + 1):
+            parts = ["reduce", "conv3x3", "increase"] + (["shortcut"] if block == 1
+                                                          else [])  # fmt: skip
+            for part in parts:
+                prefix = f"base.layer{stage}.block{block}.{part}"
+                torch_names += [f"{prefix}.conv.weight"] + [
+                    f"{prefix}.bn.{w}"
+                    for w in ("weight", "bias", "running_mean", "running_var")
+                ]
+    torch_tensors = [naming.from_torch(name, shape, units) for name in torch_names]
+    for name, tensors in (("mxnet", mxnet), ("caffe", caffe), ("keras", keras_tensors),
+                          ("torch", torch_tensors)):  # fmt: skip
         hits = covered(tensors)
         assert set(hits) == backbone, name
         assert set(hits.values()) == {1}, name  # exactly one source each
@@ -372,3 +396,92 @@ def test_deeplab_pytorch_names_map_to_our_layers():
     assert kernel.value.shape == (3, 3, 2, 4)  # OIHW -> HWIO
     assert naming.from_torch("layer2.block1.reduce.bn.num_batches_tracked", shape,
                              units) is None  # fmt: skip
+
+
+def deeplab_pytorch_v2(torch, n_classes, n_blocks, rates):
+    """kazuto1011/deeplab-pytorch's DeepLabV2, written out here in its layout."""
+    nn = torch.nn
+
+    class ConvBnReLU(nn.Sequential):
+        def __init__(self, cin, cout, kernel, stride, padding, dilation, relu=True):
+            super().__init__()
+            self.add_module("conv", nn.Conv2d(cin, cout, kernel, stride, padding,
+                                              dilation, bias=False))  # fmt: skip
+            self.add_module("bn", nn.BatchNorm2d(cout, eps=1e-5))
+            if relu:
+                self.add_module("relu", nn.ReLU())
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin, cout, stride, dilation, downsample):
+            super().__init__()
+            mid = cout // 4
+            self.reduce = ConvBnReLU(cin, mid, 1, stride, 0, 1)
+            self.conv3x3 = ConvBnReLU(mid, mid, 3, 1, dilation, dilation)
+            self.increase = ConvBnReLU(mid, cout, 1, 1, 0, 1, relu=False)
+            self.shortcut = (ConvBnReLU(cin, cout, 1, stride, 0, 1, relu=False)
+                             if downsample else None)  # fmt: skip
+
+        def forward(self, x):
+            h = self.increase(self.conv3x3(self.reduce(x)))
+            return torch.relu(h + (self.shortcut(x) if self.shortcut else x))
+
+    def res_layer(count, cin, cout, stride, dilation):
+        layer = nn.Sequential()
+        for i in range(count):
+            layer.add_module(f"block{i + 1}", Bottleneck(
+                cin if i == 0 else cout, cout, stride if i == 0 else 1, dilation,
+                i == 0))  # fmt: skip
+        return layer
+
+    class ASPP(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            for i, rate in enumerate(rates):
+                self.add_module(f"c{i}", nn.Conv2d(cin, cout, 3, 1, rate, rate))
+
+        def forward(self, x):
+            return sum(stage(x) for stage in self.children())
+
+    model = nn.Sequential()
+    stem = nn.Sequential()
+    stem.add_module("conv1", ConvBnReLU(3, 64, 7, 2, 3, 1))
+    stem.add_module("pool", nn.MaxPool2d(3, 2, 1, ceil_mode=True))
+    model.add_module("layer1", stem)
+    model.add_module("layer2", res_layer(n_blocks[0], 64, 256, 1, 1))
+    model.add_module("layer3", res_layer(n_blocks[1], 256, 512, 2, 1))
+    model.add_module("layer4", res_layer(n_blocks[2], 512, 1024, 1, 2))
+    model.add_module("layer5", res_layer(n_blocks[3], 1024, 2048, 1, 4))
+    model.add_module("aspp", ASPP(2048, n_classes))
+    return model
+
+
+def test_a_deeplab_pytorch_model_and_ours_give_the_same_logits(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = deeplab_pytorch_v2(torch, 5, (2, 2, 2, 2), (6, 12)).double()
+    with torch.no_grad():
+        for module in theirs.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.1)
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    theirs.eval()
+    source = tmp_path / "deeplabv2_resnet.pth"
+    state = {f"base.{key}": value.float() for key, value in theirs.state_dict().items()}
+    torch.save({"state_dict": state}, source)  # as its MSC wrapper saves it
+    config = tiny(tiny_model(), head="aspp_v2", atrous_rates=(6, 12), output_stride=8,
+                  stem_pool_padding=1)  # fmt: skip
+    model = build_model(config)
+    result = plan(model, "torch", source, config)
+    assert {"aspp_c0/kernel", "aspp_c1/bias"} <= set(result.values)
+    for path, value in result.values.items():
+        next(v for v in model.weights if v.path == path).assign(value)
+    images = np.random.default_rng(4).normal(0, 1, (1, 33, 45, 3)).astype(np.float32)
+    ours = keras.Model(model.input, model.get_layer("aspp_sum").output)(images)
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(images).double().permute(0, 3, 1, 2))
+    expected = expected.permute(0, 2, 3, 1).numpy()
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, rtol=1e-3,
+                               atol=1e-3 * np.abs(expected).max())  # fmt: skip

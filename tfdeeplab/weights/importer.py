@@ -168,8 +168,18 @@ def plan_import(
     values, targets, folded = {}, {}, []
     source_eps = SOURCE_EPSILON[fmt]
 
+    head_mismatches = {}  # source -> note
+
     def assign(target: str, value: np.ndarray, source: str):
         variable = variables[target]
+        if tuple(value.shape) != tuple(variable.shape) and not BACKBONE.match(
+            target.split("/")[0]
+        ):
+            head_mismatches[source] = (
+                f"head: {tuple(value.shape)} does not fit {target} "
+                f"{tuple(variable.shape)}; it starts from its initialiser"
+            )
+            return
         if tuple(value.shape) != tuple(variable.shape):
             raise WeightsImportError(
                 f"{path}: {source}: shape {tuple(value.shape)} does not fit "
@@ -243,8 +253,8 @@ def plan_import(
     for name, shape, tensors in sources:
         mapped = used_sources.get(name, [])
         target_shapes = [tuple(variables[t.split(" ")[0]].shape) for t in mapped]
-        note = ""
-        if not mapped and tensors:
+        note = head_mismatches.get(name, "")
+        if not mapped and tensors and not note:
             note = "not in the recipe's model"
             if any(not BACKBONE.match(t.layer) for t in tensors):
                 head_unused.append(name)
