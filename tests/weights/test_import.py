@@ -250,7 +250,7 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
 
 def test_a_keras_resnet_and_our_backbone_compute_the_same_features(tmp_path):
     keras.utils.set_random_seed(3)
-    reference = keras.applications.ResNet50(weights=None, include_top=False,
+    reference = keras.applications.ResNet101(weights=None, include_top=False,
                                             input_shape=(None, None, 3))  # fmt: skip
     rng = np.random.default_rng(3)
     layers = {}
@@ -268,9 +268,9 @@ def test_a_keras_resnet_and_our_backbone_compute_the_same_features(tmp_path):
             variable.assign(value)
             weights.append((name, value))
         layers[layer.name] = weights
-    source = tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    source = tmp_path / "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"
     write_keras_h5(source, layers)
-    config = tiny(tiny_model(), depth=50, units_per_stage=(), output_stride=32,
+    config = tiny(tiny_model(), depth=101, units_per_stage=(), output_stride=32,
                   stem_pool_padding=1)  # fmt: skip
     model = build_model(config)
     result = plan(model, "keras", source, config)
