@@ -485,3 +485,12 @@ def test_a_deeplab_pytorch_model_and_ours_give_the_same_logits(tmp_path):
     assert ours.shape == expected.shape
     np.testing.assert_allclose(ours, expected, rtol=1e-3,
                                atol=1e-3 * np.abs(expected).max())  # fmt: skip
+
+
+def test_units_the_model_lacks_count_towards_the_files_depth():
+    from tfdeeplab.weights.importer import _unit_counts
+
+    units = resnet_unit_names(50)
+    layers = [t.layer for name in keras_style_names((3, 4, 23, 3))
+              for t in naming.from_keras(name, np.zeros(1), units) or ()]  # fmt: skip
+    assert _unit_counts(layers) == {"res2": 3, "res3": 4, "res4": 23, "res5": 3}

@@ -33,7 +33,8 @@ from tfdeeplab.weights import naming
 FORMATS = ("keras", "mxnet", "caffe", "torch")
 SOURCE_EPSILON = {"keras": 1.001e-5, "mxnet": 1e-5, "caffe": 1e-5, "torch": 1e-5}
 BACKBONE = re.compile(r"^(conv1|bn_conv1|res\d\w*_branch\w+|bn\d\w*_branch\w+)$")
-_UNIT = re.compile(r"^(?:res|bn)(\d)(\w+?)_branch")
+# A unit's name within its stage; "res4[unit 7]" stands for a unit the model lacks.
+_UNIT = re.compile(r"^(?:res|bn)(\d)([^_]+?)_branch")
 _BN_VARIABLES = {
     "gamma": "gamma",
     "beta": "beta",
