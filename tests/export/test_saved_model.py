@@ -79,7 +79,7 @@ def assert_same_prediction(outputs, name, expected_probabilities):
 
 
 def test_the_saved_model_predicts_what_the_keras_model_predicts(exported, tmp_path):
-    import imgviz  # a test requirement (requirements-dev.txt)
+    import imgviz
 
     model, model_dir = exported("plain")
     rng = np.random.default_rng(0)
