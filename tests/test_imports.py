@@ -59,6 +59,7 @@ def test_only_builders_read_recipe_objects():
         "tfdeeplab/data/builder.py",
         "tfdeeplab/evaluation/builder.py",
         "tfdeeplab/export/builder.py",
+        "tfdeeplab/comparison/builder.py",
         "tfdeeplab/training/builder.py",
         "tfdeeplab/training/trainer.py",  # train(recipe): the top of the library
         "tfdeeplab/training/resume.py",  # compares recipes: that is its job
