@@ -54,10 +54,6 @@ def write_demo_shards(
     Example:
         >>> shards = write_demo_shards(Path("runs/demo/data"))
     """
-    from functools import partial
-
-    from tfdeeplab.demo_scenes import demo_backgrounds, demo_scene
-    from tfdeeplab.synthetic_datasets import voc_id, write_sbd_tree, write_voc_tree
     from tfrecords_tools import voc
 
     shards = directory / "shards"
@@ -68,40 +64,55 @@ def write_demo_shards(
         "size": list(size),
         "seed": seed,
     }
-    record = directory / "demo_data.json"
-    if (shards / "manifest.json").is_file():
-        found = json.loads(record.read_text()) if record.is_file() else {}
-        if found != settings:
-            raise DemoDataMismatch(
-                f"{directory} holds demo data written with other settings "
-                f"({found or 'an older demo'}, not {settings}); remove it or use "
-                "another --dir"
-            )
+    record_file = directory / "demo_data.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    if record.get("settings", settings) != settings or (
+        not record and (shards / "manifest.json").is_file()
+    ):
+        raise DemoDataMismatch(
+            f"{directory} holds demo data written with other settings "
+            f"({record.get('settings', 'an older demo')}, not {settings}); remove "
+            "it or use another --dir"
+        )
+    if record.get("converted"):
         return shards
-    ids = [voc_id(index) for index in range(train_images + val_images)]
-    voc_train, sbd_train = (
-        ids[: train_images // 4],
-        ids[train_images // 4 : train_images],
-    )
-    val = ids[train_images:]
     sources = directory / "sources"
-    scene = partial(demo_scene, photos=demo_backgrounds())
-    voc_root = write_voc_tree(
-        sources,
-        voc_train,
-        val,
-        size=size,
-        seed=seed,
-        extra_image_ids=sbd_train,
-        scene=scene,
-    )
-    sbd_root = write_sbd_tree(sources, sbd_train, [], size=size, seed=seed, scene=scene)
+    voc_root = sources / "VOCdevkit" / "VOC2012"
+    sbd_root = sources / "benchmark_RELEASE" / "dataset"
+    if not record:  # else the sources are complete and a conversion was cut short
+        _write_demo_sources(sources, train_images, val_images, size, seed)
+        _write_record(record_file, {"settings": settings, "converted": False})
     arguments = ["--voc-root", str(voc_root), "--sbd-root", str(sbd_root)]
     arguments += ["--out", str(shards), "--quiet", "--shard-mb", "0.2"]
     if voc.main(arguments) != 0:
         raise RuntimeError(f"converting the demo data into {shards} failed")
-    record.write_text(json.dumps(settings) + "\n")
+    _write_record(record_file, {"settings": settings, "converted": True})
     return shards
+
+
+def _write_demo_sources(
+    sources: Path, train_images: int, val_images: int, size, seed: int
+) -> None:
+    """The VOC 2012 and SBD trees of the demo's scenes under `sources`."""
+    from functools import partial
+
+    from tfdeeplab.demo_scenes import demo_backgrounds, demo_scene
+    from tfdeeplab.synthetic_datasets import voc_id, write_sbd_tree, write_voc_tree
+
+    ids = [voc_id(index) for index in range(train_images + val_images)]
+    voc_train = ids[: train_images // 4]
+    sbd_train = ids[train_images // 4 : train_images]
+    val = ids[train_images:]
+    scene = partial(demo_scene, photos=demo_backgrounds())
+    write_voc_tree(sources, voc_train, val, size=size, seed=seed,
+                   extra_image_ids=sbd_train, scene=scene)  # fmt: skip
+    write_sbd_tree(sources, sbd_train, [], size=size, seed=seed, scene=scene)
+
+
+def _write_record(path: Path, record: dict) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record) + "\n")
+    os.replace(temporary, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     data = args.dir / "data"
-    existed = (data / "shards" / "manifest.json").is_file()
+    record = data / "demo_data.json"
+    existed = record.is_file() and json.loads(record.read_text()).get("converted")
     train_images, val_images = args.images
     try:
         shards = write_demo_shards(
