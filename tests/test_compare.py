@@ -81,15 +81,16 @@ def test_train_runs_each_schedule_on_the_same_data(demo_shards, tmp_path, capsys
     out = tmp_path / "compare"
     overrides = [o for o in tiny_overrides(demo_shards)
                  if not o.startswith("train.max_steps")]  # fmt: skip
-    # 16 images / batch 2 = 8 steps an epoch at epoch_scale 1; the families then
-    # train 7 epochs (56 steps) and 6 epochs (48 steps).
+    # 8 images / batch 2 = 4 steps an epoch at epoch_scale 1; the families then
+    # train 7 epochs (28 steps) and 6 epochs (24 steps).
     arguments = [TF, MXNET, "--out", str(out), "--train", "--base",
                  str(DEMO_RECIPE), "--points", "2", "--set", *overrides,
-                 "train.epoch_scale=1", "eval.scales=[1.0]"]  # fmt: skip
+                 "train.epoch_scale=1", "data.num_train_images=8",
+                 "eval.scales=[1.0]"]  # fmt: skip
     assert compare.main(arguments) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {"voc_tf_schedule", "voc_mxnet_schedule"}
-    steps = {"voc_tf_schedule": 56, "voc_mxnet_schedule": 48}
+    steps = {"voc_tf_schedule": 28, "voc_mxnet_schedule": 24}
     for name, result in summary.items():
         run = out / "runs" / name
         assert result["checkpoint"].endswith(f"ckpt-{steps[name]}")
@@ -107,7 +108,7 @@ def test_train_runs_each_schedule_on_the_same_data(demo_shards, tmp_path, capsys
     _png(out / "curves.png")
     _png(out / "learning_rate.png")
     table = (out / "summary.md").read_text()
-    assert "| voc_tf_schedule | (3, 0.0001), (5, 1e-05), (7, 8e-06) | 56 |" in table
+    assert "| voc_tf_schedule | (3, 0.0001), (5, 1e-05), (7, 8e-06) | 28 |" in table
     assert f"tensorboard --logdir {out / 'runs'}" in capsys.readouterr().out
 
     assert compare.main(arguments) == 0  # again: both runs and evaluations reused

@@ -262,7 +262,9 @@ def test_the_demo_trains_in_the_recipes_default_run_directory(monkeypatch, tmp_p
     from tfdeeplab import demo
 
     commands = []
-    monkeypatch.setattr(demo, "write_demo_shards", lambda directory: directory / "s")
+    monkeypatch.setattr(
+        demo, "write_demo_shards", lambda directory, *counts, size: directory / "s"
+    )
     monkeypatch.setattr(train_cli, "main", lambda command: commands.append(command))
     monkeypatch.chdir(tmp_path)
     demo.main([])

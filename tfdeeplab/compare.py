@@ -30,15 +30,22 @@ def _parser() -> OneLineArgumentParser:
         prog="python -m tfdeeplab.compare", description=__doc__.split("\n\n")[1]
     )
     parser.add_argument(
-        "recipes", nargs="+", type=Path, help="recipe YAML files to compare"
+        "recipes",
+        nargs="+",
+        type=Path,
+        metavar="RECIPE",
+        help="recipe YAML files to compare",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="output directory"
+    )
     parser.add_argument(
         "--train", action="store_true", help="train and evaluate each recipe"
     )
     parser.add_argument(
         "--base",
         type=Path,
+        metavar="RECIPE",
         help="with --train: train this recipe with each compared recipe's "
         "train.schedule and train.end_epoch (same model, data and seed)",
     )

@@ -1,7 +1,8 @@
 """`python -m tfdeeplab.demo [--dir runs/demo] [--steps N]`: the main job, end to end.
 
-Writes a small synthetic dataset in the real VOC 2012 and SBD layouts, converts it
-to TFRecord shards with `tfrecords_tools.voc` (as real data would be), then trains
+Writes a small synthetic dataset (textured objects of the 20 VOC classes on crops
+of real photos) in the real VOC 2012 and SBD layouts, converts it to TFRecord
+shards with `tfrecords_tools.voc` (as real data would be), then trains
 `recipes/demo.yaml` (a small ResNet DeepLab) on it with `python -m tfdeeplab.train`
 (checkpoints, TensorBoard logs, validation mIoU), evaluates the final checkpoint by
 the recipe's protocol (`python -m tfdeeplab.evaluate`), exports it as a SavedModel
