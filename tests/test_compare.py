@@ -128,3 +128,18 @@ def test_runs_that_differ_beyond_the_schedule_are_noted():
         "note: seeded differs from tf in train.seed, not only in its schedule "
         "(--base trains one recipe with each schedule)",
     ]
+
+
+def test_unwritable_output_and_missing_data_are_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert compare.main([TF, "--out", str(blocker / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {blocker / 'out'}") and error.count("\n") == 1
+    out = tmp_path / "compare"
+    arguments = [TF, "--out", str(out), "--train", "--set",
+                 f"data.root={tmp_path / 'nothing'}"]  # fmt: skip
+    assert compare.main(arguments) == 2  # train's own one-line error
+    error = capsys.readouterr().err
+    assert "error:" in error and "Traceback" not in error
+    assert not (out / "runs" / "voc_tf_schedule").exists()

@@ -84,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.base and load_recipe_or_report(args.base, args.overrides) is None:
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    try:
+        return _compare(args, names, recipes)
+    except OSError as error:  # e.g. an output directory that cannot be written
+        where = error.filename or args.out
+        print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
+        return 2
+
+
+def _compare(args, names: list[str], recipes: list) -> int:
     from tfdeeplab.comparison.builder import schedule_table
     from tfdeeplab.comparison.plots import plot_learning_rates
     from tfdeeplab.comparison.schedule_table import format_tables

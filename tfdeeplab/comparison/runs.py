@@ -111,7 +111,8 @@ def train_and_evaluate(
     state["train_seconds"] = state.get("train_seconds", 0.0) + (
         time.perf_counter() - started
     )
-    write_json(state_file, state)
+    if run.is_dir():  # a run refused before it started leaves no directory
+        write_json(state_file, state)
     result = {"code": code, "train_seconds": state["train_seconds"]}
     checkpoint = RunDirectory(run).latest_checkpoint() if code == 0 else None
     result["checkpoint"], result["eval"] = checkpoint, None
