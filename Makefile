@@ -16,8 +16,11 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/python -m tfdeeplab.demo
 
+# Two worker processes, a test file each at a time (module fixtures stay in one
+# process); about 1.5x faster than one on a 2-core machine. `pytest` alone runs
+# in one process.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
