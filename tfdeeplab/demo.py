@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from tfdeeplab.evaluation.outputs import write_json
+
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
 # Changes when tfdeeplab.demo_scenes draws differently, so old data are not reused.
 DEMO_SCENES_VERSION = 2
@@ -82,12 +84,12 @@ def write_demo_shards(
     sbd_root = sources / "benchmark_RELEASE" / "dataset"
     if not record:  # else the sources are complete and a conversion was cut short
         _write_demo_sources(sources, train_images, val_images, size, seed)
-        _write_record(record_file, {"settings": settings, "converted": False})
+        write_json(record_file, {"settings": settings, "converted": False})
     arguments = ["--voc-root", str(voc_root), "--sbd-root", str(sbd_root)]
     arguments += ["--out", str(shards), "--quiet", "--shard-mb", "0.2"]
     if voc.main(arguments) != 0:
         raise RuntimeError(f"converting the demo data into {shards} failed")
-    _write_record(record_file, {"settings": settings, "converted": True})
+    write_json(record_file, {"settings": settings, "converted": True})
     return shards
 
 
@@ -108,12 +110,6 @@ def _write_demo_sources(
     write_voc_tree(sources, voc_train, val, size=size, seed=seed,
                    extra_image_ids=sbd_train, scene=scene)  # fmt: skip
     write_sbd_tree(sources, sbd_train, [], size=size, seed=seed, scene=scene)
-
-
-def _write_record(path: Path, record: dict) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record) + "\n")
-    os.replace(temporary, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,9 +193,7 @@ def _done(directory: Path, name: str, checkpoint: str) -> None:
     state = directory / "demo_steps.json"
     done = json.loads(state.read_text()) if state.is_file() else {}
     done[name] = checkpoint
-    temporary = state.with_suffix(".tmp")
-    temporary.write_text(json.dumps(done, indent=1) + "\n")
-    os.replace(temporary, state)
+    write_json(state, done)
 
 
 def demo_photos(directory: Path, count: int = 3) -> list[Path]:
