@@ -3,8 +3,10 @@
 Forward + backward (gradients of every input) of the res5 deformable convolution
 shapes (N=2, 512 -> 512 channels, 3x3, dilation 2, padding 2, at 21x21 and 41x41,
 1 and 4 deformable groups, with and without the DCN v2 mask), for the C++ custom op,
-the pure-TensorFlow reference, and a plain `tf.nn.conv2d` of the same shape (input
-and kernel gradients), float32, each timed as the median of `--repeats` steps. Peak
+the pure-TensorFlow reference, and a plain dilated convolution of the same shape
+(input and kernel gradients; `tf.nn.convolution`, what Keras runs: TensorFlow's
+CPU kernels without oneDNN have no `tf.nn.conv2d` filter gradient for a dilation
+above 1), float32, each timed as the median of `--repeats` steps. Peak
 memory is measured in a fresh process per implementation and shape: the highest
 resident set (sampled every millisecond) during one step, minus the resident set
 just before it, after everything else is set up.
@@ -49,7 +51,9 @@ def training_step(implementation: str, size: int, groups: int, modulated: bool):
         with tf.GradientTape() as tape:
             tape.watch(sources)
             if implementation == "conv2d":
-                out = tf.nn.conv2d(inputs, kernel, 1, "SAME", dilations=DILATION)
+                out = tf.nn.convolution(
+                    inputs, kernel, padding="SAME", dilations=DILATION
+                )
             else:
                 out = deformable_conv2d(
                     inputs, offsets, kernel, padding=DILATION, dilation=DILATION,

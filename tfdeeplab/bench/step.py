@@ -8,9 +8,10 @@ Three figures, measured in one run on synthetic batches (the input pipeline is t
 - the dense-convolution peak: the best FLOP/s of a few ResNet-shaped convolutions in
   the recipe's compute dtype (float32, or bfloat16/float16 under mixed precision).
 
-Only finite steps are timed: our model's frozen BatchNorm is first calibrated on the
-synthetic batch (`tfdeeplab.models.calibration`), and a non-finite loss in any step,
-ours or the peer's, ends the benchmark with an error instead of a figure.
+Only finite steps are timed: our model's frozen BatchNorm is first calibrated on
+synthetic images (`tfdeeplab.models.calibration`; at least 257x257, so every
+BatchNorm sees enough values whatever `--crop` is), and a non-finite loss in any
+step, ours or the peer's, ends the benchmark with an error instead of a figure.
 
 Our training FLOPs are counted from the model's convolutions in the traced forward
 graph: forward, plus the weight gradient of trainable filters, plus the input
@@ -59,7 +60,9 @@ def conv_peak_flops(repeats: int, dtype: str = "float32") -> float:
         x = tf.random.normal([4, size, size, cin], dtype=dtype)
         w = tf.random.normal([kernel, kernel, cin, cout], dtype=dtype)
         conv = tf.function(
-            lambda x=x, w=w, d=dilation: tf.nn.conv2d(x, w, 1, "SAME", dilations=d)
+            lambda x=x, w=w, d=dilation: tf.nn.convolution(
+                x, w, padding="SAME", dilations=d
+            )
         )
         seconds = median_seconds(lambda conv=conv: conv().numpy(), repeats, 2)
         flops = 2.0 * 4 * size * size * kernel * kernel * cin * cout
@@ -139,10 +142,10 @@ def finite_steps(step, name: str):
 
 def _ours(recipe):
     """The recipe's model and train step, built as the trainer builds them, with
-    the frozen BatchNorm calibrated on the synthetic batch."""
+    the frozen BatchNorm calibrated on synthetic images."""
     import tensorflow as tf
 
-    from tfdeeplab.models.calibration import calibrate_batch_norm
+    from tfdeeplab.models.calibration import calibrate_batch_norm, calibration_images
     from tfdeeplab.training.builder import build_training_state
 
     state = build_training_state(recipe, tf.distribute.get_strategy())
@@ -155,7 +158,7 @@ def _ours(recipe):
     )
     # Random weights with frozen BatchNorm at mean 0, variance 1 overflow at the
     # first update; calibrated, the timed steps compute on finite values.
-    calibrate_batch_norm(state.model, images)
+    calibrate_batch_norm(state.model, calibration_images(height, width))
     return state.model, lambda: float(state.train_step((images, labels)))
 
 

@@ -40,6 +40,7 @@ class FrozenBatchNormalization(keras.layers.BatchNormalization):
         kwargs["trainable"] = False
         super().__init__(**kwargs)
         self.calibrating = False  # see tfdeeplab.models.calibration
+        self.calibration_values = 0  # values per channel of the last calibration
 
     def call(self, inputs, training=None, mask=None):
         if self.calibrating:  # take this batch's statistics as the moving ones
@@ -48,6 +49,7 @@ class FrozenBatchNormalization(keras.layers.BatchNormalization):
             mean, variance = keras.ops.moments(
                 keras.ops.cast(inputs, "float32"), axes=axes
             )
+            self.calibration_values = int(np.prod([inputs.shape[a] for a in axes]))
             self.moving_mean.assign(mean)
             self.moving_variance.assign(variance)
         return super().call(inputs, training=False, mask=mask)

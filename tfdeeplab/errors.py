@@ -1,0 +1,54 @@
+"""The one base of every error a user of tfdeeplab sees.
+
+A `TfdeeplabError`'s message is the whole report: one line naming the file, key or
+value and saying what to do. It carries the exit code its command ends with, and
+every command catches the base once (`tfdeeplab.cli.run_command`), so a new error
+class is a one-line error everywhere as soon as it derives from the base. Each
+class also derives from the built-in exception it is a kind of (`ValueError`,
+`FileNotFoundError`, ...), so code that catches those keeps working.
+
+Pure Python: the recipe loader and the converters' workers import it without
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+
+class TfdeeplabError(Exception):
+    """An error whose message is one line for the user; the command exits with
+    `exit_code`.
+
+    Args:
+        message: str. What is wrong and what to do, naming the file, key or value.
+
+    Example:
+        >>> class ShardsGoneError(TfdeeplabError, FileNotFoundError):
+        ...     '''No shards where the recipe says.'''
+        >>> raise ShardsGoneError("data/voc: no shards; write them with: ...")
+    """
+
+    exit_code: int = 2
+
+    def __init__(self, message: str):
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = str(self.args[0]) if self.args else type(self).__name__
+        return " ".join(text.split("\n"))  # one line, whatever went into it
+
+
+def user_error_classes() -> list[type[TfdeeplabError]]:
+    """Every subclass of `TfdeeplabError` defined in the modules imported so far.
+
+    Example:
+        >>> import tfdeeplab.data.records
+        >>> MissingShardsError in user_error_classes()
+        True
+    """
+    found, pending = [], list(TfdeeplabError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return sorted(found, key=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
