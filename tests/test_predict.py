@@ -6,9 +6,9 @@ from PIL import Image
 from tests.helpers import tiny_overrides
 from tfdeeplab import evaluate as evaluate_cli
 from tfdeeplab import predict as predict_cli
+from tfdeeplab.catalog.palettes import voc_palette
 from tfdeeplab.config import load_recipe
 from tfdeeplab.data.builder import eval_dataset
-from tfdeeplab.data.palettes import voc_palette
 from tfdeeplab.demo import RECIPE
 
 

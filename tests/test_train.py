@@ -188,11 +188,25 @@ def test_data_that_do_not_fit_the_model_are_refused_before_anything_is_built(
     demo_shards, tmp_path, capsys
 ):
     workdir = tmp_path / "run"
-    assert run_train(demo_shards, workdir, "model.num_classes=5") == 2
+    assert run_train(demo_shards, workdir, "data.dataset=cityscapes",
+                     "data.train_split=val") == 2  # fmt: skip
     line = one_error_line(capsys)
     manifest = demo_shards / "manifest.json"
     assert f"{manifest}: the shards hold dataset voc with 21 classes" in line
-    assert "model.num_classes 5" in line
+    assert "data.dataset cityscapes, model.num_classes 19" in line
+    assert not workdir.exists()
+
+
+def test_a_class_count_other_than_the_datasets_is_refused_as_the_recipe_loads(
+    demo_shards, tmp_path, capsys
+):
+    workdir = tmp_path / "run"
+    assert run_train(demo_shards, workdir, "model.num_classes=5") == 2
+    line = one_error_line(capsys)
+    assert line == (
+        f"error: {RECIPE}: model.num_classes: expected 21, the voc dataset's, got 5 "
+        "(leave it out to take the dataset's)"
+    )
     assert not workdir.exists()
 
 

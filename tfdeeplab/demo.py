@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.evaluation.outputs import write_json
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
@@ -26,7 +27,7 @@ RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
 DEMO_SCENES_VERSION = 2
 
 
-class DemoDataMismatch(ValueError):
+class DemoDataMismatch(TfdeeplabError, ValueError):
     """The data directory holds demo data written with other settings."""
 
 

@@ -83,8 +83,8 @@ def _evaluate(recipe, args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
+    from tfdeeplab.catalog.datasets import dataset_descriptor
     from tfdeeplab.data.builder import eval_dataset
-    from tfdeeplab.data.datasets import dataset_descriptor
     from tfdeeplab.data.records import record_counts, shard_files
     from tfdeeplab.evaluation import outputs
     from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
@@ -112,7 +112,7 @@ def _evaluate(recipe, args: argparse.Namespace) -> int:
     settings = inference_settings(recipe)
     save = None
     if args.save_predictions:
-        write = outputs.submission_writer(data.dataset, args.save_predictions)
+        write = outputs.submission_writer(descriptor, args.save_predictions)
         save = lambda example, labels: write(example["id"].decode(), labels)  # noqa: E731
     replicas = strategy.num_replicas_in_sync
     print(f"evaluating {loaded} on {data.root} {split}: scales "

@@ -14,8 +14,10 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from tfdeeplab.errors import TfdeeplabError
 
-class LockHeldError(RuntimeError):
+
+class LockHeldError(TfdeeplabError, RuntimeError):
     """Another process holds the lock; the message names it and what to do."""
 
 

@@ -1,8 +1,8 @@
 """Package `__init__` files that import their modules only when a name is used.
 
-`import tfdeeplab.models.resnet_layout` (pure Python, read by the recipe schema) or
-`import tfdeeplab.data.datasets` must not load Keras and TensorFlow through the
-package's `__init__`, while `from tfdeeplab.models import build_model` keeps working.
+`import tfdeeplab.data.shard_format` (pure Python, imported by the converters'
+workers) must not load Keras and TensorFlow through the package's `__init__`, while
+`from tfdeeplab.models import build_model` keeps working.
 A package lists which module each public name lives in; the module is imported on
 first access (PEP 562 module `__getattr__`).
 """

@@ -21,6 +21,7 @@ from tfdeeplab.config.cli import (
     add_weights_arguments,
     load_recipe_or_report,
 )
+from tfdeeplab.errors import TfdeeplabError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-class SavedModelError(ValueError):
+class SavedModelError(TfdeeplabError, ValueError):
     """A --saved-model folder that is not an exported tfdeeplab model."""
 
 
@@ -90,8 +91,8 @@ def _recipe_predictor(recipe, args) -> tuple:
     """(probabilities of uint8 RGB, palette, CRF arguments or None, description)."""
     import tensorflow as tf
 
+    from tfdeeplab.catalog.datasets import dataset_descriptor
     from tfdeeplab.data.augment import normalize
-    from tfdeeplab.data.datasets import dataset_descriptor
     from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
     from tfdeeplab.evaluation.crf import require_crf
     from tfdeeplab.evaluation.inference import predict_probabilities

@@ -6,14 +6,19 @@
         tensorboard/       event files
         run.lock           held (flock) by the process training in the directory
 
-Training writes it; evaluation, prediction and export find a run's recipe and newest
-checkpoint through the same names, without importing the training code.
+Training writes it; evaluation, prediction, export, the demo and the comparison find
+a run's recipe and newest checkpoint through the same names and the same function,
+`newest_checkpoint`, without importing the training code. It goes by the checkpoint
+files themselves, not by the `checkpoint` index file, so a deleted or garbled index
+hides nothing: training resumes from, and everything else reads, the same one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import re
 from pathlib import Path
 
 from tfdeeplab.file_lock import LockHeldError, exclusive_lock
@@ -23,6 +28,82 @@ CHECKPOINTS_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_PREFIX = "ckpt"  # checkpoints are `ckpt-<step>`
 LOCK_FILE = "run.lock"
+_CHECKPOINT_FILE = re.compile(
+    rf"^{CHECKPOINT_PREFIX}-(\d+)\.(index|data-(\d+)-of-(\d+))$"
+)
+
+
+def checkpoint_steps(directory: str | os.PathLike) -> list[int]:
+    """Steps of the checkpoints with any file in `directory`, newest first.
+
+    Example:
+        >>> checkpoint_steps("runs/voc/checkpoints")
+        [2000, 1000]
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    steps = {
+        int(match[1])
+        for match in map(_CHECKPOINT_FILE.match, os.listdir(directory))
+        if match
+    }
+    return sorted(steps, reverse=True)
+
+
+def complete_checkpoint_steps(directory: str | os.PathLike) -> list[int]:
+    """Steps whose checkpoint has all its files (the `.index` and every data
+    shard it was written with), newest first.
+
+    A save writes the data files first and the `.index` last, so a checkpoint
+    with both is one a save finished; whether its bytes are intact only a
+    restore can tell.
+
+    Example:
+        >>> complete_checkpoint_steps("runs/voc/checkpoints")
+        [2000, 1000]
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found: dict[int, dict] = {}
+    for name in os.listdir(directory):
+        match = _CHECKPOINT_FILE.match(name)
+        if not match:
+            continue
+        files = found.setdefault(int(match[1]), {"index": False, "data": set()})
+        if match[2] == "index":
+            files["index"] = True
+        else:
+            files["data"].add((int(match[3]), int(match[4])))
+    complete = [
+        step
+        for step, files in found.items()
+        if files["index"]
+        and files["data"]
+        and {index for index, _ in files["data"]}
+        == set(range(next(iter(files["data"]))[1]))
+    ]
+    return sorted(complete, reverse=True)
+
+
+def newest_checkpoint(directory: str | os.PathLike) -> str | None:
+    """The path prefix of the newest complete checkpoint in `directory`, or None.
+
+    The one answer to "the newest checkpoint of a run" for every command; it
+    reads the files, not the `checkpoint` index.
+
+    Args:
+        directory: str or PathLike. A run's `checkpoints/` folder.
+
+    Example:
+        >>> newest_checkpoint("runs/voc/checkpoints")
+        'runs/voc/checkpoints/ckpt-2000'
+    """
+    steps = complete_checkpoint_steps(directory)
+    if not steps:
+        return None
+    return str(Path(directory) / f"{CHECKPOINT_PREFIX}-{steps[0]}")
 
 
 # Another process trains in the directory; the message names it.
@@ -68,12 +149,10 @@ class RunDirectory:
     def latest_checkpoint(self) -> str | None:
         """The path prefix of the newest complete checkpoint, or None.
 
-        Reads the `checkpoint` index file, which is rewritten only after a
-        checkpoint's files are complete.
+        By the files (`newest_checkpoint`): a lost or garbled `checkpoint` index
+        changes nothing.
         """
-        import tensorflow as tf
-
-        return tf.train.latest_checkpoint(str(self.checkpoints))
+        return newest_checkpoint(self.checkpoints)
 
     def locked(self) -> contextlib.AbstractContextManager:
         """Hold the directory for this process while the block runs.

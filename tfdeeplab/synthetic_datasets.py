@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tfdeeplab.data import palettes
+from tfdeeplab.catalog import palettes
 
 
 def voc_palette() -> list[int]:

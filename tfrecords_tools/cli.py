@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from tfdeeplab.data.datasets import DatasetDescriptor
+from tfdeeplab.catalog.datasets import DatasetDescriptor
 from tfdeeplab.data.shard_format import MANIFEST
 from tfdeeplab.file_lock import LockHeldError
 from tfrecords_tools.conversion import (

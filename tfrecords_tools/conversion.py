@@ -32,9 +32,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from tfdeeplab.catalog.datasets import DatasetDescriptor
 from tfdeeplab.data import shard_format
-from tfdeeplab.data.datasets import DatasetDescriptor
 from tfdeeplab.data.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.file_lock import exclusive_lock
 from tfrecords_tools import labels as label_readers
 
@@ -72,7 +73,7 @@ class Inspection:
     histogram: list[int] | None = None  # per class, then ignored pixels
 
 
-class ConversionError(RuntimeError):
+class ConversionError(TfdeeplabError, RuntimeError):
     """A conversion that cannot run at all (bad roots, unreadable manifest)."""
 
 

@@ -4,7 +4,8 @@
   the indices are read, never the RGB colours.
 - SBD: MATLAB files, struct `GTcls`, field `Segmentation` (uint8 class ids).
 - Cityscapes: `*_labelIds.png` mapped to the 19 train ids (255 = ignore) with the
-  official table of the `cityscapesscripts` package.
+  official table of the `cityscapesscripts` package (read in
+  `tfdeeplab.catalog.cityscapes_labels`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from tfdeeplab.catalog import cityscapes_labels
 
 
 class LabelError(ValueError):
@@ -77,18 +80,12 @@ def read_sbd_mat(path: Path) -> np.ndarray:
 
 
 def cityscapes_train_id_table() -> np.ndarray:
-    """256-entry lookup table labelId -> train id from `cityscapesscripts`.
+    """256-entry lookup table labelId -> train id, from the official table.
 
     Ids that the official table marks as ignored (trainId 255 or -1) map to 255; byte
     values that are no Cityscapes label id map to -1 so they can be reported.
     """
-    from cityscapesscripts.helpers.labels import labels
-
-    table = np.full(256, -1, dtype=np.int16)
-    for label in labels:
-        if 0 <= label.id < 256:
-            table[label.id] = label.trainId if 0 <= label.trainId < 255 else 255
-    return table
+    return cityscapes_labels.train_ids_of_label_ids()
 
 
 def read_cityscapes_label_ids(path: Path, table: np.ndarray) -> np.ndarray:

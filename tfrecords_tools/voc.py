@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.config.cli import OneLineArgumentParser
-from tfdeeplab.data.datasets import DATASETS
 from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
 from tfrecords_tools.conversion import ConversionError, Item
 

@@ -304,3 +304,31 @@ def test_an_error_in_a_base_names_the_base_file(tmp_path):
         load_recipe(child)
     with pytest.raises(RecipeError, match=r"child\.yaml: model\.output_stride"):
         load_recipe(child, ["model.depth=50", "model.output_stride=4"])
+
+
+def test_a_section_written_twice_is_refused_naming_the_line(tmp_path):
+    text = "train:\n  batch_size: 2\nmodel:\n  depth: 50\ntrain:\n  seed: 3\n"
+    recipe = write(tmp_path / "twice.yaml", text)
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(recipe)
+    assert str(raised.value) == (
+        f"{recipe}: line 5, column 1: invalid YAML (key 'train' appears twice "
+        "(first at line 1))"
+    )
+
+
+def test_the_datasets_facts_are_the_recipes_unless_it_disagrees(tmp_path):
+    forgotten = write(tmp_path / "cs.yaml", "data:\n  dataset: cityscapes\n")
+    recipe = load_recipe(forgotten)
+    assert recipe.model.num_classes == 19 and recipe.data.num_train_images == 2975
+    wrong = write(tmp_path / "wrong.yaml",
+                  "base: cs.yaml\nmodel:\n  num_classes: 21\n")  # fmt: skip
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(wrong)
+    assert str(raised.value) == (
+        f"{wrong}: model.num_classes: expected 19, the cityscapes dataset's, got 21 "
+        "(leave it out to take the dataset's)"
+    )
+    # A resolved recipe states every fact; it loads back the same.
+    save_recipe(recipe, tmp_path / "resolved.yaml")
+    assert load_recipe(tmp_path / "resolved.yaml") == recipe

@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from tfdeeplab.catalog.datasets import DATASETS
+from tfdeeplab.catalog.resnet_layout import OUTPUT_STRIDES, RESNET_UNITS, STAGE_NAMES
 from tfdeeplab.config import schema
 from tfdeeplab.config.schema import (
     DataConfig,
@@ -13,10 +15,9 @@ from tfdeeplab.config.schema import (
     ScheduleConfig,
     SchemaError,
     TrainConfig,
+    with_dataset_facts,
 )
 from tfdeeplab.config.typed import from_dict
-from tfdeeplab.data.datasets import DATASETS
-from tfdeeplab.models.resnet_layout import OUTPUT_STRIDES, RESNET_UNITS, STAGE_NAMES
 
 CONFIGS = [
     Recipe,
@@ -49,8 +50,9 @@ def test_choices_come_from_the_layout_and_dataset_tables():
 
 
 def test_defaults_are_the_seeds_settings():
-    """SPEC §2-§4, read off the spec rather than the code."""
-    recipe = Recipe()
+    """SPEC §2-§4, read off the spec rather than the code; VOC's own facts (classes,
+    ignore label, splits, image count) come from the dataset."""
+    recipe = with_dataset_facts(Recipe(), DATASETS["voc"])
     model, data, train = recipe.model, recipe.data, recipe.train
     assert (model.depth, model.output_stride, model.stem_pool_padding) == (101, 16, 0)
     assert (model.head, model.fc6_channels) == ("dcn_deeplab", 1024)
@@ -111,3 +113,38 @@ def test_schedule_families_and_the_last_epoch():
 def test_sequence_defaults_must_be_tuples():
     with pytest.raises(TypeError, match="use tuples"):
         schema._field([1, 2])
+
+
+def test_a_datasets_facts_fill_what_a_recipe_leaves_out():
+    cityscapes = with_dataset_facts(
+        from_dict(Recipe, {"data": {"dataset": "cityscapes"}}), DATASETS["cityscapes"]
+    )
+    assert cityscapes.model.num_classes == 19  # not VOC's 21, though VOC is default
+    assert (cityscapes.data.train_split, cityscapes.data.eval_split) == ("train", "val")
+    assert (cityscapes.data.num_train_images, cityscapes.data.ignore_label) == (
+        2975,
+        255,
+    )
+    stated = from_dict(Recipe, {"data": {"train_split": "trainval",
+                                         "num_train_images": 400}})  # fmt: skip
+    voc = with_dataset_facts(stated, DATASETS["voc"])
+    assert (voc.data.train_split, voc.data.num_train_images) == ("trainval", 400)
+
+
+@pytest.mark.parametrize(
+    "data, key, message",
+    [
+        ({"model": {"num_classes": 21}, "data": {"dataset": "cityscapes"}},
+         "model.num_classes", "expected 19, the cityscapes dataset's, got 21"),
+        ({"data": {"ignore_label": 0}}, "data.ignore_label",
+         "expected 255, the voc dataset's, got 0"),
+        ({"data": {"eval_split": "tset"}}, "data.eval_split",
+         "expected a split of the voc dataset (train_aug, train, val, trainval), "
+         "got 'tset'"),
+    ],
+)  # fmt: skip
+def test_a_fact_that_disagrees_with_the_dataset_is_refused(data, key, message):
+    recipe = from_dict(Recipe, data)
+    with pytest.raises(SchemaError) as raised:
+        with_dataset_facts(recipe, DATASETS[recipe.data.dataset])
+    assert raised.value.key == key and raised.value.message.startswith(message)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from cityscapesscripts.helpers.labels import labels as cityscapes_labels
 
+from tfdeeplab.catalog.datasets import DATASETS, UnknownDatasetError, dataset_descriptor
 from tfdeeplab.config import load_recipe
-from tfdeeplab.data.datasets import DATASETS, UnknownDatasetError, dataset_descriptor
 
 RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml"))
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from tests.helpers import tiny
+from tfdeeplab.catalog.resnet_layout import RESNET_UNITS
 from tfdeeplab.config import ModelConfig
 from tfdeeplab.models import build_model
-from tfdeeplab.models.resnet_layout import RESNET_UNITS
 
 
 def sub_model(model, layer_name):
@@ -74,7 +74,9 @@ def test_resnet101_os16_parameter_counts(head, deformable):
 @pytest.mark.slow
 def test_seed_network_feature_map_sizes():
     """The seed: pool pad 0, OS16: 321 -> 161 -> 80 -> 20x20 logits, then 321x321."""
-    model = build_model(ModelConfig(output_stride=16, stem_pool_padding=0))
+    model = build_model(
+        ModelConfig(num_classes=21, output_stride=16, stem_pool_padding=0)
+    )
     image = np.zeros((1, 321, 321, 3), "float32")
     assert sub_model(model, "score")(image).shape == (1, 20, 20, 21)
     assert model(image).shape == (1, 321, 321, 21)
@@ -85,7 +87,11 @@ def test_deeplab_v2_network_feature_map_sizes():
     """DeepLab v2: pool pad 1, OS8: 321 -> 161 -> 81 -> 41x41 logits, then 321x321."""
     model = build_model(
         ModelConfig(
-            head="aspp_v2", output_stride=8, stem_pool_padding=1, upsampling="interp"
+            num_classes=21,
+            head="aspp_v2",
+            output_stride=8,
+            stem_pool_padding=1,
+            upsampling="interp",
         )
     )
     image = np.zeros((1, 321, 321, 3), "float32")

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from tfdeeplab.catalog.resnet_layout import stage_strides_and_dilations
 from tfdeeplab.models import build_resnet_v1
 from tfdeeplab.models.layers import FrozenBatchNormalization
-from tfdeeplab.models.resnet_layout import stage_strides_and_dilations
 
 TINY = dict(depth=50, units_per_stage=(2, 2, 2, 2))
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfdeeplab.models.resnet_layout import RESNET_UNITS, resnet_unit_names
+from tfdeeplab.catalog.resnet_layout import RESNET_UNITS, resnet_unit_names
 
 
 def test_resnet101_names_follow_the_caffe_model():

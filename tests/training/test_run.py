@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import tiny_recipe
-from tfdeeplab.data.palettes import voc_palette
+from tfdeeplab.catalog.palettes import voc_palette
 from tfdeeplab.run_directory import RunDirectory
 from tfdeeplab.training.builder import build_training_state
 from tfdeeplab.training.run import TrainingDiverged, TrainingRun, weights_fingerprint

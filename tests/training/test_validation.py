@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdeeplab.data.palettes import voc_palette
+from tfdeeplab.catalog.palettes import voc_palette
 from tfdeeplab.training.validation import pad_panels, validate
 
 

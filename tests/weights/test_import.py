@@ -6,8 +6,8 @@ import pytest
 
 from tests.helpers import tiny, tiny_model
 from tests.weights.formats import write_caffemodel, write_keras_h5, write_mxnet_params
+from tfdeeplab.catalog.resnet_layout import resnet_unit_names
 from tfdeeplab.models import build_model
-from tfdeeplab.models.resnet_layout import resnet_unit_names
 from tfdeeplab.weights import naming
 from tfdeeplab.weights.__main__ import main as weights_main
 from tfdeeplab.weights.importer import plan_import
@@ -323,8 +323,8 @@ def test_bad_input_is_one_line_and_writes_nothing(problem, message, tmp_path, ca
     units = "[3, 2, 2, 2]" if problem == "depth" else "[2, 2, 2, 2]"
     code = weights_main(["import", "--format", fmt, "--source", str(source),
                          "--recipe", "recipes/demo.yaml", "--out", str(out), "--set",
-                         f"model.units_per_stage={units}", "model.fc6_channels=32",
-                         "model.num_classes=5"])  # fmt: skip
+                         f"model.units_per_stage={units}",
+                         "model.fc6_channels=32"])  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
@@ -335,8 +335,7 @@ def test_the_command_writes_what_init_loads_and_inspect_lists_it(tmp_path, capsy
     source, out = tmp_path / "resnet-0000.params", tmp_path / "weights" / "r.npz"
     model = build_model(tiny_model())
     write_tiny_mxnet(source, model)
-    overrides = ["model.units_per_stage=[2, 2, 2, 2]", "model.fc6_channels=32",
-                 "model.num_classes=5"]  # fmt: skip
+    overrides = ["model.units_per_stage=[2, 2, 2, 2]", "model.fc6_channels=32"]
     assert weights_main(["import", "--format", "mxnet", "--source", str(source),
                          "--recipe", "recipes/demo.yaml", "--out", str(out),
                          "--set", *overrides]) == 0  # fmt: skip

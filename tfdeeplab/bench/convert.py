@@ -56,7 +56,7 @@ def _baseline(voc_root: Path, ids: list[str], out: Path, decode: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from tfdeeplab.data.datasets import DATASETS
+    from tfdeeplab.catalog.datasets import DATASETS
     from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
     from tfrecords_tools.conversion import convert
     from tfrecords_tools.voc import read_list, voc_splits

@@ -42,7 +42,7 @@ def _time_batches(iterator, batches: int, warmup: int) -> float:
 
 
 def _make_shards(directory: Path, images: int) -> Path:
-    from tfdeeplab.data.datasets import DATASETS
+    from tfdeeplab.catalog.datasets import DATASETS
     from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
     from tfrecords_tools.conversion import convert
     from tfrecords_tools.voc import voc_splits

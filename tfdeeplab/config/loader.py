@@ -13,12 +13,34 @@ from pathlib import Path
 
 import yaml
 
-from tfdeeplab.config.schema import Recipe, SchemaError
+from tfdeeplab.atomic_files import write_text
+from tfdeeplab.catalog.datasets import dataset_descriptor
+from tfdeeplab.config.schema import Recipe, SchemaError, with_dataset_facts
 from tfdeeplab.config.typed import from_dict, to_dict
+from tfdeeplab.errors import TfdeeplabError
 
 
-class RecipeError(ValueError):
+class RecipeError(TfdeeplabError, ValueError):
     """A recipe that cannot be used; the message names file, key and expectation."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key that a mapping holds twice (YAML would
+    keep the last silently, dropping a whole `train:` section written twice)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice (first at line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -26,7 +48,7 @@ def _read_yaml(path: Path) -> dict:
         raise RecipeError(f"{path}: recipe file not found")
     try:
         with open(path, encoding="utf-8") as stream:
-            data = yaml.safe_load(stream)
+            data = yaml.load(stream, Loader=_UniqueKeyLoader)  # a SafeLoader
     except UnicodeDecodeError as error:
         raise RecipeError(
             f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"
@@ -146,7 +168,9 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
             applied after the base chain.
 
     Returns:
-        The frozen `Recipe`. Its `name` defaults to the file's stem.
+        The frozen `Recipe`. Its `name` defaults to the file's stem; the facts of
+        its dataset it leaves out (class count, ignore label, splits, image
+        count) are the dataset's (`schema.with_dataset_facts`).
 
     Raises:
         RecipeError: one line naming the file, the key path and what was expected.
@@ -164,7 +188,8 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
         origins[".".join(keys)] = path  # `--set` errors name the recipe given
     data.setdefault("name", path.stem)
     try:
-        return from_dict(Recipe, data)
+        recipe = from_dict(Recipe, data)
+        return with_dataset_facts(recipe, dataset_descriptor(recipe.data.dataset))
     except SchemaError as error:
         where = _origin(error.key, origins, path)
         raise RecipeError(f"{where}: {error.key}: {error.message}") from None
@@ -180,10 +205,7 @@ def save_recipe(recipe: Recipe, path: str | os.PathLike) -> None:
 
     Args:
         recipe: Recipe. The recipe to write.
-        path: str or PathLike. Destination YAML file; its directory must exist.
+        path: str or PathLike. Destination YAML file, written whole or not at
+            all; its directory must exist.
     """
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as stream:
-        yaml.safe_dump(recipe_to_dict(recipe), stream, sort_keys=False)
-    os.replace(temporary, path)
+    write_text(path, yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False))

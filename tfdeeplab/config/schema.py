@@ -6,7 +6,7 @@ loader (`tfdeeplab.config.typed`) checks for every field (`choices`, `minimum`,
 fields. Both raise `SchemaError(key, message)`, which the loader turns into one line
 naming the recipe file and the full key path. Allowed depths, output strides, stage
 names and datasets come from the tables that define them
-(`tfdeeplab.models.resnet_layout`, `tfdeeplab.data.datasets`).
+(`tfdeeplab.catalog.resnet_layout`, `tfdeeplab.catalog.datasets`).
 
 Defaults are the seed's values (SPEC §2-§4): the DCN-paper DeepLab on ResNet-v1-101 at
 output stride 16, PASCAL VOC 2012 + SBD, 321x321 crops, batch 10, EPOCH_SCALE 4.
@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from tfdeeplab.data.datasets import DATASETS
-from tfdeeplab.models.resnet_layout import (
+from tfdeeplab.catalog.datasets import DATASETS, DatasetDescriptor
+from tfdeeplab.catalog.resnet_layout import (
     OUTPUT_STRIDES,
     RESNET_UNITS,
     STAGE_NAMES,
@@ -59,7 +59,8 @@ class ModelConfig:
     """What `tfdeeplab.models.build_model` builds.
 
     Args:
-        num_classes: int. Output classes (21 for VOC, 19 for Cityscapes).
+        num_classes: int or None. Output classes; None in a recipe file for the
+            dataset's (21 for VOC, 19 for Cityscapes).
         depth: int. ResNet-v1 depth, one of 50, 101, 152.
         units_per_stage: tuple of int. Units of res2..res5 instead of the depth's
             standard counts (small networks for tests and demos); empty for standard.
@@ -87,7 +88,7 @@ class ModelConfig:
         head_bias_lr_multiplier: float. Learning-rate multiplier of head biases.
     """
 
-    num_classes: int = _field(21, minimum=1)
+    num_classes: int | None = _field(None, minimum=1)
     depth: int = _field(101, choices=tuple(RESNET_UNITS))
     units_per_stage: tuple[int, ...] = _field((), minimum=1)
     output_stride: int = _field(16, choices=OUTPUT_STRIDES)
@@ -145,14 +146,16 @@ class DataConfig:
     """Dataset location and the training augmentation of SPEC §3, in its order.
 
     Args:
-        dataset: str. A name in `tfdeeplab.data.datasets.DATASETS` (`voc`,
+        dataset: str. A name in `tfdeeplab.catalog.datasets.DATASETS` (`voc`,
             `cityscapes`): its classes, names, palette and converter.
         root: str. Directory with the converted TFRecord shards.
-        train_split: str. Split trained on (`train_aug` for VOC + SBD).
-        eval_split: str. Split evaluated on.
-        num_train_images: int. Images in the training split; sets the iterations
-            per epoch (SPEC §3).
-        ignore_label: int. Label value excluded from loss and metrics.
+        train_split: str or None. Split trained on; None for the dataset's
+            (`train_aug` for VOC + SBD).
+        eval_split: str or None. Split evaluated on; None for the dataset's.
+        num_train_images: int or None. Images in the training split; sets the
+            iterations per epoch (SPEC §3). None for the dataset's split size.
+        ignore_label: int or None. Label value excluded from loss and metrics;
+            None for the dataset's.
         crop_size: (height, width). Training crop, also the evaluation window.
         scale_range: (low, high). Range of the independent x/y resize factors.
         aspect_ratio_tolerance: float. A draw is rejected when |sx/sy - 1| >= this.
@@ -171,10 +174,10 @@ class DataConfig:
 
     dataset: str = _field("voc", choices=tuple(DATASETS))
     root: str = _field("data/voc")
-    train_split: str = _field("train_aug")
-    eval_split: str = _field("val")
-    num_train_images: int = _field(10582, minimum=1)
-    ignore_label: int = _field(255, minimum=0)
+    train_split: str | None = _field(None)
+    eval_split: str | None = _field(None)
+    num_train_images: int | None = _field(None, minimum=1)
+    ignore_label: int | None = _field(None, minimum=0)
     crop_size: tuple[int, ...] = _field((321, 321), length=2, minimum=1)
     scale_range: tuple[float, ...] = _field((0.7, 1.5), length=2, minimum=0.0)
     aspect_ratio_tolerance: float = _field(0.15, minimum=0.0)
@@ -430,3 +433,63 @@ class Recipe:
                 f"stem pools {need}x{need} pixels at its smallest scale "
                 f"{smallest:g}), got {list(self.data.crop_size)}",
             )
+
+
+def _stated(section: str, key: str, stated, expected, descriptor) -> object:
+    """`expected` when the recipe left `key` out; else `stated`, which must agree."""
+    if stated is None or stated == expected:
+        return expected
+    raise SchemaError(
+        f"{section}.{key}",
+        f"expected {expected}, the {descriptor.name} dataset's, got {stated} (leave "
+        "it out to take the dataset's)",
+    )
+
+
+def with_dataset_facts(recipe: Recipe, descriptor: DatasetDescriptor) -> Recipe:
+    """`recipe` with the facts it left out taken from its dataset's descriptor.
+
+    Args:
+        recipe: Recipe. As read from the file; `None` where a fact is left out.
+        descriptor: DatasetDescriptor. Of `recipe.data.dataset`.
+
+    Returns:
+        Recipe with `model.num_classes`, `data.ignore_label`, `data.train_split`,
+        `data.eval_split` and `data.num_train_images` set.
+
+    Raises:
+        SchemaError: a stated class count or ignore label other than the
+            dataset's, or a split the dataset does not have.
+
+    Example:
+        >>> with_dataset_facts(recipe, DATASETS["cityscapes"]).model.num_classes
+        19
+    """
+    data, model = recipe.data, recipe.model
+    num_classes = _stated("model", "num_classes", model.num_classes,
+                          descriptor.num_classes, descriptor)  # fmt: skip
+    ignore_label = _stated("data", "ignore_label", data.ignore_label,
+                           descriptor.ignore_label, descriptor)  # fmt: skip
+    splits = {}
+    for key, default in (("train_split", descriptor.train_split),
+                         ("eval_split", descriptor.eval_split)):  # fmt: skip
+        split = getattr(data, key) or default
+        if split not in descriptor.splits:
+            known = ", ".join(descriptor.splits)
+            raise SchemaError(
+                f"data.{key}",
+                f"expected a split of the {descriptor.name} dataset ({known}), got "
+                f"{split!r}",
+            )
+        splits[key] = split
+    num_train_images = data.num_train_images or descriptor.splits[splits["train_split"]]
+    return dataclasses.replace(
+        recipe,
+        model=dataclasses.replace(model, num_classes=num_classes),
+        data=dataclasses.replace(
+            data,
+            ignore_label=ignore_label,
+            num_train_images=num_train_images,
+            **splits,
+        ),
+    )

@@ -1,7 +1,8 @@
 """Turn plain YAML data into the frozen schema dataclasses, checking every value.
 
 Knows the handful of field types the schema uses (bool, int, float, str, tuples of
-those, tuples of tuples, nested dataclasses) and the metadata checks `choices`,
+those, tuples of tuples, nested dataclasses, and `X | None` for values a recipe may
+leave to be derived) and the metadata checks `choices`,
 `minimum`, `length` and `item_length`. Every failure is a `SchemaError` whose key is
 the dotted path of the offending value.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import types
 import typing
 from typing import Any
 
@@ -49,7 +51,19 @@ def _scalar(value: Any, kind: type, key: str) -> Any:
     raise SchemaError(key, f"expected {kind.__name__}, got {_describe(value)}")
 
 
+def _optional_of(hint: Any) -> Any:
+    """X for a hint `X | None`, else None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        others = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(others) == 1 and len(typing.get_args(hint)) == 2:
+            return others[0]
+    return None
+
+
 def _convert(value: Any, hint: Any, key: str) -> Any:
+    inner = _optional_of(hint)
+    if inner is not None:
+        return None if value is None else _convert(value, inner, key)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, key)
     if typing.get_origin(hint) is tuple:
@@ -71,6 +85,8 @@ def _leaves(value: Any):
 
 
 def _check_metadata(value: Any, metadata: typing.Mapping, key: str) -> None:
+    if value is None:  # an optional value left to be derived
+        return
     if "length" in metadata and len(value) != metadata["length"]:
         raise SchemaError(
             key,

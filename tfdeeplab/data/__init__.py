@@ -1,8 +1,8 @@
 """Datasets: their facts, the shard format, and tf.data pipelines over the shards.
 
-Names are imported on first use: `tfdeeplab.data.datasets` and
-`tfdeeplab.data.shard_format` load without TensorFlow (the recipe schema and the
-converters' worker processes import them).
+Names are imported on first use: `tfdeeplab.data.shard_format` loads without
+TensorFlow (the converters' worker processes import it). The dataset table is
+`tfdeeplab.catalog.datasets` (also importable as `tfdeeplab.data.datasets`).
 """
 
 from tfdeeplab.lazy_imports import lazy_exports

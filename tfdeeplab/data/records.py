@@ -7,8 +7,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.data import shard_format
-from tfdeeplab.data.datasets import dataset_descriptor
 from tfdeeplab.data.shard_format import (
     IMAGE_ENCODED,
     IMAGE_FILENAME,
@@ -16,17 +16,18 @@ from tfdeeplab.data.shard_format import (
     IMAGE_WIDTH,
     LABEL_ENCODED,
 )
+from tfdeeplab.errors import TfdeeplabError
 
 
-class MissingShardsError(FileNotFoundError):
+class MissingShardsError(TfdeeplabError, FileNotFoundError):
     """No shards where the recipe says; the message names the path and the fix."""
 
 
-class ShardsMismatchError(ValueError):
+class ShardsMismatchError(TfdeeplabError, ValueError):
     """Shards of another dataset, class count or ignore label than the recipe's."""
 
 
-class CorruptShardError(ValueError):
+class CorruptShardError(TfdeeplabError, ValueError):
     """A shard that is not what its manifest says, or holds an unreadable record."""
 
 

@@ -27,6 +27,8 @@ import json
 import os
 from pathlib import Path
 
+from tfdeeplab.errors import TfdeeplabError
+
 IMAGE_ENCODED = "image/encoded"
 IMAGE_FORMAT = "image/format"
 IMAGE_HEIGHT = "image/height"
@@ -42,7 +44,7 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
-class ManifestError(ValueError):
+class ManifestError(TfdeeplabError, ValueError):
     """A manifest that cannot be read; the message names the file."""
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfdeeplab.errors import TfdeeplabError
 
-class CrfUnavailableError(ImportError):
+
+class CrfUnavailableError(TfdeeplabError, ImportError):
     """The dense CRF package is not installed; the message says how to get it."""
 
 

@@ -25,10 +25,11 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.evaluation.crf import dense_crf, require_crf
 
 
-class CrfWorkerError(RuntimeError):
+class CrfWorkerError(TfdeeplabError, RuntimeError):
     """A CRF worker process died; the message says which image was lost."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.evaluation.confusion import ConfusionMatrix
 from tfdeeplab.evaluation.crf import require_crf
 from tfdeeplab.evaluation.crf_pool import CrfPool
@@ -27,7 +28,7 @@ from tfdeeplab.evaluation.inference import InferenceSettings
 from tfdeeplab.evaluation.replicas import ReplicatedInference
 
 
-class EmptySplitError(ValueError):
+class EmptySplitError(TfdeeplabError, ValueError):
     """A split with no images to evaluate."""
 
 

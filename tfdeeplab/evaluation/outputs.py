@@ -3,14 +3,22 @@ predictions in each benchmark's own submission format."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from tfdeeplab.data.palettes import voc_palette
+from tfdeeplab.atomic_files import write_atomically, write_json
+from tfdeeplab.catalog.datasets import DatasetDescriptor
+
+__all__ = [
+    "confusion_picture",
+    "metrics_json",
+    "metrics_table",
+    "submission_writer",
+    "write_json",
+]
 
 
 def metrics_table(metrics: dict, class_names: Sequence[str]) -> str:
@@ -44,13 +52,6 @@ def metrics_json(
     }
 
 
-def write_json(path: Path, record: dict) -> None:
-    """Write `record` as indented JSON (temporary file, then rename)."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    temporary.replace(path)
-
-
 def confusion_picture(matrix: np.ndarray, cell: int = 12) -> np.ndarray:
     """The row-normalised confusion matrix as a grey picture (dark = many pixels).
 
@@ -64,49 +65,31 @@ def confusion_picture(matrix: np.ndarray, cell: int = 12) -> np.ndarray:
     return np.kron(grey, np.ones((cell, cell), np.uint8))
 
 
-def _voc_submission(directory: Path):
-    palette = voc_palette().ravel().tolist()
-
-    def write(image_id: str, labels: np.ndarray) -> None:
-        png = Image.fromarray(labels.astype(np.uint8))
-        png.putpalette(palette)  # VOC's format: palette indices are the classes
-        png.save(directory / f"{image_id}.png")
-
-    return write
-
-
-def _cityscapes_submission(directory: Path):
-    from cityscapesscripts.helpers.labels import trainId2label
-
-    label_ids = np.zeros(256, np.uint8)
-    for train_id, label in trainId2label.items():
-        if 0 <= train_id < 255:
-            label_ids[train_id] = label.id
-
-    def write(image_id: str, labels: np.ndarray) -> None:
-        # cityscapesscripts' evaluation reads labelIds, named after the image.
-        Image.fromarray(label_ids[labels.astype(np.uint8)]).save(
-            directory / f"{image_id}_leftImg8bit.png"
-        )
-
-    return write
-
-
-SUBMISSION_WRITERS = {"voc": _voc_submission, "cityscapes": _cityscapes_submission}
-
-
 def submission_writer(
-    dataset: str, directory: Path
+    descriptor: DatasetDescriptor, directory: Path
 ) -> Callable[[str, np.ndarray], None]:
-    """A function (image id, train-id label map) writing one prediction file.
+    """A function (image id, label map of class ids) writing one prediction file
+    in the benchmark's format (`descriptor.submission`).
 
     VOC: `<id>.png`, a palette PNG of class indices in the VOC colours. Cityscapes:
     `<id>_leftImg8bit.png`, a one-channel PNG of label ids (train ids mapped back
-    through cityscapesscripts' table), as its evaluation script expects.
+    through cityscapesscripts' table), as its evaluation script expects. Each file
+    is written whole or not at all.
 
     Example:
-        >>> write = submission_writer("voc", Path("predictions"))
+        >>> write = submission_writer(dataset_descriptor("voc"), Path("predictions"))
         >>> write("2007_000033", labels)
     """
+    submission = descriptor.submission
+    values = submission.values()
+    palette = descriptor.palette().ravel().tolist() if submission.palette else None
     directory.mkdir(parents=True, exist_ok=True)
-    return SUBMISSION_WRITERS[dataset](directory)
+
+    def write(image_id: str, labels: np.ndarray) -> None:
+        png = Image.fromarray(values[np.clip(labels, 0, 255).astype(np.uint8)])
+        if palette is not None:
+            png.putpalette(palette)  # VOC's format: palette indices are the classes
+        path = directory / submission.file_name.format(id=image_id)
+        write_atomically(path, lambda temporary: png.save(temporary, format="PNG"))
+
+    return write

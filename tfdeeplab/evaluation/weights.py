@@ -13,10 +13,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.run_directory import RunDirectory
 
 
-class WeightsError(ValueError):
+class WeightsError(TfdeeplabError, ValueError):
     """Weights that cannot be found or do not fit the model; one line."""
 
 

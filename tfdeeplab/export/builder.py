@@ -7,9 +7,9 @@ import json
 import keras
 import yaml
 
+from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.config.loader import recipe_to_dict
 from tfdeeplab.config.schema import Recipe
-from tfdeeplab.data.datasets import dataset_descriptor
 from tfdeeplab.evaluation.builder import inference_settings
 from tfdeeplab.export.serving import SegmentationServer
 

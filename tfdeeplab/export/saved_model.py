@@ -17,12 +17,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.export.serving import SegmentationServer
 
 SIGNATURES = ("serving_default", "serving_bytes")
 
 
-class ExportExistsError(FileExistsError):
+class ExportExistsError(TfdeeplabError, FileExistsError):
     """The output folder exists and `force` was not given."""
 
 

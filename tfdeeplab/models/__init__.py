@@ -1,7 +1,7 @@
 """DeepLab models: ResNet-v1 atrous backbone, the DCN-paper and ASPP heads, MSC.
 
-Names are imported on first use, so `tfdeeplab.models.resnet_layout` (pure Python)
-loads without Keras.
+Names are imported on first use, so `tfdeeplab.models.resnet_layout` (the old name
+of `tfdeeplab.catalog.resnet_layout`, pure Python) loads without Keras.
 """
 
 from tfdeeplab.lazy_imports import lazy_exports

@@ -82,6 +82,11 @@ def build_model(
         >>> model = build_model(recipe.model)
         >>> logits = model(np.zeros([1, 321, 321, 3], "float32"))  # [1, 321, 321, 21]
     """
+    if config.num_classes is None:
+        raise ValueError(
+            "config.num_classes is None: a recipe loaded with load_recipe has its "
+            "dataset's; set it when building a ModelConfig by hand"
+        )
     images = keras.Input((None, None, 3), name="image")
     make_upsampler = _upsampler_factory(config, dtype_policy)
     outputs = {}

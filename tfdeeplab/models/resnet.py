@@ -21,11 +21,11 @@ from collections.abc import Sequence
 
 import keras
 
-from tfdeeplab.models.layers import FrozenBatchNormalization, MultiplierConv2D
-from tfdeeplab.models.resnet_layout import (
+from tfdeeplab.catalog.resnet_layout import (
     resnet_unit_names,
     stage_strides_and_dilations,
 )
+from tfdeeplab.models.layers import FrozenBatchNormalization, MultiplierConv2D
 from tfdeeplab.ops.deformable_conv import DeformableConv2D
 
 STAGE_WIDTHS = {"res2": 64, "res3": 128, "res4": 256, "res5": 512}  # bottleneck width

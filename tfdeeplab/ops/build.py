@@ -31,11 +31,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdeeplab.errors import TfdeeplabError
+
 OPS_DIRECTORY = Path(__file__).resolve().parent
 _log = logging.getLogger(__name__)
 
 
-class OpBuildError(RuntimeError):
+class OpBuildError(TfdeeplabError, RuntimeError):
     """A custom op that could not be built or loaded; the message says why in one
     line, `details` holds the compiler's whole output."""
 

@@ -29,33 +29,31 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from tfdeeplab.run_directory import CHECKPOINT_PREFIX
+from tfdeeplab.atomic_files import write_text
+from tfdeeplab.errors import TfdeeplabError
+from tfdeeplab.run_directory import (
+    CHECKPOINT_PREFIX,
+    checkpoint_steps,
+    newest_checkpoint,
+)
+
+__all__ = [
+    "DAMAGED_DIR",
+    "INDEX_FILE",
+    "CheckpointError",
+    "RunCheckpoints",
+    "checkpoint_steps",
+    "indexed_step",
+    "remove_interrupted_saves",
+    "write_index",
+]
 
 DAMAGED_DIR = "damaged"
 INDEX_FILE = "checkpoint"
-_CHECKPOINT_FILE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.(index|data-\d+-of-\d+)$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(TfdeeplabError, RuntimeError):
     """Checkpoints that cannot be restored or written; one line saying what to do."""
-
-
-def checkpoint_steps(directory: str | Path) -> list[int]:
-    """Steps of the checkpoints with any file in `directory`, newest first.
-
-    Example:
-        >>> checkpoint_steps("runs/voc/checkpoints")
-        [2000, 1000]
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    steps = {
-        int(match[1])
-        for match in map(_CHECKPOINT_FILE.match, os.listdir(directory))
-        if match
-    }
-    return sorted(steps, reverse=True)
 
 
 def _files_of(directory: Path, step: int) -> list[Path]:
@@ -89,9 +87,7 @@ def write_index(directory: Path, steps: list[int]) -> None:
     for step in steps:
         stamp = (directory / f"{CHECKPOINT_PREFIX}-{step}.index").stat().st_mtime
         lines.append(f"all_model_checkpoint_timestamps: {stamp}")
-    temporary = directory / f".{INDEX_FILE}.tmp-{os.getpid()}"
-    temporary.write_text("\n".join(lines) + "\n")
-    os.replace(temporary, directory / INDEX_FILE)
+    write_text(directory / INDEX_FILE, "\n".join(lines) + "\n")
 
 
 def remove_interrupted_saves(directory: Path) -> list[str]:
@@ -156,8 +152,9 @@ class RunCheckpoints:
 
     @property
     def latest(self) -> str | None:
-        """Path prefix of the newest complete checkpoint, or None."""
-        return self._managers()[0].latest_checkpoint
+        """Path prefix of the newest complete checkpoint, or None (by the files:
+        `tfdeeplab.run_directory.newest_checkpoint`)."""
+        return newest_checkpoint(self.directory)
 
     def restore_latest(self) -> str | None:
         """Restore the newest checkpoint that restores; returns its path, or None.
@@ -210,7 +207,7 @@ class RunCheckpoints:
                 permission); the files of the interrupted save are removed and the
                 newest complete checkpoint stays what it was.
         """
-        reader, writer = self._managers()
+        _, writer = self._managers()
         try:
             path = writer.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as error:
@@ -220,7 +217,7 @@ class RunCheckpoints:
             raise CheckpointError(
                 f"{writer.directory}: cannot write {CHECKPOINT_PREFIX}-{step} "
                 f"({_first_line(error)}); free space or choose another --workdir, "
-                f"the newest checkpoint is still {reader.latest_checkpoint or 'none'}"
+                f"the newest checkpoint is still {self.latest or 'none'}"
             ) from None
         if not self.chief:
             shutil.rmtree(writer.directory, ignore_errors=True)

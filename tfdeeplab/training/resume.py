@@ -11,6 +11,7 @@ overwritten.
 from __future__ import annotations
 
 from tfdeeplab.config import Recipe, RecipeError, load_recipe, recipe_to_dict
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.run_directory import RunDirectory
 
 # Keys (or key prefixes ending in ".") that may differ from the run's recipe.yaml.
@@ -33,7 +34,7 @@ MAY_CHANGE_ON_RESUME = (
 )
 
 
-class RecipeChangedError(ValueError):
+class RecipeChangedError(TfdeeplabError, ValueError):
     """A resume whose recipe differs from the run's in keys that may not change."""
 
 

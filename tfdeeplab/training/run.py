@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.run_directory import RunDirectory
 from tfdeeplab.training.builder import TrainingState
 from tfdeeplab.training.checkpoints import DAMAGED_DIR, RunCheckpoints
@@ -23,9 +24,11 @@ from tfdeeplab.training.validation import validate
 from tfdeeplab.weights.loader import load_initial_weights
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(TfdeeplabError, RuntimeError):
     """The loss or the weights became NaN or Inf; the message names the step and the
-    newest (good) checkpoint."""
+    newest (good) checkpoint. Exit code 3."""
+
+    exit_code = 3
 
 
 def weights_fingerprint(model: keras.Model) -> str:

@@ -14,8 +14,10 @@ import os
 
 import tensorflow as tf
 
+from tfdeeplab.errors import TfdeeplabError
 
-class DistributionError(ValueError):
+
+class DistributionError(TfdeeplabError, ValueError):
     """A strategy that cannot be built; the message says what is missing."""
 
 

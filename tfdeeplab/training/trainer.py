@@ -20,9 +20,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.config import Recipe, save_recipe
 from tfdeeplab.data.builder import eval_dataset, train_dataset
-from tfdeeplab.data.datasets import dataset_descriptor
 from tfdeeplab.data.records import (
     CorruptShardError,
     MissingShardsError,

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdeeplab.data.palettes import colorize
+from tfdeeplab.catalog.palettes import colorize
 from tfdeeplab.evaluation import ConfusionMatrix
 from tfdeeplab.evaluation.inference import InferenceSettings, predict_probabilities
 

@@ -98,8 +98,8 @@ def _import(args, parser) -> int:
     recipe = load_recipe_or_report(args.recipe, args.overrides)
     if recipe is None:
         return 2
+    from tfdeeplab.catalog.resnet_layout import resnet_unit_names
     from tfdeeplab.models import build_model
-    from tfdeeplab.models.resnet_layout import resnet_unit_names
     from tfdeeplab.weights.importer import plan_import, write_npz
 
     config = recipe.model

@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.weights import naming
 
 FORMATS = ("keras", "mxnet", "caffe", "torch")
@@ -43,7 +44,7 @@ _BN_VARIABLES = {
 }
 
 
-class WeightsImportError(ValueError):
+class WeightsImportError(TfdeeplabError, ValueError):
     """A source that does not fit the recipe's model; one line naming the tensor."""
 
 

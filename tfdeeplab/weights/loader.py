@@ -18,20 +18,26 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfdeeplab.errors import TfdeeplabError
 
-class InitialWeightsError(ValueError):
+
+class InitialWeightsError(TfdeeplabError, ValueError):
     """Initial weights that cannot be used; the message names the file and key."""
+
+
+class MissingWeightsFileError(TfdeeplabError, FileNotFoundError):
+    """The initial weights file does not exist; nothing is downloaded."""
 
 
 def require_weights_file(path: str | Path) -> Path:
     """`path` as a Path if the file exists; checked before any model is built.
 
     Raises:
-        FileNotFoundError: one line naming the missing file.
+        MissingWeightsFileError: one line naming the missing file.
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingWeightsFileError(
             f"{path}: initial weights file not found (train.init_weights / --init); "
             "give a local .npz or .weights.h5 file, nothing is downloaded"
         )

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfdeeplab.errors import TfdeeplabError
+
 LIST_MAGIC = 0x112
 V1_MAGIC, V2_MAGIC, V3_MAGIC = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
 DTYPES = {
@@ -38,7 +40,7 @@ DTYPES = {
 }
 
 
-class WeightsFormatError(ValueError):
+class WeightsFormatError(TfdeeplabError, ValueError):
     """A weights file that is not what its format says; the message names it."""
 
 

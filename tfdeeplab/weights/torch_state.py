@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.weights.mxnet_params import WeightsFormatError
 
 
-class TorchUnavailableError(ImportError):
+class TorchUnavailableError(TfdeeplabError, ImportError):
     """The torch format was asked for without torch installed."""
 
 
