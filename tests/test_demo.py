@@ -55,19 +55,19 @@ def test_demo_data_resume_a_cut_conversion_and_refuse_old_data(tmp_path, monkeyp
     from tfrecords_tools import voc
 
     data = tmp_path / "data"
-    convert = voc.main
+    convert = voc.convert_voc
 
-    def interrupted(arguments):
+    def interrupted(*arguments, **keywords):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(voc, "main", interrupted)
+    monkeypatch.setattr(voc, "convert_voc", interrupted)
     with pytest.raises(KeyboardInterrupt):
         demo.write_demo_shards(data, 8, 2, size=(32, 40))
     record = json.loads((data / "demo_data.json").read_text())
     assert record["converted"] is False
     source = next((data / "sources").rglob("*.jpg"))
     written = source.stat().st_mtime_ns
-    monkeypatch.setattr(voc, "main", convert)
+    monkeypatch.setattr(voc, "convert_voc", convert)
     shards = demo.write_demo_shards(data, 8, 2, size=(32, 40))
     assert json.loads((shards / "manifest.json").read_text())["splits"]["val"]
     assert json.loads((data / "demo_data.json").read_text())["converted"] is True

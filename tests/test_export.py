@@ -46,25 +46,71 @@ def test_the_export_holds_the_model_and_what_its_outputs_mean(
 def test_an_existing_export_is_kept_unless_forced(demo_shards, trained_run, tmp_path,
                                                   capsys):  # fmt: skip
     out = tmp_path / "model"
-    out.mkdir()
-    (out / "mine.txt").write_text("keep me")
+    assert run_export(demo_shards, trained_run, out) == 0
+    size = (out / "saved_model.pb").stat().st_size
+    (out / "saved_model.pb").write_bytes(b"an older export")
     assert run_export(demo_shards, trained_run, out) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "exists; pass --force" in err[0]
-    assert (out / "mine.txt").read_text() == "keep me"
+    assert (out / "saved_model.pb").read_bytes() == b"an older export"
     assert run_export(demo_shards, trained_run, out, "--force") == 0
-    assert (out / "saved_model.pb").is_file() and not (out / "mine.txt").exists()
+    assert (out / "saved_model.pb").stat().st_size == size  # exported anew
+
+
+@pytest.mark.parametrize("target", ["run directory", "folder of files", "file"])
+def test_force_never_replaces_anything_but_a_saved_model(
+    demo_shards, trained_run, tmp_path, target, capsys
+):
+    """`--out RUN_DIR --force` once replaced the run being exported."""
+    import shutil
+
+    from tests.test_train import fingerprints
+
+    if target == "run directory":
+        out = tmp_path / "run"
+        shutil.copytree(trained_run, out)
+    elif target == "folder of files":
+        out = tmp_path / "mine"
+        out.mkdir()
+        (out / "notes.txt").write_text("keep me")
+    else:
+        out = tmp_path / "model"
+        out.write_text("a file")
+    before = fingerprints(tmp_path)
+    checkpoint = out if target == "run directory" else trained_run
+    arguments = [str(RECIPE), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--force", "--set", *tiny_overrides(demo_shards)]  # fmt: skip
+    assert export_main(arguments) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {out} exists and is not a SavedModel; --force replaces only a "
+        "SavedModel or an empty folder: choose another --out"
+    ]
+    assert fingerprints(tmp_path) == before
 
 
 def test_an_interrupted_export_leaves_nothing(demo_shards, trained_run, tmp_path,
-                                              monkeypatch):  # fmt: skip
+                                              monkeypatch, capsys):  # fmt: skip
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tf.saved_model, "save", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run_export(demo_shards, trained_run, tmp_path / "model")
+    assert run_export(demo_shards, trained_run, tmp_path / "model") == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: interrupted: nothing was written to {tmp_path / 'model'}; run the "
+        "same command to export"
+    )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next(
+    demo_shards, trained_run, tmp_path
+):
+    stale = tmp_path / ".model.partial-999999-abcd"  # pid 999999 is not running
+    (stale / "variables").mkdir(parents=True)
+    (stale / "saved_model.pb").write_bytes(b"half")
+    assert run_export(demo_shards, trained_run, tmp_path / "model") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_predict_from_the_saved_model_equals_predict_from_the_checkpoint(

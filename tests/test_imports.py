@@ -53,7 +53,6 @@ def test_only_builders_read_recipe_objects():
                 readers.add(path.relative_to(ROOT).as_posix())
     assert readers == {
         "tfdeeplab/config/__init__.py",
-        "tfdeeplab/config/cli.py",  # load_recipe_or_report returns a Recipe
         "tfdeeplab/config/loader.py",
         "tfdeeplab/models/builder.py",
         "tfdeeplab/data/builder.py",
@@ -61,7 +60,15 @@ def test_only_builders_read_recipe_objects():
         "tfdeeplab/export/builder.py",
         "tfdeeplab/comparison/builder.py",
         "tfdeeplab/training/builder.py",
-        "tfdeeplab/training/trainer.py",  # train(recipe): the top of the library
+        # The jobs at the top of the library: each takes a recipe.
+        "tfdeeplab/experiment/describe_job.py",
+        "tfdeeplab/experiment/evaluate_job.py",
+        "tfdeeplab/experiment/export_job.py",
+        "tfdeeplab/experiment/predict_job.py",
+        "tfdeeplab/experiment/train_job.py",
+        "tfdeeplab/experiment/weights_job.py",
+        "tfdeeplab/comparison/runs.py",  # trains and evaluates each compared recipe
+        "tfdeeplab/demo.py",  # an app: the demo's recipe
         "tfdeeplab/training/resume.py",  # compares recipes: that is its job
     }
 

@@ -14,15 +14,25 @@ resumes or reuses each run.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from tfdeeplab.config.cli import (
+from tfdeeplab.atomic_files import write_json, write_text
+from tfdeeplab.cli import (
     OneLineArgumentParser,
     add_override_argument,
-    load_recipe_or_report,
+    non_negative_int,
+    path_argument,
+    positive_int,
+    run_command,
+    start_tensorflow,
 )
+from tfdeeplab.config import load_recipe
+from tfdeeplab.errors import TfdeeplabError
+
+
+class CompareError(TfdeeplabError, ValueError):
+    """Arguments of a comparison that do not go together."""
 
 
 def _parser() -> OneLineArgumentParser:
@@ -32,32 +42,36 @@ def _parser() -> OneLineArgumentParser:
     parser.add_argument(
         "recipes",
         nargs="+",
-        type=Path,
+        type=path_argument,
         metavar="RECIPE",
         help="recipe YAML files to compare",
     )
     parser.add_argument(
-        "--out", type=Path, required=True, metavar="DIR", help="output directory"
+        "--out",
+        type=path_argument,
+        required=True,
+        metavar="DIR",
+        help="output directory",
     )
     parser.add_argument(
         "--train", action="store_true", help="train and evaluate each recipe"
     )
     parser.add_argument(
         "--base",
-        type=Path,
+        type=path_argument,
         metavar="RECIPE",
         help="with --train: train this recipe with each compared recipe's "
         "train.schedule and train.end_epoch (same model, data and seed)",
     )
     parser.add_argument(
         "--replicas",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="replicas for the real-length schedules (default: train.replicas)",
     )
     parser.add_argument(
         "--points",
-        type=int,
+        type=positive_int,
         default=8,
         help="with --train: validations per run for the mIoU curve, unless "
         "--set train.validate_every=N (default 8)",
@@ -68,35 +82,23 @@ def _parser() -> OneLineArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    return run_command(lambda: _compare(args))
+
+
+def _compare(args) -> int:
     names = [path.stem for path in args.recipes]
     if len(set(names)) != len(names):
-        print(f"error: recipe names repeat: {', '.join(names)}", file=sys.stderr)
-        return 2
+        raise CompareError(f"recipe names repeat: {', '.join(names)}")
     if args.base and not args.train:
-        print("error: --base needs --train", file=sys.stderr)
-        return 2
-    recipes = []
-    for path in args.recipes:
-        recipe = load_recipe_or_report(path, [] if args.base else args.overrides)
-        if recipe is None:
-            return 2
-        recipes.append(recipe)
-    if args.base and load_recipe_or_report(args.base, args.overrides) is None:
-        return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    try:
-        return _compare(args, names, recipes)
-    except OSError as error:  # e.g. an output directory that cannot be written
-        where = error.filename or args.out
-        print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
-        return 2
-
-
-def _compare(args, names: list[str], recipes: list) -> int:
+        raise CompareError("--base needs --train")
+    recipes = [load_recipe(path, [] if args.base else args.overrides)
+               for path in args.recipes]  # fmt: skip
+    if args.base:
+        load_recipe(args.base, args.overrides)  # its errors before any work
+    start_tensorflow()
     from tfdeeplab.comparison.builder import schedule_table
     from tfdeeplab.comparison.plots import plot_learning_rates
     from tfdeeplab.comparison.schedule_table import format_tables
-    from tfdeeplab.evaluation.outputs import write_json
 
     tables = [
         schedule_table(recipe, name, args.replicas)
@@ -104,7 +106,7 @@ def _compare(args, names: list[str], recipes: list) -> int:
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     table_text = format_tables(tables)
-    _write(args.out / "schedules.md", _schedules_markdown(args.recipes, table_text))
+    write_text(args.out / "schedules.md", _schedules_markdown(args.recipes, table_text))
     write_json(args.out / "schedules.json", [table.to_json() for table in tables])
     plot = plot_learning_rates(tables, args.out / "learning_rate.png")
     print(table_text)
@@ -124,15 +126,8 @@ def _schedules_markdown(paths: list[Path], table: str) -> str:
 
 
 def _train_all(args, names: list[str]) -> int:
-    from tfdeeplab.comparison.builder import schedule_table
     from tfdeeplab.comparison.plots import plot_training_curves
-    from tfdeeplab.comparison.runs import (
-        read_scalars,
-        schedule_recipe,
-        train_and_evaluate,
-    )
-    from tfdeeplab.config.loader import load_recipe
-    from tfdeeplab.evaluation.outputs import write_json
+    from tfdeeplab.comparison.runs import schedule_recipe
 
     recipe_files = [
         schedule_recipe(path, args.base, args.out / "recipes" / f"{name}.yaml")
@@ -145,47 +140,53 @@ def _train_all(args, names: list[str]) -> int:
     for path, name, recipe_file, recipe in zip(
         args.recipes, names, recipe_files, trained, strict=True
     ):
-        table = schedule_table(recipe, name)
-        overrides = list(args.overrides)
-        if not any(item.startswith("train.validate_every=") for item in overrides):
-            every = max(1, table.total_steps // max(1, args.points))
-            overrides.append(f"train.validate_every={every}")
-        run = args.out / "runs" / name
-        print(f"\n== {name}: {table.total_steps} steps in {run}")
-        outcome = train_and_evaluate(recipe_file, run, overrides)
-        if outcome["code"]:
-            return outcome["code"]
-        curves = read_scalars(
-            run / "tensorboard",
-            ("train/loss", "validation/miou", "train/learning_rate"),
-        )
-        results[name] = {
-            "recipe": str(path),
-            "trained_recipe": str(recipe_file),
-            "seed": recipe.train.seed,
-            "schedule": table.to_json(),
-            "run": str(run),
-            "checkpoint": outcome["checkpoint"],
-            "train_seconds": round(outcome["train_seconds"], 1),
-            "final_miou": outcome["eval"]["miou"],
-            "final_pixel_accuracy": outcome["eval"]["pixel_accuracy"],
-            "curves": {
-                "loss": curves["train/loss"],
-                "miou": curves["validation/miou"],
-                "learning_rate": curves["train/learning_rate"],
-            },
-        }
+        results[name] = _train_one(args, name, path, recipe_file, recipe)
     curves_png = plot_training_curves(
         {name: result["curves"] for name, result in results.items()},
         args.out / "curves.png",
     )
     summary = _summary_rows(results)
     write_json(args.out / "summary.json", results)
-    _write(args.out / "summary.md", _summary_markdown(args, summary))
+    write_text(args.out / "summary.md", _summary_markdown(args, summary))
     print("\n" + summary)
     print(f"curves: {curves_png}\nsummary: {args.out / 'summary.md'}")
     print(f"side by side: tensorboard --logdir {args.out / 'runs'}")
     return 0
+
+
+def _train_one(args, name: str, path: Path, recipe_file: Path, recipe) -> dict:
+    """Train and evaluate one compared recipe; its row of the summary."""
+    from tfdeeplab.comparison.builder import schedule_table
+    from tfdeeplab.comparison.runs import read_scalars, train_and_evaluate
+
+    table = schedule_table(recipe, name)
+    overrides = list(args.overrides)
+    if not any(item.startswith("train.validate_every=") for item in overrides):
+        every = max(1, table.total_steps // args.points)
+        overrides.append(f"train.validate_every={every}")
+    recipe = load_recipe(recipe_file, overrides)
+    run = args.out / "runs" / name
+    print(f"\n== {name}: {table.total_steps} steps in {run}")
+    outcome = train_and_evaluate(recipe, run)
+    curves = read_scalars(
+        run / "tensorboard", ("train/loss", "validation/miou", "train/learning_rate")
+    )
+    return {
+        "recipe": str(path),
+        "trained_recipe": str(recipe_file),
+        "seed": recipe.train.seed,
+        "schedule": table.to_json(),
+        "run": str(run),
+        "checkpoint": outcome.checkpoint,
+        "train_seconds": round(outcome.train_seconds, 1),
+        "final_miou": outcome.evaluation["miou"],
+        "final_pixel_accuracy": outcome.evaluation["pixel_accuracy"],
+        "curves": {
+            "loss": curves["train/loss"],
+            "miou": curves["validation/miou"],
+            "learning_rate": curves["train/learning_rate"],
+        },
+    }
 
 
 def _differences(recipes: list, names: list[str]) -> list[str]:
@@ -253,12 +254,6 @@ def _summary_markdown(args, rows: str) -> str:
         f"{rows}\n\n![curves](curves.png)\n\n"
         f"TensorBoard: `tensorboard --logdir {args.out / 'runs'}`\n"
     )
-
-
-def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(text)
-    temporary.replace(path)
 
 
 if __name__ == "__main__":

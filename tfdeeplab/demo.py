@@ -3,32 +3,60 @@
 Writes a small synthetic dataset (textured objects of the 20 VOC classes on crops
 of real photos) in the real VOC 2012 and SBD layouts, converts it to TFRecord
 shards with `tfrecords_tools.voc` (as real data would be), then trains
-`recipes/demo.yaml` (a small ResNet DeepLab) on it with `python -m tfdeeplab.train`
-(checkpoints, TensorBoard logs, validation mIoU), evaluates the final checkpoint by
-the recipe's protocol (`python -m tfdeeplab.evaluate`), exports it as a SavedModel
-(`python -m tfdeeplab.export`), predicts a real photo and demo validation images
-with the SavedModel (`python -m tfdeeplab.predict --saved-model`) and prints where
-everything is. Running it again reuses each finished step (and says so).
+`recipes/demo.yaml` (a small ResNet DeepLab) on it (checkpoints, TensorBoard logs,
+validation mIoU), evaluates the final checkpoint by the recipe's protocol, exports
+it as a SavedModel, predicts a real photo and demo validation images with the
+SavedModel and prints where everything is; each step is the library's own job
+(`tfdeeplab.experiment`). Running it again reuses each finished step (and says so);
+after Ctrl-C it continues.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
+import signal
 import sys
 from pathlib import Path
 
-from tfdeeplab.errors import TfdeeplabError
-from tfdeeplab.evaluation.outputs import write_json
+from tfdeeplab.atomic_files import remove_stale_partials, write_json
+from tfdeeplab.cli import (
+    OneLineArgumentParser,
+    add_override_argument,
+    non_negative_int,
+    path_argument,
+    positive_int,
+    run_command,
+    start_tensorflow,
+)
+from tfdeeplab.config import Recipe, load_recipe
+from tfdeeplab.errors import Interrupted, TfdeeplabError
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
 # Changes when tfdeeplab.demo_scenes draws differently, so old data are not reused.
 DEMO_SCENES_VERSION = 2
+DATA_RECORD = "demo_data.json"
+STEPS_RECORD = "demo_steps.json"
+# The smallest demo image side: room for an object or two.
+MIN_IMAGE_SIDE = 16
 
 
 class DemoDataMismatch(TfdeeplabError, ValueError):
     """The data directory holds demo data written with other settings."""
+
+
+class DemoError(TfdeeplabError, ValueError):
+    """Demo settings that cannot make a demo; the message names the option."""
+
+
+def _read_record(path: Path) -> dict | None:
+    """A record the demo wrote; {} when absent, None when damaged."""
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def write_demo_shards(
@@ -37,13 +65,16 @@ def write_demo_shards(
     val_images: int = 40,
     size: tuple[int, int] = (120, 160),
     seed: int = 0,
+    log=print,
 ) -> Path:
     """Synthetic VOC + SBD source trees under `directory`, converted to shards.
 
     The SBD part holds most training images, VOC the rest and `val`, so the
     converter's `train_aug` arithmetic runs as on the real data. The images are
     `tfdeeplab.demo_scenes`: textured objects of the 20 classes on crops of real
-    photos.
+    photos. `directory/demo_data.json` records the settings and whether the
+    conversion finished: a cut conversion resumes without rewriting the sources,
+    and a damaged record makes the whole step run again.
 
     Args:
         directory: Path. Created if missing; shards go to `directory/shards`.
@@ -51,26 +82,30 @@ def write_demo_shards(
         val_images: int. Images in `val`.
         size: (height, width) of every image.
         seed: int. Content seed.
+        log: function taking one line of text.
 
     Returns:
         The shards directory.
 
+    Raises:
+        DemoDataMismatch: `directory` holds demo data of other settings.
+        ConversionError: the converter refused the data.
+
     Example:
         >>> shards = write_demo_shards(Path("runs/demo/data"))
     """
-    from tfrecords_tools import voc
+    from tfrecords_tools.conversion import ConversionError
+    from tfrecords_tools.voc import convert_voc
 
     shards = directory / "shards"
-    settings = {
-        "scenes": DEMO_SCENES_VERSION,
-        "train_images": train_images,
-        "val_images": val_images,
-        "size": list(size),
-        "seed": seed,
-    }
-    record_file = directory / "demo_data.json"
-    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
-    if record.get("settings", settings) != settings or (
+    settings = {"scenes": DEMO_SCENES_VERSION, "train_images": train_images,
+                "val_images": val_images, "size": list(size), "seed": seed}  # fmt: skip
+    record_file = directory / DATA_RECORD
+    record = _read_record(record_file)
+    if record is None:
+        log(f"note: {record_file} is damaged; writing the demo data again")
+        record = {"settings": settings}
+    elif record.get("settings", settings) != settings or (
         not record and (shards / "manifest.json").is_file()
     ):
         raise DemoDataMismatch(
@@ -81,15 +116,19 @@ def write_demo_shards(
     if record.get("converted"):
         return shards
     sources = directory / "sources"
-    voc_root = sources / "VOCdevkit" / "VOC2012"
-    sbd_root = sources / "benchmark_RELEASE" / "dataset"
-    if not record:  # else the sources are complete and a conversion was cut short
+    if "converted" not in record:  # else the sources are complete
         _write_demo_sources(sources, train_images, val_images, size, seed)
         write_json(record_file, {"settings": settings, "converted": False})
-    arguments = ["--voc-root", str(voc_root), "--sbd-root", str(sbd_root)]
-    arguments += ["--out", str(shards), "--quiet", "--shard-mb", "0.2"]
-    if voc.main(arguments) != 0:
-        raise RuntimeError(f"converting the demo data into {shards} failed")
+    reports = convert_voc(sources / "VOCdevkit" / "VOC2012", shards,
+                          sbd_root=sources / "benchmark_RELEASE" / "dataset",
+                          shard_bytes=0.2e6, progress=False,
+                          log=lambda _: None)  # fmt: skip
+    refused = [report for report in reports if not report.written]
+    if refused:
+        raise ConversionError(
+            f"{shards}: the converter refused the demo's {refused[0].split} split "
+            f"({refused[0].problems[0]})"
+        )
     write_json(record_file, {"settings": settings, "converted": True})
     return shards
 
@@ -113,88 +152,35 @@ def _write_demo_sources(
     write_sbd_tree(sources, sbd_train, [], size=size, seed=seed, scene=scene)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tfdeeplab.demo", description=__doc__.split("\n\n")[1]
-    )
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=Path("runs/demo"),
-        help="run directory; the data go to DIR/data (default runs/demo)",
-    )
-    parser.add_argument("--steps", type=int, default=0, help="train.max_steps")
-    parser.add_argument(
-        "--images",
-        type=int,
-        nargs=2,
-        default=(400, 40),
-        metavar=("TRAIN", "VAL"),
-        help="images written in train_aug and val (default 400 40); sets "
-        "data.num_train_images",
-    )
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        nargs=2,
-        default=(120, 160),
-        metavar=("HEIGHT", "WIDTH"),
-        help="size of the demo images (default 120 160)",
-    )
-    parser.add_argument(
-        "--set",
-        nargs="*",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="more recipe overrides",
-    )
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+class DemoSteps:
+    """`DIR/demo_steps.json`: the checkpoint each step after training ran for.
 
-    data = args.dir / "data"
-    record = data / "demo_data.json"
-    existed = record.is_file() and json.loads(record.read_text()).get("converted")
-    train_images, val_images = args.images
-    try:
-        shards = write_demo_shards(
-            data, train_images, val_images, size=tuple(args.image_size)
-        )
-    except DemoDataMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"data: reused ({shards})" if existed else f"demo data: {shards}")
-    from tfdeeplab import train
+    Args:
+        directory: Path. The demo's run directory.
+        log: function taking one line of text.
+    """
 
-    overrides = [f"data.root={shards}", f"data.num_train_images={train_images}"]
-    overrides += args.overrides
-    if args.steps:
-        overrides.append(f"train.max_steps={args.steps}")
-    # The run directory is `--dir` itself: by default runs/demo, the recipe's own
-    # default, so `python -m tfdeeplab.train recipes/demo.yaml` continues the demo.
-    command = [str(RECIPE), "--workdir", str(args.dir), "--set", *overrides]
-    print("python -m tfdeeplab.train " + " ".join(command))
-    code = train.main(command)
-    if code:
-        return code
-    return after_training(args.dir, overrides)
+    def __init__(self, directory: Path, log=print):
+        self.path = directory / STEPS_RECORD
+        done = _read_record(self.path)
+        if done is None:
+            log(f"note: {self.path} is damaged; the steps after training run again")
+            done = {}
+        self.done = done
+        self.log = log
 
+    def reused(self, name: str, checkpoint: str, outputs: list[Path]) -> bool:
+        """True (and says so) when step `name` ran for `checkpoint` and its
+        outputs exist."""
+        if self.done.get(name) == checkpoint and all(p.exists() for p in outputs):
+            self.log(f"{name}: reused (done for {Path(checkpoint).name})")
+            return True
+        return False
 
-def _step(directory: Path, name: str, checkpoint: str, outputs: list[Path]) -> bool:
-    """True when step `name` already ran for `checkpoint` and its outputs exist."""
-    state = directory / "demo_steps.json"
-    done = json.loads(state.read_text()) if state.is_file() else {}
-    if done.get(name) == checkpoint and all(path.exists() for path in outputs):
-        print(f"{name}: reused (done for {Path(checkpoint).name})")
-        return True
-    return False
-
-
-def _done(directory: Path, name: str, checkpoint: str) -> None:
-    state = directory / "demo_steps.json"
-    done = json.loads(state.read_text()) if state.is_file() else {}
-    done[name] = checkpoint
-    write_json(state, done)
+    def mark(self, name: str, checkpoint: str) -> None:
+        """Record that step `name` ran for `checkpoint`."""
+        self.done[name] = checkpoint
+        write_json(self.path, self.done)
 
 
 def demo_photos(directory: Path, count: int = 3) -> list[Path]:
@@ -220,79 +206,133 @@ def demo_photos(directory: Path, count: int = 3) -> list[Path]:
     return photos
 
 
-def after_training(directory: Path, overrides: list[str]) -> int:
+def after_training(directory: Path, recipe: Recipe, checkpoint: str) -> int:
     """Steps 3-6: evaluate the final checkpoint, export it, predict, summarise.
 
     Each step records the checkpoint it ran for in `DIR/demo_steps.json` and is
     reused when run again for the same checkpoint.
     """
-    from tfdeeplab import evaluate, predict
-    from tfdeeplab.export.__main__ import main as export
-    from tfdeeplab.run_directory import RunDirectory
+    from tfdeeplab.experiment import Predictor, evaluate, export, predict_images
 
-    checkpoint = RunDirectory(directory).latest_checkpoint()
-    if checkpoint is None:
-        print(f"error: no checkpoint in {directory}", file=sys.stderr)
-        return 2
+    steps = DemoSteps(directory)
     report, model = directory / "eval.json", directory / "saved_model"
     predictions = directory / "predictions"
-    if not _step(directory, "evaluate", checkpoint, [report]):
-        code = evaluate.main(
-            [
-                str(RECIPE),
-                "--checkpoint",
-                checkpoint,
-                "--json",
-                str(report),
-                "--no-progress",
-                "--set",
-                *overrides,
-            ]
-        )
-        if code:
-            return code
-        _done(directory, "evaluate", checkpoint)
-    if not _step(directory, "export", checkpoint, [model / "saved_model.pb"]):
-        code = export(
-            [
-                str(RECIPE),
-                "--checkpoint",
-                checkpoint,
-                "--out",
-                str(model),
-                "--force",
-                "--set",
-                *overrides,
-            ]
-        )
-        if code:
-            return code
-        _done(directory, "export", checkpoint)
+    record = None
+    if steps.reused("evaluate", checkpoint, [report]):
+        record = _read_record(report)
+    if not record or "miou" not in record:
+        record = evaluate(recipe, checkpoint=checkpoint, json_path=report,
+                          progress=False).to_json()  # fmt: skip
+        steps.mark("evaluate", checkpoint)
+    remove_stale_partials(model)  # a killed export's staging folder
+    if not steps.reused("export", checkpoint, [model / "saved_model.pb"]):
+        print(export(recipe, model, checkpoint=checkpoint, force=True).format())
+        steps.mark("export", checkpoint)
     photos = demo_photos(directory)
-    if not _step(directory, "predict", checkpoint, [predictions]):
-        code = predict.main(
-            [
-                *map(str, photos),
-                "--saved-model",
-                str(model),
-                "--out",
-                str(predictions),
-                "--force",
-            ]
-        )
-        if code:
-            return code
-        _done(directory, "predict", checkpoint)
-    miou = json.loads(report.read_text())["miou"]
+    if not steps.reused("predict", checkpoint, [predictions]):
+        predictor = Predictor.from_saved_model(model)
+        written = predict_images(predictor, photos, predictions, force=True)
+        print(written.format())
+        steps.mark("predict", checkpoint)
     print(f"""
 demo summary
-  validation mIoU (SPEC §4 protocol): {100 * miou:.1f}%  ({report})
+  validation mIoU (SPEC §4 protocol): {100 * record["miou"]:.1f}%  ({report})
   checkpoint:    {checkpoint}
   TensorBoard:   {directory / "tensorboard"}
   SavedModel:    {model}  (saved_model_cli show --dir {model} --all)
   predictions:   {predictions}  (palette PNGs and overlays of {len(photos)} images)
   open the logs: tensorboard --logdir {directory / "tensorboard"}""")
     return 0
+
+
+def _parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="python -m tfdeeplab.demo", description=__doc__.split("\n\n")[1]
+    )
+    parser.add_argument(
+        "--dir",
+        type=path_argument,
+        default=Path("runs/demo"),
+        help="run directory; the data go to DIR/data (default runs/demo)",
+    )
+    parser.add_argument("--steps", type=non_negative_int, default=0,
+                        help="train.max_steps")  # fmt: skip
+    parser.add_argument(
+        "--images",
+        type=positive_int,
+        nargs=2,
+        default=(400, 40),
+        metavar=("TRAIN", "VAL"),
+        help="images written in train_aug and val (default 400 40); sets "
+        "data.num_train_images",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=positive_int,
+        nargs=2,
+        default=(120, 160),
+        metavar=("HEIGHT", "WIDTH"),
+        help=f"size of the demo images, at least {MIN_IMAGE_SIDE} (default 120 160)",
+    )
+    add_override_argument(parser, "train.max_steps=10")
+    return parser
+
+
+def _demo_recipe(args, shards: Path) -> Recipe:
+    train_images = args.images[0]
+    overrides = [f"data.root={shards}", f"data.num_train_images={train_images}"]
+    overrides += args.overrides
+    if args.steps:
+        overrides.append(f"train.max_steps={args.steps}")
+    recipe = load_recipe(RECIPE, overrides)
+    if train_images < recipe.train.batch_size:
+        raise DemoError(
+            f"--images {train_images} {args.images[1]}: at least "
+            f"{recipe.train.batch_size} training images (train.batch_size) are needed"
+        )
+    return recipe
+
+
+def run_demo(args) -> int:
+    """The demo's steps (see the module); the exit code."""
+    if min(args.image_size) < MIN_IMAGE_SIDE:
+        raise DemoError(
+            f"--image-size {args.image_size[0]} {args.image_size[1]}: expected at "
+            f"least {MIN_IMAGE_SIDE} pixels a side"
+        )
+    data = args.dir / "data"
+    shards = data / "shards"
+    recipe = _demo_recipe(args, shards)  # its errors before any work
+    data.mkdir(parents=True, exist_ok=True)
+    start_tensorflow()
+    existed = (_read_record(data / DATA_RECORD) or {}).get("converted")
+    try:
+        write_demo_shards(data, *args.images, size=tuple(args.image_size))
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted while writing the demo data in {data}; run the same "
+            "command to continue"
+        ) from None
+    print(f"data: reused ({shards})" if existed else f"demo data: {shards}")
+    from tfdeeplab.experiment import train
+
+    # The run directory is `--dir` itself: by default runs/demo, the recipe's own
+    # default, so `python -m tfdeeplab.train recipes/demo.yaml` continues the demo.
+    print(f"training {RECIPE} in {args.dir}")
+    summary = train(recipe, args.dir)
+    print(summary.format())
+    if summary.stopped_by:  # the shell's convention for a process a signal stopped
+        return 128 + signal.Signals[summary.stopped_by].value
+    return after_training(args.dir, recipe, summary.checkpoint)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_command(
+        lambda: run_demo(args),
+        interrupted="interrupted: every finished step is kept; run the same "
+        "command to continue",
+    )
 
 
 if __name__ == "__main__":

@@ -52,3 +52,17 @@ def user_error_classes() -> list[type[TfdeeplabError]]:
             found.append(cls)
             pending.extend(cls.__subclasses__())
     return sorted(found, key=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
+
+
+class Interrupted(TfdeeplabError):
+    """Ctrl-C during a job that can say what it completed; exit code 130.
+
+    A job catches `KeyboardInterrupt` where it knows what is complete and what
+    running it again does, and raises this with that line.
+
+    Example:
+        >>> raise Interrupted("interrupted after 3 of 10 images; run the same "
+        ...                   "command to continue")
+    """
+
+    exit_code = 130

@@ -110,6 +110,23 @@ def newest_checkpoint(directory: str | os.PathLike) -> str | None:
 RunInUseError = LockHeldError
 
 
+def run_directory_of(checkpoint: str | os.PathLike) -> RunDirectory | None:
+    """The run directory a trainer's checkpoint prefix is in, or None.
+
+    Example:
+        >>> run_directory_of("runs/voc/checkpoints/ckpt-2000").root
+        PosixPath('runs/voc')
+        >>> run_directory_of("weights/voc.weights.h5") is None
+        True
+    """
+    parent = Path(checkpoint).parent
+    if parent.name == CHECKPOINTS_DIR and _CHECKPOINT_FILE.match(
+        f"{Path(checkpoint).name}.index"
+    ):
+        return RunDirectory(parent.parent)
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class RunDirectory:
     """A run directory and the paths inside it.

@@ -9,25 +9,32 @@ on each (see README, "Several machines") and run the same command everywhere.
 
 from __future__ import annotations
 
-import argparse
-import os
 import signal
 import sys
 
-from tfdeeplab.config.cli import add_override_argument, load_recipe_or_report
+from tfdeeplab.cli import (
+    OneLineArgumentParser,
+    add_override_argument,
+    path_argument,
+    run_command,
+    start_tensorflow,
+)
+from tfdeeplab.config import load_recipe
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def _parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
         prog="python -m tfdeeplab.train", description=__doc__.split("\n\n")[1]
     )
     parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
     parser.add_argument(
-        "--workdir", help="run directory (default: runs/<recipe name>)", default=""
+        "--workdir",
+        type=path_argument,
+        help="run directory (default: runs/<recipe name>)",
     )
     parser.add_argument(
         "--init",
-        default="",
+        type=path_argument,
         help="initial weights (.npz by variable path, or .weights.h5); "
         "overrides train.init_weights, ignored when resuming",
     )
@@ -37,57 +44,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="a line every train.log_every steps instead of a progress bar",
     )
-    args = parser.parse_args(argv)
+    return parser
 
-    recipe = load_recipe_or_report(args.recipe, args.overrides)
-    if recipe is None:
-        return 2
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    from tfdeeplab.data.records import CorruptShardError, ShardsMismatchError
-    from tfdeeplab.data.shard_format import ManifestError
-    from tfdeeplab.run_directory import RunInUseError
-    from tfdeeplab.training.checkpoints import CheckpointError
-    from tfdeeplab.training.resume import RecipeChangedError
-    from tfdeeplab.training.strategy import DistributionError
-    from tfdeeplab.training.trainer import TrainingDiverged, train
-    from tfdeeplab.weights.loader import InitialWeightsError
+def _train(args) -> int:
+    recipe = load_recipe(args.recipe, args.overrides)
+    start_tensorflow()
+    from tfdeeplab.experiment import train
 
-    # Each a one-line error, exit code 2: nothing was lost, the line says what to do.
-    cannot_run = (
-        FileNotFoundError,
-        InitialWeightsError,
-        DistributionError,
-        ShardsMismatchError,
-        CorruptShardError,
-        ManifestError,
-        RecipeChangedError,
-        RunInUseError,
-        CheckpointError,
-    )
-
-    workdir = args.workdir or os.path.join("runs", recipe.name)
-    try:
-        summary = train(
-            recipe,
-            workdir,
-            init_weights=args.init,
-            progress=not args.no_progress,
-        )
-    except cannot_run as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:  # e.g. a work directory that cannot be written
-        where = error.filename or workdir
-        print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
+    workdir = args.workdir or f"runs/{recipe.name}"
+    summary = train(recipe, workdir, init_weights=str(args.init or ""),
+                    progress=not args.no_progress)  # fmt: skip
     print(summary.format())
     if summary.stopped_by:  # the shell's convention for a process a signal stopped
         return 128 + signal.Signals[summary.stopped_by].value
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_command(lambda: _train(args))
 
 
 if __name__ == "__main__":

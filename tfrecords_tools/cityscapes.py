@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 from tfdeeplab.catalog.datasets import DATASETS
-from tfdeeplab.config.cli import OneLineArgumentParser
+from tfdeeplab.cli import OneLineArgumentParser, path_argument
 from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
-from tfrecords_tools.conversion import ConversionError, Item
+from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
 
 CITYSCAPES_DATASET = DATASETS["cityscapes"]
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -91,13 +91,49 @@ def cityscapes_splits(root: Path, coarse: bool, names=None) -> tuple[dict, dict]
     return splits, facts
 
 
+def convert_cityscapes(
+    root: Path,
+    out: Path,
+    *,
+    coarse: bool = False,
+    splits=(),
+    workers: int = 1,
+    shard_bytes: float = 150e6,
+    skip_bad: bool = False,
+    progress: bool = True,
+    log=print,
+) -> list[SplitReport]:
+    """Convert Cityscapes into shards in `out`: the converter as a function.
+
+    Args:
+        root: Path. The Cityscapes root (leftImg8bit/, gtFine/, gtCoarse/).
+        out: Path. The output directory.
+        coarse: bool. Also `train_extra` with gtCoarse labels.
+        splits: names of the splits to convert; empty for all.
+        workers, shard_bytes, skip_bad, progress: as `conversion.convert`.
+        log: function taking one line of text (the split sizes).
+
+    Returns:
+        One SplitReport per split.
+
+    Raises:
+        ConversionError, LockHeldError: one line each.
+    """
+    found, facts = cityscapes_splits(root, coarse, splits or None)
+    for name, items in found.items():
+        log(f"{name}: {len(items)} images ({facts[name]['source']})")
+    return convert(found, CITYSCAPES_DATASET, out, workers=workers,
+                   shard_bytes=shard_bytes, skip_bad=skip_bad, split_facts=facts,
+                   progress=progress)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(
         prog="python -m tfrecords_tools.cityscapes",
         description="Convert Cityscapes to TFRecord shards.",
     )
     parser.add_argument(
-        "--root", type=Path, help="Cityscapes root with leftImg8bit/, gtFine/"
+        "--root", type=path_argument, help="Cityscapes root with leftImg8bit/, gtFine/"
     )
     parser.add_argument(
         "--coarse", action="store_true", help="also train_extra with gtCoarse"
@@ -109,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_verify(args.out, progress=not args.quiet)
     if args.root is None:
         parser.error("--root is required (unless --verify)")
-    try:
-        splits, facts = cityscapes_splits(args.root, args.coarse, args.splits)
-    except ConversionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return run_conversion(splits, facts, CITYSCAPES_DATASET, args)
+    return run_conversion(
+        lambda: convert_cityscapes(args.root, args.out, coarse=args.coarse,
+                                   splits=args.splits or (), workers=args.workers,
+                                   shard_bytes=args.shard_mb * 1e6,
+                                   skip_bad=args.skip_bad, progress=not args.quiet),
+        args.out,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

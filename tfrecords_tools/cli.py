@@ -7,15 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from tfdeeplab.catalog.datasets import DatasetDescriptor
+from tfdeeplab.cli import path_argument, run_command
 from tfdeeplab.data.shard_format import MANIFEST
-from tfdeeplab.file_lock import LockHeldError
-from tfrecords_tools.conversion import (
-    ConversionError,
-    SplitReport,
-    convert,
-    verify,
-)
+from tfrecords_tools.conversion import ConversionError, SplitReport, verify
 
 
 def _at_least_one(kind: type):
@@ -40,7 +34,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     # Before TensorFlow loads here or in the worker processes, which inherit it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser.add_argument(
-        "--out", type=Path, required=True, help="output directory for shards"
+        "--out", type=path_argument, required=True, help="output directory for shards"
     )
     parser.add_argument(
         "--workers",
@@ -110,35 +104,18 @@ def report(reports: list[SplitReport], out_dir: Path) -> int:
     return status
 
 
-def run_conversion(
-    splits: dict, facts: dict, dataset: DatasetDescriptor, args: argparse.Namespace
-) -> int:
-    """Print the split sizes, convert with the common options, report; exit status."""
-    for name, items in splits.items():
-        print(f"{name}: {len(items)} images ({facts[name]['source']})")
-    try:
-        reports = convert(
-            splits,
-            dataset,
-            args.out,
-            workers=args.workers,
-            shard_bytes=args.shard_mb * 1e6,
-            skip_bad=args.skip_bad,
-            split_facts=facts,
-            progress=not args.quiet,
-        )
-    except (ConversionError, LockHeldError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:  # --out is a file, read-only, full, ...
-        where = error.filename or args.out
-        print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "interrupted: every shard written so far is complete and recorded; run "
-            "the same command to finish the conversion",
-            file=sys.stderr,
-        )
-        return 130
-    return report(reports, args.out)
+def run_conversion(convert_splits, out_dir: Path) -> int:
+    """Run a converter (`convert_voc`, `convert_cityscapes`), report; exit status.
+
+    Every failure the converter names is one line (`tfdeeplab.cli.run_command`);
+    Ctrl-C ends the workers at once and says how to finish.
+    """
+
+    def body() -> int:
+        return report(convert_splits(), out_dir)
+
+    return run_command(
+        body,
+        interrupted="interrupted: every shard written so far is complete and "
+        "recorded; run the same command to finish the conversion",
+    )

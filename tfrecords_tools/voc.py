@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 from tfdeeplab.catalog.datasets import DATASETS
-from tfdeeplab.config.cli import OneLineArgumentParser
+from tfdeeplab.cli import OneLineArgumentParser, path_argument
 from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
-from tfrecords_tools.conversion import ConversionError, Item
+from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
 
 VOC_DATASET = DATASETS["voc"]
 
@@ -124,14 +124,74 @@ def voc_splits(voc_root: Path, sbd_root: Path | None) -> tuple[dict, dict]:
     return splits, facts
 
 
+def select_splits(splits: dict, facts: dict, names) -> tuple[dict, dict]:
+    """Only the splits named (all when `names` is empty).
+
+    Raises:
+        ConversionError: a name that is not a split of this dataset.
+    """
+    if not names:
+        return splits, facts
+    unknown = sorted(set(names) - set(splits))
+    if unknown:
+        raise ConversionError(f"--splits {unknown}: known splits are {sorted(splits)}")
+    return {name: splits[name] for name in names}, {name: facts[name] for name in names}
+
+
+def convert_voc(
+    voc_root: Path,
+    out: Path,
+    *,
+    sbd_root: Path | None = None,
+    splits=(),
+    workers: int = 1,
+    shard_bytes: float = 150e6,
+    skip_bad: bool = False,
+    progress: bool = True,
+    log=print,
+) -> list[SplitReport]:
+    """Convert VOC 2012 (+ SBD) into shards in `out`: the converter as a function.
+
+    Args:
+        voc_root: Path. `VOCdevkit/VOC2012`.
+        out: Path. The output directory.
+        sbd_root: Path or None. SBD's `benchmark_RELEASE/dataset` (train_aug).
+        splits: names of the splits to convert; empty for all.
+        workers, shard_bytes, skip_bad, progress: as `conversion.convert`.
+        log: function taking one line of text (the split sizes).
+
+    Returns:
+        One SplitReport per split (a split with problems is not written unless
+        `skip_bad`; its report lists them).
+
+    Raises:
+        ConversionError, LockHeldError: one line each.
+
+    Example:
+        >>> convert_voc(Path("VOCdevkit/VOC2012"), Path("data/voc"),
+        ...             sbd_root=Path("benchmark_RELEASE/dataset"), workers=8)
+    """
+    found, facts = voc_splits(voc_root, sbd_root)
+    if sbd_root is None:
+        log("note: no --sbd-root, so no train_aug split (SBD + VOC, 10,582 images)")
+    found, facts = select_splits(found, facts, splits)
+    for name, items in found.items():
+        log(f"{name}: {len(items)} images ({facts[name]['source']})")
+    return convert(found, VOC_DATASET, out, workers=workers, shard_bytes=shard_bytes,
+                   skip_bad=skip_bad, split_facts=facts,
+                   progress=progress)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(
         prog="python -m tfrecords_tools.voc",
         description="Convert PASCAL VOC 2012 (+ SBD) to TFRecord shards.",
     )
-    parser.add_argument("--voc-root", type=Path, help="VOCdevkit/VOC2012")
+    parser.add_argument("--voc-root", type=path_argument, help="VOCdevkit/VOC2012")
     parser.add_argument(
-        "--sbd-root", type=Path, help="SBD benchmark_RELEASE/dataset (for train_aug)"
+        "--sbd-root",
+        type=path_argument,
+        help="SBD benchmark_RELEASE/dataset (for train_aug)",
     )
     parser.add_argument(
         "--splits",
@@ -144,23 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_verify(args.out, progress=not args.quiet)
     if args.voc_root is None:
         parser.error("--voc-root is required (unless --verify)")
-    try:
-        splits, facts = voc_splits(args.voc_root, args.sbd_root)
-    except ConversionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.sbd_root is None:
-        print("note: no --sbd-root, so no train_aug split (SBD + VOC, 10,582 images)")
-    if args.splits:
-        unknown = sorted(set(args.splits) - set(splits))
-        if unknown:
-            print(
-                f"error: --splits {unknown}: known splits are {sorted(splits)}",
-                file=sys.stderr,
-            )
-            return 2
-        splits = {name: splits[name] for name in args.splits}
-    return run_conversion(splits, facts, VOC_DATASET, args)
+    return run_conversion(
+        lambda: convert_voc(args.voc_root, args.out, sbd_root=args.sbd_root,
+                            splits=args.splits or (), workers=args.workers,
+                            shard_bytes=args.shard_mb * 1e6, skip_bad=args.skip_bad,
+                            progress=not args.quiet),
+        args.out,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

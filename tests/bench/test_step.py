@@ -88,6 +88,7 @@ def test_impossible_values_are_one_line(arguments, message, capsys):
 
 
 def test_timed_steps_must_be_finite():
+    from tfdeeplab.bench.arguments import BenchmarkError
     from tfdeeplab.bench.step import finite_steps
 
     losses = iter([0.7, float("nan"), 0.6])
@@ -96,7 +97,7 @@ def test_timed_steps_must_be_finite():
     check()  # all finite so far
     step()
     step()
-    with pytest.raises(SystemExit, match="voc_dcn: the loss of step 2 of 3 is nan"):
+    with pytest.raises(BenchmarkError, match="voc_dcn: the loss of step 2 of 3 is nan"):
         check()
 
 

@@ -13,7 +13,8 @@ from tests.helpers import tiny_recipe
 from tfdeeplab import train as train_cli
 from tfdeeplab.config import load_recipe
 from tfdeeplab.demo import RECIPE
-from tfdeeplab.training.trainer import TrainingDiverged, train
+from tfdeeplab.experiment import train
+from tfdeeplab.training.run import TrainingDiverged
 
 
 def event_tags(directory: Path) -> set:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from tfdeeplab.bench import convert, data, deform, evaluation, export, step
-from tfdeeplab.config import RecipeError
-from tfdeeplab.config.cli import OneLineArgumentParser
+from tfdeeplab.cli import OneLineArgumentParser, path_argument, run_command
 
 BENCHMARKS = {
     "convert": convert,
@@ -30,15 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name, help=module.__doc__.splitlines()[0])
         module.add_arguments(sub)
         sub.add_argument(
-            "--json", type=Path, help="also write the figures to this JSON file"
+            "--json",
+            type=path_argument,
+            help="also write the figures to this JSON file",
         )
     args = parser.parse_args(argv)
-    try:
-        BENCHMARKS[args.benchmark].run(args)
-    except (RecipeError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: BENCHMARKS[args.benchmark].run(args))
 
 
 if __name__ == "__main__":

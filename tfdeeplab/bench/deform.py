@@ -23,7 +23,7 @@ import resource
 import subprocess
 import sys
 
-from tfdeeplab.bench.arguments import positive_int
+from tfdeeplab.bench.arguments import BenchmarkError, positive_int
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
     from tfdeeplab.ops.deformable_conv import deformable_conv_available
 
     if not deformable_conv_available():
-        raise SystemExit("error: the deformable_conv kernels could not be built")
+        raise BenchmarkError("the deformable_conv kernels could not be built")
     rows = []
     for size in args.sizes:
         for groups in (1, 4):

@@ -26,7 +26,7 @@ import numpy as np
 from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
-from tfdeeplab.config.cli import add_override_argument
+from tfdeeplab.cli import add_override_argument
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 # A ResNet-50-style net with one unit per stage: Cityscapes-sized tiles on a CPU.
@@ -163,10 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=RECIPES / "cityscapes_scale4_longer.yaml",
     )  # fmt: skip
     parser.add_argument("--cityscapes-images", type=at_least_two, default=3)
-    parser.add_argument(
-        "--cityscapes-set", nargs="*", default=[], metavar="KEY=VALUE",
-        help=f"overrides of the Cityscapes recipe, after {' '.join(REDUCED)}",
-    )  # fmt: skip
+    add_override_argument(parser, f"model.depth=50 (after {' '.join(REDUCED)})",
+                          flag="--cityscapes-set", dest="cityscapes_set")  # fmt: skip
     parser.add_argument(
         "--crf-workers",
         type=int,

@@ -22,7 +22,7 @@ import numpy as np
 
 from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
-from tfdeeplab.config.cli import add_override_argument
+from tfdeeplab.cli import add_override_argument
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfdeeplab.bench.arguments import non_negative_int, positive_int
+from tfdeeplab.bench.arguments import BenchmarkError, non_negative_int, positive_int
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
-from tfdeeplab.config.cli import add_override_argument
+from tfdeeplab.cli import add_override_argument
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "voc.yaml"
 PEAK_SHAPES = (  # (spatial size, kernel, in channels, out channels, dilation)
@@ -133,7 +133,7 @@ def finite_steps(step, name: str):
     def check():
         bad = [i for i, loss in enumerate(losses) if not np.isfinite(loss)]
         if bad:
-            raise SystemExit(f"error: {name}: the loss of step {bad[0] + 1} of "
+            raise BenchmarkError(f"{name}: the loss of step {bad[0] + 1} of "
                              f"{len(losses)} is {losses[bad[0]]}; a timing of "
                              "non-finite steps would mean nothing")  # fmt: skip
 

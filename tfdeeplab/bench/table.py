@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
+
+from tfdeeplab.atomic_files import write_json
 
 
 def format_table(rows: list[dict], columns: list[str]) -> str:
@@ -60,5 +61,5 @@ def emit(
             },
             "rows": rows,
         }
-        json_path.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(json_path, payload)
         print(f"wrote {json_path}")

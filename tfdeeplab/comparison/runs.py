@@ -1,20 +1,28 @@
 """Training each compared recipe in its own run directory, and reading it back.
 
-Every recipe gets `OUT/runs/<name>`: the ordinary `python -m tfdeeplab.train` run
-directory (checkpoints, TensorBoard logs), so `tensorboard --logdir OUT/runs` shows
-the runs side by side, and running the comparison again resumes or reuses them.
+Every recipe gets `OUT/runs/<name>`: the ordinary run directory of
+`tfdeeplab.experiment.train` (checkpoints, TensorBoard logs), so `tensorboard
+--logdir OUT/runs` shows the runs side by side, and running the comparison again
+resumes or reuses them. A state file the comparison wrote itself and finds damaged
+(`compare_run.json`, `eval.json`) is redone, not trusted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
+from tfdeeplab.atomic_files import write_json, write_text
+from tfdeeplab.config import Recipe
 from tfdeeplab.config.loader import load_recipe, recipe_to_dict
-from tfdeeplab.evaluation.outputs import write_json
+
+STATE_FILE = "compare_run.json"
+EVAL_FILE = "eval.json"
 
 
 def schedule_recipe(recipe_path: Path, base: Path | None, out: Path) -> Path:
@@ -46,20 +54,34 @@ def schedule_recipe(recipe_path: Path, base: Path | None, out: Path) -> Path:
         "train": {"schedule": train["schedule"], "end_epoch": train["end_epoch"]},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.partial")
-    temporary.write_text(
-        f"# Written by python -m tfdeeplab.compare from {recipe_path}.\n"
-        + yaml.safe_dump(combined, sort_keys=False)
-    )
-    temporary.replace(out)
+    write_text(out, f"# Written by python -m tfdeeplab.compare from {recipe_path}.\n"
+               + yaml.safe_dump(combined, sort_keys=False))  # fmt: skip
     return out
 
 
-def read_scalars(tensorboard: Path, tags: tuple[str, ...]) -> dict[str, list]:
+def _events(path: Path, log: Callable[[str], None]):
+    """The events of one file; a file cut short (a killed writer) gives the
+    events before the cut, with a note."""
+    import tensorflow as tf
+
+    count = 0
+    try:
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            count += 1
+            yield event
+    except tf.errors.DataLossError:
+        log(f"note: {path}: cut short after {count} events (a writer was killed); "
+            "the points after the cut are missing from the curves")  # fmt: skip
+
+
+def read_scalars(
+    tensorboard: Path, tags: tuple[str, ...], log: Callable[[str], None] = print
+) -> dict[str, list]:
     """{tag: [(step, value), ...]} from a run's TensorBoard event files.
 
     A step written twice (a resumed run repeats the steps after its last
-    checkpoint) keeps the later value.
+    checkpoint) keeps the later value. A file cut short gives what comes before
+    the cut, with a note.
 
     Example:
         >>> read_scalars(Path("runs/demo/tensorboard"), ("train/loss",))
@@ -69,7 +91,7 @@ def read_scalars(tensorboard: Path, tags: tuple[str, ...]) -> dict[str, list]:
 
     found: dict[str, dict[int, tuple[float, float]]] = {tag: {} for tag in tags}
     for path in sorted(tensorboard.glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        for event in _events(path, log):
             for value in event.summary.value:
                 if value.tag not in found:
                     continue
@@ -87,49 +109,68 @@ def read_scalars(tensorboard: Path, tags: tuple[str, ...]) -> dict[str, list]:
     }
 
 
+def _read_json(path: Path, log: Callable[[str], None]) -> dict | None:
+    """A state file of ours, or None (absent, or damaged: then it is redone)."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        record = None
+    if not isinstance(record, dict):
+        log(f"note: {path} is damaged; its step is done again")
+        return None
+    return record
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """A compared run, trained and evaluated.
+
+    Args:
+        train_seconds: float. Training wall time over every invocation.
+        checkpoint: str. The final checkpoint.
+        evaluation: dict. The evaluation's JSON record (`EvaluationReport`).
+    """
+
+    train_seconds: float
+    checkpoint: str
+    evaluation: dict
+
+
 def train_and_evaluate(
-    recipe_file: Path, run: Path, overrides: list[str], log=print
-) -> dict:
-    """Train `recipe_file` in `run` (resuming), evaluate its final checkpoint.
+    recipe: Recipe, run: Path, log: Callable[[str], None] = print
+) -> RunOutcome:
+    """Train `recipe` in `run` (resuming), evaluate its final checkpoint.
 
     The training wall time adds up over invocations in `run/compare_run.json`;
     the evaluation (the recipe's protocol, SPEC §4) goes to `run/eval.json` and
     is reused while the checkpoint is the same.
 
-    Returns:
-        {"code": exit code, "train_seconds", "checkpoint", "eval": metrics or None}.
+    Raises:
+        TfdeeplabError: training's or evaluation's one-line errors.
     """
-    from tfdeeplab import evaluate, train
-    from tfdeeplab.run_directory import RunDirectory
+    from tfdeeplab.experiment import evaluate, train
 
-    state_file = run / "compare_run.json"
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    command = [str(recipe_file), "--workdir", str(run), "--no-progress"]
-    log("python -m tfdeeplab.train " + " ".join(command + ["--set", *overrides]))
+    state_file, report = run / STATE_FILE, run / EVAL_FILE
+    state = _read_json(state_file, log) or {}
     started = time.perf_counter()
-    code = train.main(command + ["--set", *overrides])
-    state["train_seconds"] = state.get("train_seconds", 0.0) + (
-        time.perf_counter() - started
+    summary = train(recipe, run, progress=False, log=log)
+    log(summary.format())
+    seconds = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
+    state["train_seconds"] = seconds
+    write_json(run / STATE_FILE, state)
+    checkpoint = summary.checkpoint
+    evaluation = (
+        _read_json(report, log) if state.get("evaluated") == checkpoint else None
     )
-    if run.is_dir():  # a run refused before it started leaves no directory
-        write_json(state_file, state)
-    result = {"code": code, "train_seconds": state["train_seconds"]}
-    checkpoint = RunDirectory(run).latest_checkpoint() if code == 0 else None
-    result["checkpoint"], result["eval"] = checkpoint, None
-    if checkpoint is None:
-        return result
-    report = run / "eval.json"
-    if state.get("evaluated") != checkpoint or not report.is_file():
-        code = evaluate.main(
-            [str(recipe_file), "--checkpoint", checkpoint, "--json", str(report)]
-            + ["--no-progress", "--set", *overrides]
-        )
-        if code:
-            result["code"] = code
-            return result
+    if evaluation is not None and "miou" in evaluation:
+        log(f"evaluation of {Path(checkpoint).name}: reused ({report})")
+    else:
+        result = evaluate(recipe, checkpoint=checkpoint, json_path=report,
+                          progress=False, log=log)  # fmt: skip
+        log(result.table())
+        evaluation = result.to_json()
         state["evaluated"] = checkpoint
         write_json(state_file, state)
-    else:
-        log(f"evaluation of {Path(checkpoint).name}: reused ({report})")
-    result["eval"] = json.loads(report.read_text())
-    return result
+    return RunOutcome(seconds, checkpoint, evaluation)

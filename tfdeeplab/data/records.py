@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import tensorflow as tf
@@ -70,6 +70,36 @@ def find_corrupt_shard(files: Sequence[str]) -> tuple[str, str] | None:
         except tf.errors.DataLossError as error:
             return name, error.message.strip().splitlines()[0]
     return None
+
+
+def naming_bad_shards(items: Iterator, files: Sequence[str], verify: str) -> Iterator:
+    """`items` of a dataset over `files`, a record that cannot be read reported by
+    its shard (training and evaluation both read through this).
+
+    Args:
+        items: iterator over a tf.data pipeline reading `files`.
+        files: the shard paths.
+        verify: str. The command that checks the shards (`verifier(root)`).
+
+    Raises:
+        CorruptShardError: one line naming the shard and `verify`.
+
+    Example:
+        >>> for example in naming_bad_shards(iter(dataset), files, verify): ...
+    """
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError as error:
+            found = find_corrupt_shard(files)
+            name, problem = found or ("a shard", error.message.strip().splitlines()[0])
+            raise CorruptShardError(
+                f"{name}: unreadable record ({problem}); check the shards with: "
+                f"{verify}"
+            ) from None
+        yield item
 
 
 def check_shards_fit(

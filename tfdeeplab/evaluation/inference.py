@@ -10,7 +10,7 @@ own size:
   ends at the border; an image (or axis) smaller than the window gives one tile,
   zero-padded at the bottom/right (after mean subtraction, so padding is the mean
   colour);
-- every tile of every scale (and of the flipped image) goes through the model in
+- the tiles of every scale (and of the flipped image) go through the model in
   batches of `tile_batch`; softmax probabilities are summed where tiles overlap and
   divided by the count, cut to the scaled size, resized back to the image's size;
 - the scales' (and the flip's) probabilities are averaged.
@@ -18,6 +18,17 @@ own size:
 All of it is TensorFlow ops on dynamic sizes, so it traces into one `tf.function`
 (and, with export, into a SavedModel). Training validation, evaluation, prediction
 and export call this function; there is no second copy of tiling or resizing.
+
+Memory is what the window needs, not the whole image at every scale at once. The
+averaging over overlaps and the resizing back are linear, and the overlap count of
+a pixel is its row's count times its column's, so each batch of tiles is divided
+by its counts, resized to the image's size (two bilinear taps per axis) and added
+straight into the one sum at the image's size: no scale's full-size canvas is ever
+made. The sum grows in place (`tf.raw_ops.InplaceAdd` on a buffer
+`tf.raw_ops.Empty` made for this call, which nothing else reads; TensorFlow copies
+a tensor that a loop updates by any other op), the scales run one after the other,
+and what is held is the sum (4 * C bytes a pixel), the scaled image and a batch of
+tiles.
 """
 
 from __future__ import annotations
@@ -89,81 +100,225 @@ def tile_starts(length: tf.Tensor, window: int, stride: int) -> tf.Tensor:
     return tf.minimum(tf.range(count) * stride, overhang)
 
 
+def bytes_per_pixel(num_classes: int, settings: InferenceSettings) -> float:
+    """Memory `predict_probabilities` holds per pixel of the image, about.
+
+    The sum over variants (4 bytes a class), the image as uint8 and float32 and
+    its largest scaled (and flipped) copy, the label map; with 15% to spare.
+
+    Example:
+        >>> bytes_per_pixel(21, InferenceSettings(scales=(0.9, 1.0, 1.1)))
+        135.15
+    """
+    largest = max(settings.scales) ** 2
+    scaled = 12 * largest * (2 if settings.flip else 1)
+    return round(1.15 * (4 * num_classes + 3 + 12 + scaled + 4), 2)
+
+
 def _scaled_size(size: tf.Tensor, scale: float) -> tf.Tensor:
     scaled = tf.round(tf.cast(size, tf.float32) * scale)
     return tf.maximum(tf.cast(scaled, tf.int32), 1)
 
 
-def _tiles(image: tf.Tensor, window: tuple[int, int], strides: tuple[int, int]):
-    """All window-sized tiles of `image` (zero-padded up to the window) and starts."""
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    padded = tf.pad(
-        image,
-        [
-            [0, tf.maximum(window[0] - height, 0)],
-            [0, tf.maximum(window[1] - width, 0)],
-            [0, 0],
-        ],
+def _softmax(model, batch: tf.Tensor) -> tf.Tensor:
+    """Softmax probabilities of one batch of images, float32."""
+    logits = model(batch, training=False)
+    if isinstance(logits, dict):
+        logits = logits["logits"]
+    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+
+def _overlap_counts(starts: tf.Tensor, window, length: tf.Tensor) -> tf.Tensor:
+    """How many tiles cover each position along one axis, float32 [length]."""
+    positions = (starts[:, None] + tf.range(window)[None, :])[..., None]
+    return tf.scatter_nd(positions, tf.ones(tf.shape(positions)[:2]), [length])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Axis:
+    """One axis of a variant: how the image's positions sample the canvas.
+
+    For each output position: the two canvas positions it interpolates between
+    (bilinear, half-pixel centres, as `tf.image.resize`; flipped back for a
+    flipped variant), their weights divided by the canvas' overlap counts, and
+    the sorted source positions that find the outputs a tile reaches.
+    """
+
+    lower: tf.Tensor  # canvas position of the first tap, int32 [out]
+    upper: tf.Tensor  # of the second tap
+    lower_weight: tf.Tensor  # float32 [out]
+    upper_weight: tf.Tensor
+    source_lower: tf.Tensor  # unflipped source positions, ascending
+    source_upper: tf.Tensor
+    length: tf.Tensor  # the scaled image's length on this axis
+    flip: bool
+
+
+def _axis(out_length, length, counts, flip) -> _Axis:
+    positions = tf.cast(tf.range(out_length), tf.float32)
+    source = (positions + 0.5) * (tf.cast(length, tf.float32) /
+                                  tf.cast(out_length, tf.float32)) - 0.5  # fmt: skip
+    floor = tf.floor(source)
+    fraction = source - floor
+    lower = tf.maximum(tf.cast(floor, tf.int32), 0)
+    upper = tf.minimum(tf.cast(tf.math.ceil(source), tf.int32), length - 1)
+    canvas_lower = length - 1 - lower if flip else lower
+    canvas_upper = length - 1 - upper if flip else upper
+    return _Axis(
+        lower=canvas_lower,
+        upper=canvas_upper,
+        lower_weight=(1.0 - fraction) / tf.gather(counts, canvas_lower),
+        upper_weight=fraction / tf.gather(counts, canvas_upper),
+        source_lower=lower,
+        source_upper=upper,
+        length=length,
+        flip=flip,
     )
+
+
+def _resampling(axis: _Axis, starts: tf.Tensor, window, reach):
+    """Where a batch of tiles lands on one axis of the image.
+
+    Args:
+        axis: _Axis.
+        starts: int32 [B], each tile's first canvas position on this axis.
+        window: int or int32 scalar, the tile's length.
+        reach: int32 scalar, the most output positions one tile reaches.
+
+    Returns:
+        (outputs [B, reach] int32, and for the two taps: local positions in the
+        tile [B, reach] int32 and weights [B, reach] float32, zero for a tap
+        outside the tile or an output past the tile's reach).
+    """
+    if axis.flip:  # the tile's canvas span, in unflipped source positions
+        first = axis.length - starts - window
+    else:
+        first = starts
+    begin = tf.searchsorted(axis.source_upper, first, side="left")
+    end = tf.searchsorted(axis.source_lower, first + window, side="left")
+    outputs = begin[:, None] + tf.range(reach)[None, :]
+    inside = outputs < end[:, None]
+    outputs = tf.minimum(outputs, tf.size(axis.lower) - 1)
+    taps = []
+    for canvas, weight in ((axis.lower, axis.lower_weight),
+                           (axis.upper, axis.upper_weight)):  # fmt: skip
+        local = tf.gather(canvas, outputs) - starts[:, None]
+        covered = inside & (local >= 0) & (local < window)
+        taps.append(tf.clip_by_value(local, 0, window - 1))
+        taps.append(tf.where(covered, tf.gather(weight, outputs), 0.0))
+    return (outputs, *taps)
+
+
+def _interpolate(values, axis_index, local_lower, weight_lower, local_upper,
+                 weight_upper):  # fmt: skip
+    """Two weighted taps along `axis_index` (1 or 2) of [B, ., ., C] `values`."""
+    expand = [slice(None)] * 4
+    expand[3] = None
+    expand[3 - axis_index] = None
+    lower = tf.gather(values, local_lower, axis=axis_index, batch_dims=1)
+    upper = tf.gather(values, local_upper, axis=axis_index, batch_dims=1)
+    return (lower * weight_lower[tuple(expand)] +
+            upper * weight_upper[tuple(expand)])  # fmt: skip
+
+
+def _add_tiles(total, probabilities, starts, window, rows: _Axis, cols: _Axis,
+               reach, weight):  # fmt: skip
+    """Add a batch of tiles' probabilities, averaged over their overlaps and
+    resized to the image, into `total` (flat [H * W, C]) in place.
+
+    Args:
+        probabilities: float32 [B, wh, ww, C].
+        starts: int32 [B, 2], each tile's (row, column) in the canvas.
+        window: (wh, ww).
+        rows, cols: _Axis of the variant.
+        reach: (int32, int32), the most output rows and columns one tile reaches.
+        weight: float. The variant's share of the average.
+    """
+    out_rows, *row_taps = _resampling(rows, starts[:, 0], window[0], reach[0])
+    out_cols, *col_taps = _resampling(cols, starts[:, 1], window[1], reach[1])
+    values = _interpolate(probabilities, 1, *row_taps)  # [B, reach_y, ww, C]
+    values = _interpolate(values, 2, *col_taps) * weight  # [B, reach_y, reach_x, C]
+    pixels = out_rows[:, :, None] * tf.size(cols.lower) + out_cols[:, None, :]
+    classes = tf.shape(values)[-1]
+    return tf.raw_ops.InplaceAdd(
+        x=total, i=tf.reshape(pixels, [-1]), v=tf.reshape(values, [-1, classes])
+    )
+
+
+def _variant_tiles(image, window, strides):
+    """The sliding window's tiles of one (scaled) image: their starts and a
+    function cutting a batch of them (zero-padded past the image)."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    short = tf.logical_or(height < window[0], width < window[1])
+    padded = tf.cond(
+        short,
+        lambda: tf.pad(image, [[0, tf.maximum(window[0] - height, 0)],
+                               [0, tf.maximum(window[1] - width, 0)], [0, 0]]),
+        lambda: image,
+    )  # fmt: skip
     rows = tile_starts(height, window[0], strides[0])
     cols = tile_starts(width, window[1], strides[1])
-    row_index = rows[:, None] + tf.range(window[0])[None, :]  # [ny, wh]
-    col_index = cols[:, None] + tf.range(window[1])[None, :]  # [nx, ww]
-    bands = tf.gather(padded, row_index)  # [ny, wh, W, 3]
-    tiles = tf.gather(bands, col_index, axis=2)  # [ny, wh, nx, ww, 3]
-    tiles = tf.transpose(tiles, [0, 2, 1, 3, 4])
-    count = tf.size(rows) * tf.size(cols)
-    tiles = tf.reshape(tiles, [count, window[0], window[1], image.shape[-1] or 3])
-    return tiles, rows, cols
+    grid_rows, grid_cols = tf.meshgrid(rows, cols, indexing="ij")
+    starts = tf.stack([tf.reshape(grid_rows, [-1]), tf.reshape(grid_cols, [-1])], 1)
 
+    def cut(at):
+        row_index = at[:, :1] + tf.range(window[0])[None, :]  # [B, wh]
+        col_index = at[:, 1:] + tf.range(window[1])[None, :]  # [B, ww]
+        bands = tf.gather(padded, row_index)  # [B, wh, W, 3]
+        return tf.gather(bands, col_index, axis=2, batch_dims=1)
 
-def _stitch(probabilities, rows, cols, window, size):
-    """Average overlapping tiles' probabilities into one [h, w, C] map.
-
-    The tiles lie on a grid, so the sums and the overlap counts separate by axis:
-    tiles are summed into row bands along x, the bands into the canvas along y,
-    each a scatter of whole rows or columns (not of single pixels), and the count
-    of a pixel is its row's count times its column's.
-    """
-    ny, nx = tf.size(rows), tf.size(cols)
-    classes = tf.shape(probabilities)[-1]
-    canvas = tf.stack([tf.maximum(size[0], window[0]), tf.maximum(size[1], window[1])])
-    col_index = (cols[:, None] + tf.range(window[1])[None, :])[..., None]  # [nx,ww,1]
-    row_index = (rows[:, None] + tf.range(window[0])[None, :])[..., None]  # [ny,wh,1]
-    grid = tf.reshape(probabilities, [ny, nx, window[0], window[1], classes])
-    by_column = tf.transpose(grid, [1, 3, 0, 2, 4])  # [nx, ww, ny, wh, C]
-    bands = tf.scatter_nd(
-        col_index, by_column, tf.stack([canvas[1], ny, window[0], classes])
-    )  # [W, ny, wh, C]: tiles of each band summed
-    by_row = tf.transpose(bands, [1, 2, 0, 3])  # [ny, wh, W, C]
-    sums = tf.scatter_nd(row_index, by_row, tf.stack([canvas[0], canvas[1], classes]))
-    ones = tf.ones([1, 1], probabilities.dtype)
-    count_x = tf.scatter_nd(col_index, tf.tile(ones, [nx, window[1]]), canvas[1:])
-    count_y = tf.scatter_nd(row_index, tf.tile(ones, [ny, window[0]]), canvas[:1])
-    counts = count_y[:, None] * count_x[None, :]
-    averaged = sums / tf.maximum(counts, 1.0)[..., None]
-    return averaged[: size[0], : size[1]]
-
-
-def _forward_in_batches(model, tiles: tf.Tensor, tile_batch: int) -> tf.Tensor:
-    """Softmax probabilities of `tiles`, `tile_batch` at a time, float32."""
-    count = tf.shape(tiles)[0]
-    padded_count = (count + tile_batch - 1) // tile_batch * tile_batch
-    tiles = tf.pad(tiles, [[0, padded_count - count], [0, 0], [0, 0], [0, 0]])
-    batches = tf.reshape(
-        tiles,
-        tf.concat([[padded_count // tile_batch, tile_batch], tf.shape(tiles)[1:]], 0),
+    counts = (
+        _overlap_counts(rows, window[0], tf.maximum(height, window[0])),
+        _overlap_counts(cols, window[1], tf.maximum(width, window[1])),
     )
+    return starts, cut, counts
 
-    def forward(batch):
-        logits = model(batch, training=False)
-        if isinstance(logits, dict):
-            logits = logits["logits"]
-        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
 
-    outputs = tf.map_fn(forward, batches, fn_output_signature=tf.float32)
-    outputs = tf.reshape(outputs, tf.concat([[padded_count], tf.shape(outputs)[2:]], 0))
-    return outputs[:count]
+def _add_variant(total, model, scaled, size, flip, settings, weight):
+    """Add one variant's (scale's, flip's) probabilities into `total`, flat
+    [H * W, C]; None makes the sum (its class count comes from the first batch)."""
+    if settings.window is None:  # the scaled image whole: one tile of its size
+        window = (tf.shape(scaled)[0], tf.shape(scaled)[1])
+        strides = window
+    else:
+        window = tuple(settings.window)
+        strides = tuple(window_stride(w, settings.stride_fraction) for w in window)
+    starts, cut, counts = _variant_tiles(scaled, window, strides)
+    length = tf.shape(scaled)[:2]
+    rows = _axis(size[0], length[0], counts[0], flip=False)
+    cols = _axis(size[1], length[1], counts[1], flip=flip)
+    # A tile of n source positions reaches about n / scale outputs, plus the taps.
+    reach = tuple(
+        tf.cast(tf.math.ceil(tf.cast(w, tf.float32) * tf.cast(out, tf.float32) /
+                             tf.cast(n, tf.float32)), tf.int32) + 2
+        for w, out, n in zip(window, (size[0], size[1]), (length[0], length[1]),
+                             strict=True)
+    )  # fmt: skip
+    count = tf.shape(starts)[0]
+    batch = settings.tile_batch if settings.window is not None else 1
+
+    def add(index, total, probabilities=None):
+        at = starts[index : tf.minimum(index + batch, count)]
+        if probabilities is None:
+            probabilities = _softmax(model, cut(at))
+        total = _add_tiles(total, probabilities, at, window, rows, cols, reach,
+                           weight)  # fmt: skip
+        return index + batch, total
+
+    if total is None:
+        first = _softmax(model, cut(starts[:batch]))
+        total = tf.raw_ops.Empty(
+            shape=tf.stack([size[0] * size[1], tf.shape(first)[-1]]),
+            dtype=tf.float32,
+            init=True,
+        )
+        index, total = add(0, total, first)
+    else:
+        index = tf.constant(0)
+    _, total = tf.while_loop(
+        lambda index, _: index < count, add, (index, total), parallel_iterations=1
+    )
+    return total
 
 
 def predict_probabilities(
@@ -193,37 +348,15 @@ def predict_probabilities(
         for scale in settings.scales
         for flip in ((False, True) if settings.flip else (False,))
     ]
-    scaled_images = []
+    total = None
     for scale, flip in variants:
-        scaled = image
+        # One variant after the other (each starts once the sum so far is done).
+        with tf.control_dependencies([] if total is None else [total]):
+            scaled = tf.identity(image)
         if scale != 1.0:
-            scaled = tf.image.resize(image, _scaled_size(size, scale), "bilinear")
-        scaled_images.append(tf.reverse(scaled, [1]) if flip else scaled)
-
-    if settings.window is None:  # each scaled image whole, one forward each
-        maps = [
-            _forward_in_batches(model, scaled[None], 1)[0] for scaled in scaled_images
-        ]
-    else:
-        window = tuple(settings.window)
-        strides = tuple(window_stride(w, settings.stride_fraction) for w in window)
-        cut = [_tiles(scaled, window, strides) for scaled in scaled_images]
-        counts = [tf.shape(tiles)[0] for tiles, _, _ in cut]
-        probabilities = _forward_in_batches(
-            model, tf.concat([tiles for tiles, _, _ in cut], 0), settings.tile_batch
-        )
-        pieces = tf.split(probabilities, tf.stack(counts), num=len(counts))
-        maps = [
-            _stitch(piece, rows, cols, window, tf.shape(scaled)[:2])
-            for piece, (_, rows, cols), scaled in zip(
-                pieces, cut, scaled_images, strict=True
-            )
-        ]
-    total = 0.0
-    for probabilities, (scale, flip) in zip(maps, variants, strict=True):
+            scaled = tf.image.resize(scaled, _scaled_size(size, scale), "bilinear")
         if flip:
-            probabilities = tf.reverse(probabilities, [1])
-        if scale != 1.0:
-            probabilities = tf.image.resize(probabilities, size, "bilinear")
-        total += probabilities
-    return total / len(variants)
+            scaled = tf.reverse(scaled, [1])
+        total = _add_variant(total, model, scaled, size, flip, settings,
+                             1.0 / len(variants))  # fmt: skip
+    return tf.reshape(total, tf.concat([size, tf.shape(total)[-1:]], 0))

@@ -10,64 +10,49 @@ assets hold the resolved recipe and `labels.json` (class names, palette).
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
-from tfdeeplab.config.cli import (
+from tfdeeplab.cli import (
     OneLineArgumentParser,
     add_override_argument,
     add_weights_arguments,
-    load_recipe_or_report,
+    path_argument,
+    run_command,
+    start_tensorflow,
 )
+from tfdeeplab.config import load_recipe
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog="python -m tfdeeplab.export", description=__doc__.split("\n\n")[1]
     )
     parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
     add_weights_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="SavedModel folder")
-    parser.add_argument("--force", action="store_true", help="replace --out")
+    parser.add_argument(
+        "--out", type=path_argument, required=True, help="SavedModel folder"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace a SavedModel at --out"
+    )
     add_override_argument(parser, "eval.scales=[1.0]")
-    args = parser.parse_args(argv)
-
-    recipe = load_recipe_or_report(args.recipe, args.overrides)
-    if recipe is None:
-        return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    from tfdeeplab.evaluation.weights import WeightsError
-    from tfdeeplab.export.saved_model import ExportExistsError
-
-    try:
-        return _export(recipe, args)
-    except (WeightsError, ExportExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return parser
 
 
-def _export(recipe, args) -> int:
-    from tfdeeplab.evaluation.weights import load_weights
-    from tfdeeplab.export.builder import export_assets, serving_server
-    from tfdeeplab.export.saved_model import export_saved_model
-    from tfdeeplab.models import build_model
+def _export(args) -> int:
+    recipe = load_recipe(args.recipe, args.overrides)
+    start_tensorflow()
+    from tfdeeplab.experiment import export
 
-    model = build_model(recipe.model)
-    loaded = load_weights(model, checkpoint=args.checkpoint, weights=args.weights)
-    server = serving_server(recipe, model)
-    settings = server.settings
-    print(f"exporting {loaded}: scales {list(settings.scales)}, window "
-          f"{list(settings.window or [])}, flip {settings.flip}")  # fmt: skip
-    out = export_saved_model(server, args.out, export_assets(recipe),
-                             force=args.force)  # fmt: skip
-    print(f"wrote {out}\n"
-          "  serving_default: images uint8 [N, H, W, 3] -> labels int32 [N, H, W], "
-          f"probabilities float32 [N, H, W, {recipe.model.num_classes}]\n"
-          "  serving_bytes: image_bytes string [N] (JPEG/PNG) -> the same\n"
-          f"  assets: recipe.yaml, labels.json\n"
-          f"inspect it with: saved_model_cli show --dir {out} --all")  # fmt: skip
+    result = export(recipe, args.out, checkpoint=args.checkpoint,
+                    weights=args.weights, force=args.force)  # fmt: skip
+    print(result.format())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_command(lambda: _export(args))
 
 
 if __name__ == "__main__":

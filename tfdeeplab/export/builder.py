@@ -11,11 +11,24 @@ from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.config.loader import recipe_to_dict
 from tfdeeplab.config.schema import Recipe
 from tfdeeplab.evaluation.builder import inference_settings
+from tfdeeplab.export.labels_file import LABELS_FILE, labels_record
 from tfdeeplab.export.serving import SegmentationServer
 
+RECIPE_FILE = "recipe.yaml"
 
-def serving_server(recipe: Recipe, model: keras.Model) -> SegmentationServer:
+
+def serving_server(
+    recipe: Recipe, model: keras.Model, *, portable: bool = True
+) -> SegmentationServer:
     """`model` with the recipe's normalisation and `eval` protocol (no CRF).
+
+    Args:
+        recipe: Recipe.
+        model: keras.Model from `build_model`, weights loaded.
+        portable: bool. Hold the pure-TensorFlow deformable convolution, so a
+            SavedModel of it loads without tfdeeplab (export); False keeps the
+            fastest implementation for this process (prediction). Defaults to True.
+
     Example:
         >>> server = serving_server(recipe, model)
     """
@@ -25,6 +38,7 @@ def serving_server(recipe: Recipe, model: keras.Model) -> SegmentationServer:
         channel_order=recipe.data.channel_order,
         mean=recipe.data.mean,
         num_classes=recipe.model.num_classes,
+        portable=portable,
     )
 
 
@@ -35,17 +49,9 @@ def labels_description(recipe: Recipe) -> dict:
         >>> labels_description(recipe)["class_names"][15]
         'person'
     """
-    descriptor = dataset_descriptor(recipe.data.dataset)
-    classes = recipe.model.num_classes
-    palette = descriptor.palette()
-    return {
-        "dataset": descriptor.name,
-        "num_classes": classes,
-        "class_names": [descriptor.class_name(i) for i in range(classes)],
-        "palette": palette[:classes].tolist(),
-        "ignore_label": descriptor.ignore_label,
-        "ignore_colour": palette[descriptor.ignore_label].tolist(),
-    }
+    return labels_record(
+        dataset_descriptor(recipe.data.dataset), recipe.model.num_classes
+    )
 
 
 def export_assets(recipe: Recipe) -> dict[str, str]:
@@ -56,6 +62,6 @@ def export_assets(recipe: Recipe) -> dict[str, str]:
         ['labels.json', 'recipe.yaml']
     """
     return {
-        "recipe.yaml": yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False),
-        "labels.json": json.dumps(labels_description(recipe), indent=1) + "\n",
+        RECIPE_FILE: yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False),
+        LABELS_FILE: json.dumps(labels_description(recipe), indent=1) + "\n",
     }

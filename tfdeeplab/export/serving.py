@@ -38,9 +38,9 @@ BYTES_SPEC = tf.TensorSpec([None], tf.string, name="image_bytes")
 class SegmentationServer(tf.Module):
     """A model with its inference settings, as the SavedModel's root.
 
-    Its deformable convolutions are set to the pure-TensorFlow reference (the C++
-    kernels are a library of tfdeeplab's own, which a SavedModel cannot carry), so
-    the export loads anywhere.
+    With `portable` (for export) its deformable convolutions are set to the
+    pure-TensorFlow reference (the C++ kernels are a library of tfdeeplab's own,
+    which a SavedModel cannot carry), so the export loads anywhere.
 
     Args:
         model: keras.Model from `build_model`, weights loaded.
@@ -48,6 +48,8 @@ class SegmentationServer(tf.Module):
         channel_order: str. `rgb` or `bgr`, what the model was trained on.
         mean: (3,) floats subtracted after reordering the channels.
         num_classes: int.
+        portable: bool. Use the pure-TensorFlow deformable convolution. Defaults
+            to True.
 
     Example:
         >>> server = SegmentationServer(model, settings, "bgr", (104.0, 117.0, 123.0),
@@ -64,9 +66,11 @@ class SegmentationServer(tf.Module):
         channel_order: str,
         mean: Sequence[float],
         num_classes: int,
+        portable: bool = True,
     ):
         super().__init__(name="segmentation_server")
-        set_deformable_implementation(model, "reference")
+        if portable:
+            set_deformable_implementation(model, "reference")
         self.model = model
         self.settings = settings
         self._channel_order = channel_order
@@ -79,7 +83,9 @@ class SegmentationServer(tf.Module):
             self._segment_bytes, input_signature=[BYTES_SPEC]
         )
 
-    def _probabilities(self, rgb: tf.Tensor) -> tf.Tensor:
+    def probabilities(self, rgb: tf.Tensor) -> tf.Tensor:
+        """Class probabilities float32 [H, W, C] of one uint8 RGB image [H, W, 3]:
+        the recipe's normalisation, then `predict_probabilities`."""
         image = normalize(rgb, self._channel_order, self._mean)
         return predict_probabilities(self.model, image, self.settings)
 
@@ -93,7 +99,7 @@ class SegmentationServer(tf.Module):
              shape],
         )  # fmt: skip
         probabilities = tf.map_fn(
-            self._probabilities,
+            self.probabilities,
             images,
             fn_output_signature=tf.TensorSpec(
                 [None, None, self._num_classes], tf.float32

@@ -1,5 +1,8 @@
 """Training: schedules, loss, optimizer, distributed step, the run and its loop.
 
+The whole job (checks, strategy, lock, build, restore, loop, summary) is
+`tfdeeplab.experiment.train`.
+
 Names are imported on first use (see `tfdeeplab.lazy_imports`).
 """
 
@@ -16,6 +19,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "total_steps",
         ],
         "schedules": ["PiecewiseEpochSchedule", "PolySchedule", "iterations_per_epoch"],
-        "trainer": ["RunSummary", "train"],
+        "trainer": ["LoopOutcome", "train_loop"],
     },
 )

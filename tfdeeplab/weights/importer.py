@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from tfdeeplab.atomic_files import OutputError, write_atomically
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.weights import naming
 
@@ -298,15 +297,19 @@ def plan_import(
 
 def write_npz(values: dict, out: str | Path) -> Path:
     """Write `values` (variable path -> array) as the `.npz` `--init` loads, whole
-    or not at all."""
+    or not at all.
+
+    Raises:
+        OutputError: the file cannot be written (one line naming it).
+    """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{out}: cannot write it ({error.strerror})") from None
+
+    def save(temporary: Path) -> None:
+        with open(temporary, "wb") as stream:
             np.savez(stream, **values)
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return out
+
+    return write_atomically(out, save)

@@ -1,0 +1,187 @@
+"""Evaluating a checkpoint by SPEC §4's protocol: `evaluate(recipe, ...) ->
+EvaluationReport`.
+
+The recipe's model with the checkpoint's (or a weights file's) weights, the recipe's
+`eval` protocol (scales, sliding window, flip, dense CRF in worker processes),
+every image of the split once, one confusion matrix. The report carries every
+figure and writes them: a JSON record with its confusion picture, and the run's
+TensorBoard under `eval/` when the checkpoint is a trainer's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tfdeeplab.atomic_files import write_atomically, write_json
+from tfdeeplab.catalog.datasets import dataset_descriptor
+from tfdeeplab.config import Recipe
+from tfdeeplab.data.builder import eval_dataset
+from tfdeeplab.data.records import naming_bad_shards, record_counts, shard_files
+from tfdeeplab.evaluation import outputs
+from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
+from tfdeeplab.evaluation.crf import require_crf
+from tfdeeplab.evaluation.evaluator import evaluate_split
+from tfdeeplab.evaluation.weights import checkpoint_step, load_weights
+from tfdeeplab.models import build_model
+from tfdeeplab.run_directory import run_directory_of
+from tfdeeplab.training.strategy import evaluation_strategy
+from tfdeeplab.training.summaries import TensorBoardSummaries
+
+
+@dataclasses.dataclass
+class EvaluationReport:
+    """Everything one evaluation measured, and the settings it ran with.
+
+    Args:
+        recipe: str. The recipe's name.
+        split: str. The split evaluated.
+        checkpoint: str. The checkpoint prefix or weights file evaluated.
+        step: int or None. The training step of a trainer's checkpoint.
+        settings: dict. Scales, window, stride, flip, tile batch, CRF, split.
+        class_names: list of str. Of each class id.
+        metrics: dict. mIoU, pixel and mean accuracy, `class_iou` (NaN for a
+            class absent from truth and prediction).
+        matrix: int64 [C, C]. The confusion matrix (rows truth).
+        images: int. Images evaluated.
+        seconds: float. Wall time of the evaluation.
+    """
+
+    recipe: str
+    split: str
+    checkpoint: str
+    step: int | None
+    settings: dict
+    class_names: list[str]
+    metrics: dict
+    matrix: np.ndarray
+    images: int
+    seconds: float
+
+    @property
+    def miou(self) -> float:
+        """The mean IoU over the classes, 0..1."""
+        return self.metrics["miou"]
+
+    def table(self) -> str:
+        """Every class's IoU, mIoU, pixel and mean accuracy, in percent."""
+        return outputs.metrics_table(self.metrics, self.class_names)
+
+    def to_json(self) -> dict:
+        """The JSON record: the figures, the confusion matrix and the settings."""
+        return outputs.metrics_json(
+            self.metrics, self.matrix, self.class_names, images=self.images,
+            checkpoint=self.checkpoint, recipe=self.recipe, settings=self.settings,
+        )  # fmt: skip
+
+    def write_json(self, path: str | Path) -> tuple[Path, Path]:
+        """Write the JSON record and the confusion picture beside it
+        (`X.confusion.png`), each whole or not at all; returns both paths."""
+        path = Path(path)
+        write_json(path, self.to_json())
+        picture = path.with_suffix(".confusion.png")
+        image = Image.fromarray(outputs.confusion_picture(self.matrix))
+        write_atomically(picture, lambda temporary: image.save(temporary, "PNG"))
+        return path, picture
+
+    def write_tensorboard(self, directory: str | Path, step: int) -> None:
+        """The figures under `eval/` and `eval_class_iou/` at `step`."""
+        summaries = TensorBoardSummaries(Path(directory), self.class_names)
+        values = {f"eval/{key}": self.metrics[key]
+                  for key in ("miou", "pixel_accuracy", "mean_accuracy")}  # fmt: skip
+        for name, iou in zip(self.class_names, self.metrics["class_iou"], strict=True):
+            if not np.isnan(iou):
+                values[f"eval_class_iou/{name}"] = float(iou)
+        summaries.scalars(step, values)
+        summaries.flush()
+
+
+def evaluate(
+    recipe: Recipe,
+    *,
+    checkpoint: str | Path | None = None,
+    weights: str | Path | None = None,
+    split: str | None = None,
+    save_predictions: str | Path | None = None,
+    json_path: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> EvaluationReport:
+    """Evaluate a checkpoint or weights file on a split by the recipe's protocol.
+
+    Args:
+        recipe: Recipe. The model, the data and the `eval` protocol.
+        checkpoint: str, Path or None. A checkpoint prefix or a run directory
+            (its newest checkpoint, by the files).
+        weights: str, Path or None. A `.weights.h5` or `.keras` file instead.
+        split: str or None. The split; defaults to `recipe.data.eval_split`.
+        save_predictions: str, Path or None. A folder for each prediction in the
+            benchmark's format (`DatasetDescriptor.submission`).
+        json_path: str, Path or None. Also write the JSON record and the
+            confusion picture there.
+        progress: bool. Show a progress bar.
+        log: function taking one line of text (what is evaluated, with what).
+
+    Returns:
+        EvaluationReport. A trainer's checkpoint also has its figures written to
+        its run's TensorBoard under `eval/`.
+
+    Raises:
+        TfdeeplabError: one line each, before any work where it can be: missing
+            or corrupt shards, a missing CRF package, weights that are missing or
+            do not fit, a dead CRF worker, an empty split.
+
+    Example:
+        >>> report = evaluate(load_recipe("recipes/voc.yaml"), checkpoint="runs/voc")
+        >>> print(report.table())
+    """
+    data = recipe.data
+    split = split or data.eval_split
+    files = shard_files(data.root, split, data.dataset)
+    crf = None
+    if recipe.eval.crf.enabled:
+        require_crf()  # before any work
+        crf = crf_arguments(recipe)
+    strategy = evaluation_strategy(recipe.train.distribution)
+    with strategy.scope():
+        model = build_model(recipe.model)
+    loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
+    descriptor = dataset_descriptor(data.dataset)
+    save = None
+    if save_predictions is not None:
+        write = outputs.submission_writer(descriptor, Path(save_predictions))
+        save = lambda example, labels: write(example["id"].decode(), labels)  # noqa: E731
+    settings = inference_settings(recipe)
+    replicas = strategy.num_replicas_in_sync
+    log(f"evaluating {loaded} on {data.root} {split}: scales "
+        f"{list(settings.scales)}, window {list(settings.window)}, flip "
+        f"{settings.flip}, CRF {'on' if crf else 'off'}"
+        + (f", {replicas} replicas" if replicas > 1 else ""))  # fmt: skip
+    images = naming_bad_shards(iter(eval_dataset(recipe, split)), files,
+                               descriptor.verifier(data.root))  # fmt: skip
+    result = evaluate_split(model, images, settings, recipe.model.num_classes,
+                            crf=crf, crf_workers=recipe.eval.crf.workers,
+                            strategy=strategy, on_prediction=save, progress=progress,
+                            total=sum(record_counts(files)))  # fmt: skip
+    run = run_directory_of(loaded) if checkpoint is not None else None
+    report = EvaluationReport(
+        recipe=recipe.name,
+        split=split,
+        checkpoint=loaded,
+        step=checkpoint_step(loaded) if run else None,
+        settings={**dataclasses.asdict(settings), "crf": crf, "split": split},
+        class_names=[descriptor.class_name(i) for i in range(recipe.model.num_classes)],
+        metrics=result.metrics,
+        matrix=result.matrix,
+        images=result.images,
+        seconds=result.seconds,
+    )
+    if json_path is not None:
+        report.write_json(json_path)
+    if run is not None and report.step is not None:
+        report.write_tensorboard(run.tensorboard, report.step)
+    return report
