@@ -227,6 +227,14 @@ def _filtered_stderr(drop: re.Pattern):
                     print(line, file=sys.stderr)
 
 
+def _quiet_exit() -> None:
+    """Nothing more from TensorFlow's Python logger once the one line is out: a
+    failed checkpoint restore, say, leaves objects that log every unrestored value
+    as the process exits (60 lines for a model of another shape)."""
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
+
+
 def run_command(
     body: Callable[[], int | None],
     interrupted: str = "interrupted; run the same command to continue",
@@ -249,6 +257,7 @@ def run_command(
         code = body()
     except TfdeeplabError as error:
         print(f"error: {error}", file=sys.stderr)
+        _quiet_exit()
         return error.exit_code
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)

@@ -66,3 +66,23 @@ class Interrupted(TfdeeplabError):
     """
 
     exit_code = 130
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an exception's message, without TensorFlow's
+    `{{function_node ...}}` prefix; the exception's type name when it says nothing.
+
+    Example:
+        >>> first_line(ValueError("shape (3,) does not fit\\n  more detail"))
+        'shape (3,) does not fit'
+    """
+    import re
+
+    text = getattr(error, "message", None)
+    if not isinstance(text, str):
+        text = str(error)
+    if isinstance(error, OSError) and error.strerror and not text.strip():
+        text = error.strerror
+    text = re.sub(r"^\{\{[^}]*\}\}\s*", "", text.strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

@@ -16,6 +16,7 @@ then, per split:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -25,6 +26,7 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -278,6 +280,8 @@ def plan_shards(
         list of ShardTask, the same for the same input.
     """
     ordered = sorted(items, key=lambda item: item.id)
+    if not ordered:  # every item was bad and skipped
+        return []
     random.Random(SHUFFLE_SEED).shuffle(ordered)
     total = sum(
         item.image.stat().st_size + (item.label.stat().st_size if item.label else 0)
@@ -370,6 +374,10 @@ def convert_split(
     Returns:
         SplitReport.
     """
+    if not items:  # an empty list file, an empty folder
+        source = (extra or {}).get("source", "its source")
+        problem = f"{split}: no images to convert ({source} lists none)"
+        return SplitReport(split, 0, [problem], written=False)
     inspect = functools.partial(inspect_item, dataset=dataset)
     inspections = list(
         tqdm(
@@ -451,13 +459,31 @@ def _ignore_interrupts() -> None:
 def make_pool(workers: int):
     """A spawn-based process pool, or None for `workers <= 1` (work in-process).
 
-    The workers ignore SIGINT: on Ctrl-C the parent terminates them (`convert`).
+    The workers ignore SIGINT from their first instruction (they start with it
+    ignored, so a Ctrl-C while they import cannot kill one with a traceback and
+    break the pool): on Ctrl-C the parent terminates them (`convert`).
     """
     if workers <= 1:
         return None
-    return multiprocessing.get_context("spawn").Pool(
-        workers, initializer=_ignore_interrupts
-    )
+    with ignoring_interrupts():
+        return multiprocessing.get_context("spawn").Pool(
+            workers, initializer=_ignore_interrupts
+        )
+
+
+@contextlib.contextmanager
+def ignoring_interrupts():
+    """SIGINT ignored while the block starts processes: they begin with it
+    ignored (SIG_IGN survives exec, a Python handler does not). A Ctrl-C in those
+    moments is lost; the parent's handler is back after the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def convert(

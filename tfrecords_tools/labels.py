@@ -62,21 +62,27 @@ def read_sbd_mat(path: Path) -> np.ndarray:
     from scipy.io.matlab import MatReadError
 
     try:
-        mat = loadmat(str(path), squeeze_me=True, struct_as_record=False)
-        segmentation = mat["GTcls"].Segmentation
+        # Not squeezed: squeezing would turn a 1x1 label into a scalar and an Nx1
+        # one into a vector of unknown orientation.
+        mat = loadmat(str(path), squeeze_me=False, struct_as_record=False)
+        segmentation = mat["GTcls"].reshape(-1)[0].Segmentation
     except (
         OSError,
         ValueError,
         KeyError,
         AttributeError,
         TypeError,
+        IndexError,
         MatReadError,
     ) as error:  # a corrupt .mat is bad input like a corrupt JPEG
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise LabelError(
             f"cannot read GTcls.Segmentation ({type(error).__name__}: {first})"
         ) from None
-    return np.asarray(segmentation, dtype=np.uint8)
+    label = np.asarray(segmentation)
+    if label.ndim != 2 or label.size == 0:
+        raise LabelError(f"GTcls.Segmentation has shape {label.shape}, not [H, W]")
+    return label.astype(np.uint8)
 
 
 def cityscapes_train_id_table() -> np.ndarray:

@@ -29,11 +29,19 @@ def read_list(path: Path) -> list[str]:
     """Ids of a split list file (one id per line, blank lines ignored).
 
     Raises:
-        ConversionError: when the file is missing or lists an id more than once.
+        ConversionError: when the file is missing, is not UTF-8 or lists an id
+            more than once.
     """
     if not path.is_file():
         raise ConversionError(f"{path}: split list not found")
-    ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConversionError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); a list "
+            "file holds one image id a line"
+        ) from None
+    ids = [line.split()[0] for line in text.splitlines() if line.strip()]
     seen, twice = set(), []
     for image_id in ids:
         if image_id in seen and image_id not in twice:

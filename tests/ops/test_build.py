@@ -77,7 +77,7 @@ def test_the_project_ops_have_their_sources_beside_them():
 
 def test_the_build_command_builds_every_op_and_says_where(capsys):
     # The session's own cache: the ops are built there by now (or are built here).
-    assert build.main() == 0
+    assert build.main([]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == build.project_ops()
     assert "deformable_conv" in build.project_ops()
@@ -95,7 +95,7 @@ def test_the_build_command_reports_a_broken_compiler_in_one_line(
     compiler.write_text("\n".join(script) + "\n")
     compiler.chmod(0o755)
     monkeypatch.setenv("CXX", str(compiler))
-    assert build.main() == 1
+    assert build.main([]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(build.project_ops())
     assert all(line.endswith("failed: x.cc:2:3: error: broken on purpose")

@@ -180,7 +180,7 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
         >>> recipe.model.output_stride
         8
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     data, origins = _resolve_bases(path)
     for text in overrides:
         keys, value = parse_override(text)

@@ -19,7 +19,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -94,7 +94,9 @@ class CrfPool:
         return self._executor.submit(crf_labels, probabilities, rgb, self.crf)
 
     def ordered(
-        self, items: Iterable[tuple[object, np.ndarray, np.ndarray]]
+        self,
+        items: Iterable[tuple[object, np.ndarray, np.ndarray]],
+        name: Callable[[object], str] = str,
     ) -> Iterator[tuple[object, np.ndarray]]:
         """Run the CRF over a stream, keeping the workers busy, yielding in order.
 
@@ -102,6 +104,8 @@ class CrfPool:
             items: iterable of (key, probabilities [H, W, C], rgb [H, W, 3]). A
                 generator that runs the network is advanced while earlier images
                 are in the CRF, so the two overlap.
+            name: function from a key to the image's name in an error (its id,
+                not the whole example). Defaults to `str`.
 
         Yields:
             (key, labels int32 [H, W]) in the order of `items`.
@@ -111,26 +115,26 @@ class CrfPool:
         """
         pending: collections.deque = collections.deque()
         for key, probabilities, rgb in items:
-            with self._naming(key):
+            with self._naming(name(key)):
                 pending.append((key, self.submit(probabilities, rgb)))
             while len(pending) > 2 * self.workers or (pending and pending[0][1].done()):
-                yield self._result(*pending.popleft())
+                yield self._result(*pending.popleft(), name)
         while pending:
-            yield self._result(*pending.popleft())
+            yield self._result(*pending.popleft(), name)
 
-    def _result(self, key: object, future: Future) -> tuple[object, np.ndarray]:
-        with self._naming(key):
+    def _result(self, key: object, future: Future, name) -> tuple[object, np.ndarray]:
+        with self._naming(name(key)):
             return key, future.result()
 
     @staticmethod
     @contextlib.contextmanager
-    def _naming(key: object):
+    def _naming(image: str):
         """A broken pool as a one-line error naming the image."""
         try:
             yield
         except BrokenProcessPool:
             raise CrfWorkerError(
-                f"a dense CRF worker process died while refining {key} (out of "
+                f"a dense CRF worker process died while refining {image} (out of "
                 "memory?); try fewer eval.crf.workers"
             ) from None
 

@@ -117,9 +117,10 @@ def evaluate_split(
         if crf is not None:
             pool = stack.enter_context(CrfPool(crf, crf_workers))
             predictions = pool.ordered(
-                (example, output.numpy(), example["rgb"].numpy())
-                for example, output in predictions
-            )
+                ((example, output.numpy(), example["rgb"].numpy())
+                 for example, output in predictions),
+                name=_image_id,
+            )  # fmt: skip
         for example, labels in predictions:
             matrix.update(example["label"], labels)
             if on_prediction is not None:
@@ -136,6 +137,13 @@ def evaluate_split(
     return EvaluationResult(
         matrix.counts, matrix.metrics(), count, end - start, end - first_done
     )
+
+
+def _image_id(example: dict) -> str:
+    """An example's image id, for messages."""
+    value = example.get("id")
+    value = value.numpy() if hasattr(value, "numpy") else value
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _predictions(

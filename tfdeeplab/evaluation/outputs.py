@@ -3,13 +3,14 @@ predictions in each benchmark's own submission format."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from tfdeeplab.atomic_files import write_atomically, write_json
+from tfdeeplab.atomic_files import OutputError, write_atomically, write_json
 from tfdeeplab.catalog.datasets import DatasetDescriptor
 
 __all__ = [
@@ -76,6 +77,9 @@ def submission_writer(
     through cityscapesscripts' table), as its evaluation script expects. Each file
     is written whole or not at all.
 
+    Raises:
+        OutputError: `directory` cannot be made or written (before any image).
+
     Example:
         >>> write = submission_writer(dataset_descriptor("voc"), Path("predictions"))
         >>> write("2007_000033", labels)
@@ -83,7 +87,12 @@ def submission_writer(
     submission = descriptor.submission
     values = submission.values()
     palette = descriptor.palette().ravel().tolist() if submission.palette else None
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{directory}: cannot write it ({error.strerror})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{directory}: cannot write it (permission denied)")
 
     def write(image_id: str, labels: np.ndarray) -> None:
         png = Image.fromarray(values[np.clip(labels, 0, 255).astype(np.uint8)])

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tfdeeplab.atomic_files import write_atomically, write_json
+from tfdeeplab.errors import first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 STATE_FILE = "predictions.json"
@@ -105,11 +106,9 @@ def image_size(path: Path) -> tuple[int, int]:
             return image.height, image.width
     except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError
             ) as error:  # fmt: skip
-        raise ValueError(f"{path}: not a readable image ({_reason(error)})") from None
-
-
-def _reason(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(
+            f"{path}: not a readable image ({first_line(error)})"
+        ) from None
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -132,7 +131,9 @@ def read_rgb(path: Path) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError
             ) as error:  # fmt: skip
-        raise ValueError(f"{path}: not a readable image ({_reason(error)})") from None
+        raise ValueError(
+            f"{path}: not a readable image ({first_line(error)})"
+        ) from None
 
 
 def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray,

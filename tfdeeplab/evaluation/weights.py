@@ -8,13 +8,20 @@ differs from the one saved names the first variable that does not fit.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from tfdeeplab.errors import TfdeeplabError
-from tfdeeplab.run_directory import RunDirectory
+from tfdeeplab.checkpoint_reading import READ_ERRORS, why_unreadable
+from tfdeeplab.errors import TfdeeplabError, first_line
+from tfdeeplab.run_directory import (
+    CHECKPOINT_PREFIX,
+    RunDirectory,
+    complete_checkpoint_steps,
+    newest_checkpoint,
+)
 
 
 class WeightsError(TfdeeplabError, ValueError):
@@ -40,8 +47,12 @@ def resolve_checkpoint(path: str | Path) -> str:
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        newest = RunDirectory(path).latest_checkpoint() or tf.train.latest_checkpoint(
-            str(path)
+        # A run directory or a checkpoints folder, by the files (a lost `checkpoint`
+        # index hides nothing); other tools' prefixes by their index.
+        newest = (
+            RunDirectory(path).latest_checkpoint()
+            or newest_checkpoint(path)
+            or tf.train.latest_checkpoint(str(path))
         )
         if newest is None:
             raise WeightsError(f"{path}: no checkpoint in this directory")
@@ -60,8 +71,26 @@ def checkpoint_step(prefix: str) -> int | None:
         return int(tf.train.load_checkpoint(prefix).get_tensor(
             "step/.ATTRIBUTES/VARIABLE_VALUE"
         ))  # fmt: skip
-    except (tf.errors.NotFoundError, ValueError):
+    except READ_ERRORS:
         return None
+
+
+def _restore(model: keras.Model, prefix: str) -> None:
+    """Restore the model's variables from a checkpoint, or one line saying why not."""
+    checkpoint = tf.train.Checkpoint(model=model)
+    try:
+        status = checkpoint.restore(prefix)
+        status.expect_partial()  # the optimizer and step are not needed here
+        status.assert_existing_objects_matched()
+    except READ_ERRORS as error:
+        reason = why_unreadable(prefix, error)
+        damaged = not isinstance(error, (ValueError, AssertionError))
+        older = [step for step in complete_checkpoint_steps(Path(prefix).parent)
+                 if f"{CHECKPOINT_PREFIX}-{step}" != Path(prefix).name]  # fmt: skip
+        if damaged and older:
+            reason += f"; an older one: {Path(prefix).parent}/{CHECKPOINT_PREFIX}-"
+            reason += str(older[0])
+        raise WeightsError(f"{prefix}: {reason}") from None
 
 
 def load_weights(
@@ -89,12 +118,7 @@ def load_weights(
         raise WeightsError("give one of --checkpoint and --weights")
     if checkpoint is not None:
         prefix = resolve_checkpoint(checkpoint)
-        try:
-            status = tf.train.Checkpoint(model=model).restore(prefix)
-            status.expect_partial()  # the optimizer and step are not needed here
-            status.assert_existing_objects_matched()
-        except (ValueError, AssertionError, tf.errors.OpError) as error:
-            raise WeightsError(f"{prefix}: {_first_line(error)}") from None
+        _restore(model, prefix)
         return prefix
     path = Path(weights).expanduser()
     if not path.is_file():
@@ -103,12 +127,9 @@ def load_weights(
         raise WeightsError(f"{path}: expected a .weights.h5 or .keras file")
     try:
         model.load_weights(str(path))
-    except (ValueError, OSError) as error:
-        raise WeightsError(f"{path}: {_first_line(error)}") from None
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as error:
+        kind = "Keras archive" if path.suffix == ".keras" else "Keras weights file"
+        raise WeightsError(
+            f"{path}: not a readable {kind} of this model ({first_line(error)})"
+        ) from None
     return str(path)
-
-
-def _first_line(error: BaseException) -> str:
-    text = getattr(error, "message", None) or str(error)
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__

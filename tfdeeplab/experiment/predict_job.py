@@ -24,8 +24,9 @@ import tensorflow as tf
 
 from tfdeeplab.atomic_files import OutputError
 from tfdeeplab.catalog.datasets import dataset_descriptor
+from tfdeeplab.checkpoint_reading import why_unreadable
 from tfdeeplab.config import Recipe, load_recipe
-from tfdeeplab.errors import Interrupted, TfdeeplabError
+from tfdeeplab.errors import Interrupted, TfdeeplabError, first_line
 from tfdeeplab.evaluation import prediction
 from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
 from tfdeeplab.evaluation.crf import dense_crf, require_crf
@@ -145,19 +146,20 @@ class Predictor:
         """
         path = Path(path).expanduser()
         assets = path / "assets"
-        found = (path / "saved_model.pb").is_file() and (assets / LABELS_FILE).is_file()
-        if not found:
+        expected = [path / "saved_model.pb", assets / LABELS_FILE, assets / RECIPE_FILE]
+        if not all(file.is_file() for file in expected):
             raise SavedModelError(
                 f"{path}: not a SavedModel from python -m tfdeeplab.export "
-                f"(expected saved_model.pb and assets/{LABELS_FILE})"
+                f"(expected saved_model.pb, assets/{LABELS_FILE} and "
+                f"assets/{RECIPE_FILE})"
             )
+        serve = _serving_default(path)
         labels = read_labels(assets / LABELS_FILE)
         recipe = load_recipe(assets / RECIPE_FILE)  # settings of the export
         crf_settings = None
         if crf:
             require_crf()
             crf_settings = crf_arguments(recipe)
-        serve = _serving_default(path)
 
         def outputs(rgb):
             return serve(images=tf.constant(rgb[None]))
@@ -184,10 +186,10 @@ def _serving_default(path: Path):
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as error:  # protobuf, OS and TensorFlow errors alike
-        first = str(error).strip().splitlines()
+        reason = (why_unreadable(path / "variables" / "variables", error)
+                  if isinstance(error, IndexError) else first_line(error))  # fmt: skip
         raise SavedModelError(
-            f"{path}: the SavedModel does not load ({first[0] if first else error}); "
-            "export it again"
+            f"{path}: the SavedModel does not load ({reason}); export it again"
         ) from None
     serve = getattr(loaded, "signatures", {}).get("serving_default")
     inputs = serve.structured_input_signature[1] if serve is not None else {}

@@ -12,7 +12,11 @@ downloaded; the only requirement is a C++17 compiler (`g++`, or `$CXX`).
 The cache is `$TFDEEPLAB_OP_CACHE`, else `~/.cache/tfdeeplab/ops`; the library's name
 includes a hash of the sources, the flags, the TensorFlow version and the CPU (the
 library is compiled for this machine's instruction set), so an edit, an upgrade or
-another CPU builds anew, and concurrent builders never see a half-written library. A
+another CPU builds anew, and concurrent builders never see a half-written library.
+Each build records the library's size and sha256 beside it (`.so.sha256`); a cached
+library that does not match (cut short by a full disk or a killed copy: loading it
+would kill the process with SIGBUS) is built again, with one warning. A cache that
+cannot be written is one line, and the ops fall back to their TensorFlow references. A
 process tries each op once: a build that failed (no compiler, a compile error) is
 remembered, so asking again costs nothing and logs nothing more.
 """
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdeeplab.atomic_files import write_text
 from tfdeeplab.errors import TfdeeplabError
 
 OPS_DIRECTORY = Path(__file__).resolve().parent
@@ -133,20 +138,56 @@ def build_op_library(sources: Sequence[Path], name: str) -> Path:
     digest.update(_cpu_description().encode())
     target = _cache_dir() / f"{name}-{digest.hexdigest()[:16]}.so"
     if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        partial = Path(scratch) / target.name
-        command = [_compiler(), *map(str, sources), "-o", str(partial), *flags]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            names = ", ".join(source.name for source in sources)
-            raise OpBuildError(
-                f"compiling {names} failed: {first_error_line(result.stderr)}",
-                details=result.stderr,
-            )
-        os.replace(partial, target)
+        problem = _cached_library_problem(target)
+        if not problem:
+            return target
+        _log.warning("%s: %s; building it again", target, problem)
+        target.unlink(missing_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+            _compile(sources, Path(scratch) / target.name, target, flags)
+    except OSError as error:  # an unwritable or full cache, a file in the way
+        raise OpBuildError(
+            f"op cache {target.parent}: cannot write it ({error.strerror or error}); "
+            "set TFDEEPLAB_OP_CACHE to a writable folder"
+        ) from None
     return target
+
+
+def _record_of(library: Path) -> Path:
+    """The file beside a cached library recording its size and sha256."""
+    return library.with_name(library.name + ".sha256")
+
+
+def _file_record(path: Path) -> str:
+    return f"{path.stat().st_size} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+def _cached_library_problem(library: Path) -> str:
+    """Why a cached library must not be loaded (cut short, changed, unrecorded),
+    or the empty string. Loading a truncated library kills the process (SIGBUS)."""
+    try:
+        recorded = _record_of(library).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return "no record of its size and sha256 from its build"
+    if recorded != _file_record(library):
+        return "its size or sha256 differs from its build (a cut copy?)"
+    return ""
+
+
+def _compile(sources, partial: Path, target: Path, flags) -> None:
+    """Compile into `partial`, record it beside `target`, move it into place."""
+    command = [_compiler(), *map(str, sources), "-o", str(partial), *flags]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        names = ", ".join(source.name for source in sources)
+        raise OpBuildError(
+            f"compiling {names} failed: {first_error_line(result.stderr)}",
+            details=result.stderr,
+        )
+    write_text(_record_of(target), _file_record(partial) + "\n")
+    os.replace(partial, target)
 
 
 @functools.cache
@@ -217,8 +258,16 @@ def project_ops() -> list[str]:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """`python -m tfdeeplab.ops.build`: build every op now; print where, or why not."""
+    from tfdeeplab.cli import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(
+        prog="python -m tfdeeplab.ops.build",
+        description="Compile the project's custom TensorFlow ops into the op cache "
+        "($TFDEEPLAB_OP_CACHE, else ~/.cache/tfdeeplab/ops) and print where.",
+    )
+    parser.parse_args(argv)
     failed = 0
     for name in project_ops():
         try:

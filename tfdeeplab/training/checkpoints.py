@@ -30,7 +30,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from tfdeeplab.atomic_files import write_text
-from tfdeeplab.errors import TfdeeplabError
+from tfdeeplab.checkpoint_reading import READ_ERRORS, why_unreadable
+from tfdeeplab.errors import TfdeeplabError, first_line
 from tfdeeplab.run_directory import (
     CHECKPOINT_PREFIX,
     checkpoint_steps,
@@ -59,13 +60,6 @@ class CheckpointError(TfdeeplabError, RuntimeError):
 def _files_of(directory: Path, step: int) -> list[Path]:
     prefix = f"{CHECKPOINT_PREFIX}-{step}."
     return sorted(path for path in directory.iterdir() if path.name.startswith(prefix))
-
-
-def _first_line(error: BaseException) -> str:
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    # TensorFlow prefixes op errors with the op's name in braces.
-    text = re.sub(r"^\{\{[^}]*\}\}\s*", "", text.strip())
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def indexed_step(directory: Path) -> int | None:
@@ -170,8 +164,8 @@ class RunCheckpoints:
             prefix = self.directory / f"{CHECKPOINT_PREFIX}-{step}"
             try:
                 self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
-            except (tf.errors.OpError, AssertionError, ValueError) as error:
-                self.skipped.append(f"{prefix.name}: {_first_line(error)}")
+            except READ_ERRORS as error:
+                self.skipped.append(f"{prefix.name}: {why_unreadable(prefix, error)}")
                 continue
             if self.chief and (self.skipped or indexed_step(self.directory) != step):
                 self._set_aside_newer_than(step)
@@ -216,7 +210,7 @@ class RunCheckpoints:
                 partial.unlink(missing_ok=True)
             raise CheckpointError(
                 f"{writer.directory}: cannot write {CHECKPOINT_PREFIX}-{step} "
-                f"({_first_line(error)}); free space or choose another --workdir, "
+                f"({first_line(error)}); free space or choose another --workdir, "
                 f"the newest checkpoint is still {self.latest or 'none'}"
             ) from None
         if not self.chief:

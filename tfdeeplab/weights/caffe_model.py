@@ -14,6 +14,7 @@ Every other field is skipped by its wire type.
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
@@ -65,15 +66,25 @@ def _fields(data: bytes, path: Path):
         yield number, wire, value
 
 
+def _numbers(data: bytes, dtype: str, path: Path) -> np.ndarray:
+    size = np.dtype(dtype).itemsize
+    if len(data) % size:
+        raise WeightsFormatError(
+            f"{path}: a blob's data is {len(data)} bytes, not a whole number of "
+            f"{size}-byte values; not a .caffemodel, or a truncated one"
+        )
+    return np.frombuffer(data, dtype)
+
+
 def _blob(data: bytes, path: Path) -> np.ndarray:
     old_shape, shape, values, doubles = [0, 0, 0, 0], [], [], []
     for number, wire, value in _fields(data, path):
         if 1 <= number <= 4 and wire == 0:
             old_shape[number - 1] = value
         elif number == 5:  # float data, packed (wire 2) or one per field (wire 5)
-            values.append(np.frombuffer(value, "<f4"))
+            values.append(_numbers(value, "<f4", path))
         elif number == 8:
-            doubles.append(np.frombuffer(value, "<f8"))
+            doubles.append(_numbers(value, "<f8", path))
         elif number == 7 and wire == 2:
             for dim_number, dim_wire, dim in _fields(value, path):
                 if dim_number == 1 and dim_wire == 0:
@@ -86,9 +97,9 @@ def _blob(data: bytes, path: Path) -> np.ndarray:
     flat = np.concatenate(values or doubles or [np.zeros(0, np.float32)])
     if not shape:
         shape = [d for d in old_shape if d] or [flat.size]
-        if int(np.prod(shape)) != flat.size:  # num/channels/height/width all given
+        if math.prod(shape) != flat.size:  # num/channels/height/width all given
             shape = old_shape
-    if int(np.prod(shape)) != flat.size:
+    if math.prod(shape) != flat.size:
         raise WeightsFormatError(
             f"{path}: a blob of shape {shape} holds {flat.size} values"
         )

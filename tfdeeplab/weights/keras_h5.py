@@ -55,10 +55,23 @@ def read_keras_h5(path: str | Path) -> dict[str, np.ndarray]:
                 f"{path}: not a Keras Applications weights file (no layer_names); "
                 "a Keras 3 .weights.h5 of this model loads with --init directly"
             )
+        layers = list(map(_text, root.attrs["layer_names"]))
+        if not layers:
+            raise WeightsFormatError(f"{path}: its layer_names lists no layers")
         weights = {}
-        for layer in map(_text, root.attrs["layer_names"]):
+        for layer in layers:
+            if layer not in root:
+                raise WeightsFormatError(
+                    f"{path}: layer_names names {layer!r}, which the file lacks; a "
+                    "damaged or incomplete Keras weights file"
+                )
             group = root[layer]
             for name in map(_text, group.attrs.get("weight_names", [])):
+                if name not in group:
+                    raise WeightsFormatError(
+                        f"{path}: {layer}'s weight_names names {name!r}, which the "
+                        "file lacks; a damaged or incomplete Keras weights file"
+                    )
                 key = name[: -len(":0")] if name.endswith(":0") else name
                 if not key.startswith(layer + "/"):
                     key = f"{layer}/{key.rsplit('/', 1)[-1]}"

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfdeeplab.errors import TfdeeplabError
+from tfdeeplab.errors import TfdeeplabError, first_line
 
 
 class InitialWeightsError(TfdeeplabError, ValueError):
@@ -68,10 +68,10 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
         try:
             model.load_weights(str(path))
         except ValueError as error:
-            raise InitialWeightsError(f"{path}: {_first_line(error)}") from None
+            raise InitialWeightsError(f"{path}: {first_line(error)}") from None
         except OSError as error:  # h5py: not an HDF5 file, truncated, ...
             raise InitialWeightsError(
-                f"{path}: not a readable Keras weights file ({_first_line(error)})"
+                f"{path}: not a readable Keras weights file ({first_line(error)})"
             ) from None
         return {"loaded": len(model.weights), "left_at_init": 0}
     if path.suffix != ".npz":
@@ -84,13 +84,8 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
         if isinstance(error, InitialWeightsError):
             raise
         raise InitialWeightsError(
-            f"{path}: not a .npz of weight arrays ({_first_line(error)})"
+            f"{path}: not a .npz of weight arrays ({first_line(error)})"
         ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _load_npz(model: keras.Model, path: Path) -> dict:

@@ -20,6 +20,7 @@ the data, C order. Names carry MXNet's `arg:` / `aux:` prefixes
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def _read_array(reader: _Reader) -> np.ndarray:
     if flag not in DTYPES:
         raise WeightsFormatError(f"{reader.path}: unknown MXNet dtype flag {flag}")
     dtype = np.dtype(DTYPES[flag]).newbyteorder("<")
-    count = int(np.prod(dims))
+    if any(dim < 0 for dim in dims):
+        raise WeightsFormatError(f"{reader.path}: an NDArray of shape {dims}")
+    count = math.prod(dims)
     data = reader.take(count * dtype.itemsize)
     return np.frombuffer(data, dtype).reshape(dims).astype(DTYPES[flag])
 
@@ -123,8 +126,17 @@ def read_mxnet_params(path: str | Path) -> dict[str, np.ndarray]:
     reader.unpack("Q")  # reserved
     arrays = [_read_array(reader) for _ in range(reader.unpack("Q"))]
     names = []
-    for _ in range(reader.unpack("Q")):
-        names.append(reader.take(reader.unpack("Q")).decode("utf-8"))
+    for index in range(reader.unpack("Q")):
+        raw = reader.take(reader.unpack("Q"))
+        try:
+            names.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise WeightsFormatError(
+                f"{path}: name {index} is not UTF-8 ({raw[:20]!r}); not an MXNet "
+                ".params file, or a damaged one"
+            ) from None
     if len(names) != len(arrays):
         raise WeightsFormatError(f"{path}: {len(arrays)} arrays but {len(names)} names")
+    if not arrays:
+        raise WeightsFormatError(f"{path}: an MXNet .params file with no arrays")
     return dict(zip(names, arrays, strict=True))
