@@ -52,7 +52,15 @@ def trained_run(demo_shards, tmp_path_factory):
     from tfdeeplab.demo import RECIPE
 
     workdir = tmp_path_factory.mktemp("trained") / "run"
-    code = train_cli.main([str(RECIPE), "--workdir", str(workdir), "--no-progress",
-                           "--set", *tiny_overrides(demo_shards)])  # fmt: skip
+    code = train_cli.main(
+        [
+            str(RECIPE),
+            "--workdir",
+            str(workdir),
+            "--no-progress",
+            "--set",
+            *tiny_overrides(demo_shards),
+        ]
+    )
     assert code == 0
     return workdir

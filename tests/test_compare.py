@@ -25,8 +25,10 @@ def test_schedules_at_real_length_equal_the_schedule_code(tmp_path, capsys):
     tables = json.loads((tmp_path / "schedules.json").read_text())
     # Worked out by hand from SPEC §3: floor(10582 / 10) * 4 = 4232 per epoch;
     # the TF family changes at epochs 3, 5 and ends at 7, MXNet's at 4 and ends at 6.
-    rows = {t["name"]: [(s["stop_iteration"], s["learning_rate"])
-                        for s in t["segments"]] for t in tables}  # fmt: skip
+    rows = {
+        t["name"]: [(s["stop_iteration"], s["learning_rate"]) for s in t["segments"]]
+        for t in tables
+    }
     assert rows == {
         "voc_tf_schedule": [(12696, 1e-4), (21160, 1e-5), (29624, 8e-6)],
         "voc_mxnet_schedule": [(16928, 1e-3), (25392, 1e-4)],
@@ -46,21 +48,33 @@ def test_schedules_at_real_length_equal_the_schedule_code(tmp_path, capsys):
 
 
 def test_fractional_epochs_replicas_and_poly(tmp_path):
-    overrides = ["--set", "train.schedule.steps=[[2.5, 0.1], [4, 0.01]]",
-                 "train.end_epoch=3", "data.num_train_images=101",
-                 "train.batch_size=5", "train.epoch_scale=1"]  # fmt: skip
+    overrides = [
+        "--set",
+        "train.schedule.steps=[[2.5, 0.1], [4, 0.01]]",
+        "train.end_epoch=3",
+        "data.num_train_images=101",
+        "train.batch_size=5",
+        "train.epoch_scale=1",
+    ]
     arguments = [TF, "recipes/voc.yaml", "recipes/cityscapes_aspp.yaml"]
-    assert compare.main(arguments + ["--out", str(tmp_path), "--replicas", "2"]
-                        + overrides) == 0  # fmt: skip
+    assert (
+        compare.main(
+            arguments + ["--out", str(tmp_path), "--replicas", "2"] + overrides
+        )
+        == 0
+    )
     tf_table, voc, poly = json.loads((tmp_path / "schedules.json").read_text())
     assert tf_table["family"] == "tf_style"  # a family overrides `steps`
     # floor(101 / 10) = 10 per epoch: the rate falls at ceil(2.5 * 10) = 25 and
     # the end epoch 3 cuts the run at 30.
     assert voc["iterations_per_epoch"] == 10 and voc["total_steps"] == 30
-    assert [(s["start_iteration"], s["stop_iteration"], s["learning_rate"])
-            for s in voc["segments"]] == [(0, 25, 0.1), (25, 30, 0.01)]  # fmt: skip
-    schedule = build_schedule(load_recipe("recipes/voc.yaml", overrides[1:]).train,
-                              101, 10)  # fmt: skip
+    assert [
+        (s["start_iteration"], s["stop_iteration"], s["learning_rate"])
+        for s in voc["segments"]
+    ] == [(0, 25, 0.1), (25, 30, 0.01)]
+    schedule = build_schedule(
+        load_recipe("recipes/voc.yaml", overrides[1:]).train, 101, 10
+    )
     assert float(schedule(24)) == pytest.approx(0.1)
     assert float(schedule(25)) == pytest.approx(0.01)
     assert poly["kind"] == "poly" and poly["segments"] == []
@@ -79,14 +93,27 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
 
 def test_train_runs_each_schedule_on_the_same_data(demo_shards, tmp_path, capsys):
     out = tmp_path / "compare"
-    overrides = [o for o in tiny_overrides(demo_shards)
-                 if not o.startswith("train.max_steps")]  # fmt: skip
+    overrides = [
+        o for o in tiny_overrides(demo_shards) if not o.startswith("train.max_steps")
+    ]
     # 8 images / batch 2 = 4 steps an epoch at epoch_scale 1; the families then
     # train 7 epochs (28 steps) and 6 epochs (24 steps).
-    arguments = [TF, MXNET, "--out", str(out), "--train", "--base",
-                 str(DEMO_RECIPE), "--points", "2", "--set", *overrides,
-                 "train.epoch_scale=1", "data.num_train_images=8",
-                 "eval.scales=[1.0]"]  # fmt: skip
+    arguments = [
+        TF,
+        MXNET,
+        "--out",
+        str(out),
+        "--train",
+        "--base",
+        str(DEMO_RECIPE),
+        "--points",
+        "2",
+        "--set",
+        *overrides,
+        "train.epoch_scale=1",
+        "data.num_train_images=8",
+        "eval.scales=[1.0]",
+    ]
     assert compare.main(arguments) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {"voc_tf_schedule", "voc_mxnet_schedule"}
@@ -114,13 +141,19 @@ def test_train_runs_each_schedule_on_the_same_data(demo_shards, tmp_path, capsys
     assert compare.main(arguments) == 0  # again: both runs and evaluations reused
     again = capsys.readouterr().out
     assert again.count("evaluation of ckpt-") == 2
-    assert json.loads((out / "summary.json").read_text())["voc_tf_schedule"][
-        "final_miou"] == summary["voc_tf_schedule"]["final_miou"]  # fmt: skip
+    assert (
+        json.loads((out / "summary.json").read_text())["voc_tf_schedule"]["final_miou"]
+        == summary["voc_tf_schedule"]["final_miou"]
+    )
 
 
 def test_runs_that_differ_beyond_the_schedule_are_noted():
-    recipes = [load_recipe(TF), load_recipe(MXNET), load_recipe("recipes/voc_dcn.yaml"),
-               load_recipe(TF, ["train.seed=3"])]  # fmt: skip
+    recipes = [
+        load_recipe(TF),
+        load_recipe(MXNET),
+        load_recipe("recipes/voc_dcn.yaml"),
+        load_recipe(TF, ["train.seed=3"]),
+    ]
     notes = compare._differences(recipes, ["tf", "mxnet", "dcn", "seeded"])
     assert notes == [
         "note: dcn differs from tf in model, not only in its schedule "
@@ -137,8 +170,14 @@ def test_unwritable_output_and_missing_data_are_one_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith(f"error: {blocker / 'out'}") and error.count("\n") == 1
     out = tmp_path / "compare"
-    arguments = [TF, "--out", str(out), "--train", "--set",
-                 f"data.root={tmp_path / 'nothing'}"]  # fmt: skip
+    arguments = [
+        TF,
+        "--out",
+        str(out),
+        "--train",
+        "--set",
+        f"data.root={tmp_path / 'nothing'}",
+    ]
     assert compare.main(arguments) == 2  # train's own one-line error
     error = capsys.readouterr().err
     assert "error:" in error and "Traceback" not in error

@@ -11,9 +11,20 @@ from tfdeeplab import demo
 def test_the_demo_runs_every_step_and_reuses_them(tmp_path, capsys):
     run = tmp_path / "demo"
     shards = run / "data" / "shards"
-    arguments = ["--dir", str(run), "--images", "16", "4", "--image-size", "48", "64",
-                 "--set", *tiny_overrides(shards), "train.max_steps=2",
-                 "eval.scales=[1.0]"]  # fmt: skip
+    arguments = [
+        "--dir",
+        str(run),
+        "--images",
+        "16",
+        "4",
+        "--image-size",
+        "48",
+        "64",
+        "--set",
+        *tiny_overrides(shards),
+        "train.max_steps=2",
+        "eval.scales=[1.0]",
+    ]
     assert demo.main(arguments) == 0
     out = capsys.readouterr().out
     manifest = json.loads((shards / "manifest.json").read_text())

@@ -22,8 +22,10 @@ def test_every_class_has_its_own_look():
     distances = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
     assert distances[~np.eye(NUM_CLASSES, dtype=bool)].min() > 20
     # Two classes share a shape only with different textures or colours.
-    keys = {(look["shape"], look["texture"], tuple(look["colour"].round()))
-            for look in looks}  # fmt: skip
+    keys = {
+        (look["shape"], look["texture"], tuple(look["colour"].round()))
+        for look in looks
+    }
     assert len(keys) == NUM_CLASSES
 
 
@@ -58,7 +60,11 @@ def test_the_void_band_follows_the_visible_outlines(photos):
     # Every void pixel is an object pixel at a change of label in SBD's map.
     assert (sbd[void] > 0).all()
     padded = np.pad(sbd, 1, mode="edge")
-    neighbours = [padded[:-2, 1:-1], padded[2:, 1:-1],
-                  padded[1:-1, :-2], padded[1:-1, 2:]]  # fmt: skip
+    neighbours = [
+        padded[:-2, 1:-1],
+        padded[2:, 1:-1],
+        padded[1:-1, :-2],
+        padded[1:-1, 2:],
+    ]
     changes = np.any([n != sbd for n in neighbours], axis=0)
     assert np.array_equal(void, changes & (sbd > 0))

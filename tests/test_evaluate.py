@@ -22,23 +22,45 @@ SMALL = ["eval.scales=[0.75, 1.0]", "eval.flip=true", "eval.tile_batch=3"]
 
 
 def run_evaluate(demo_shards, *arguments, more=()):
-    return evaluate_cli.main([str(RECIPE), *arguments, "--no-progress", "--set",
-                              *tiny_overrides(demo_shards), *SMALL, *more])  # fmt: skip
+    return evaluate_cli.main(
+        [
+            str(RECIPE),
+            *arguments,
+            "--no-progress",
+            "--set",
+            *tiny_overrides(demo_shards),
+            *SMALL,
+            *more,
+        ]
+    )
 
 
 def test_a_run_directory_is_evaluated_into_table_json_predictions_and_tensorboard(
     demo_shards, trained_run, tmp_path, capsys
 ):
     report, predictions = tmp_path / "eval.json", tmp_path / "predictions"
-    arguments = ["--checkpoint", str(trained_run), "--json", str(report),
-                 "--save-predictions", str(predictions)]  # fmt: skip
+    arguments = [
+        "--checkpoint",
+        str(trained_run),
+        "--json",
+        str(report),
+        "--save-predictions",
+        str(predictions),
+    ]
     assert run_evaluate(demo_shards, *arguments) == 0
     out = capsys.readouterr().out
     assert "ckpt-6" in out and "mIoU" in out and "aeroplane" in out
     record = json.loads(report.read_text())
     assert record["images"] == 4 and record["checkpoint"].endswith("ckpt-6")
-    assert set(record) >= {"miou", "pixel_accuracy", "mean_accuracy", "class_iou",
-                           "confusion_matrix", "recipe", "settings"}  # fmt: skip
+    assert set(record) >= {
+        "miou",
+        "pixel_accuracy",
+        "mean_accuracy",
+        "class_iou",
+        "confusion_matrix",
+        "recipe",
+        "settings",
+    }
     matrix = np.array(record["confusion_matrix"])
     assert record["miou"] == pytest.approx(segmentation_metrics(matrix)["miou"])
     assert report.with_suffix(".confusion.png").is_file()
@@ -48,8 +70,10 @@ def test_a_run_directory_is_evaluated_into_table_json_predictions_and_tensorboar
     rebuilt = np.zeros_like(matrix)
     for example in eval_dataset(recipe):
         png = Image.open(predictions / f"{example['id'].numpy().decode()}.png")
-        assert png.mode == "P" and png.getpalette()[:48] == voc_palette()[:16].ravel(
-        ).tolist()  # fmt: skip
+        assert (
+            png.mode == "P"
+            and png.getpalette()[:48] == voc_palette()[:16].ravel().tolist()
+        )
         labels, truth = np.array(png), example["label"].numpy()
         valid = truth != 255
         np.add.at(rebuilt, (truth[valid], labels[valid]), 1)
@@ -72,10 +96,16 @@ def test_weights_files_are_evaluated_too(demo_shards, trained_run, tmp_path, cap
     weights = tmp_path / "demo.weights.h5"
     model.save_weights(str(weights))
     by_checkpoint, by_weights = tmp_path / "a.json", tmp_path / "b.json"
-    assert run_evaluate(demo_shards, "--checkpoint", str(trained_run), "--json",
-                        str(by_checkpoint)) == 0  # fmt: skip
-    assert run_evaluate(demo_shards, "--weights", str(weights), "--json",
-                        str(by_weights)) == 0  # fmt: skip
+    assert (
+        run_evaluate(
+            demo_shards, "--checkpoint", str(trained_run), "--json", str(by_checkpoint)
+        )
+        == 0
+    )
+    assert (
+        run_evaluate(demo_shards, "--weights", str(weights), "--json", str(by_weights))
+        == 0
+    )
     first, second = (json.loads(p.read_text()) for p in (by_checkpoint, by_weights))
     assert first["confusion_matrix"] == second["confusion_matrix"]
 
@@ -90,8 +120,9 @@ def test_weights_files_are_evaluated_too(demo_shards, trained_run, tmp_path, cap
         (["--checkpoint", "{run}", "--split", "trian"], [], "no split 'trian'"),
     ],
 )
-def test_bad_input_is_one_line(demo_shards, trained_run, arguments, more, message,
-                               capsys):  # fmt: skip
+def test_bad_input_is_one_line(
+    demo_shards, trained_run, arguments, more, message, capsys
+):
     arguments = [a.format(run=trained_run) for a in arguments]
     more = [m.format(run=trained_run) for m in more]
     assert run_evaluate(demo_shards, *arguments, more=more) == 2
@@ -112,20 +143,53 @@ def test_cityscapes_predictions_score_the_same_in_the_official_evaluation(
 
     root = write_cityscapes_tree(tmp_path / "cityscapes", {"val": 3}, size=(64, 128))
     shards = tmp_path / "shards"
-    assert cityscapes.main(["--root", str(root), "--out", str(shards), "--splits",
-                            "val", "--workers", "1", "--quiet"]) == 0  # fmt: skip
+    assert (
+        cityscapes.main(
+            [
+                "--root",
+                str(root),
+                "--out",
+                str(shards),
+                "--splits",
+                "val",
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     recipe_path = RECIPE.parent / "cityscapes_scale4_longer.yaml"
-    overrides = [f"data.root={shards}", "model.depth=50",
-                 "model.units_per_stage=[1, 1, 1, 1]", "model.fc6_channels=16",
-                 "data.crop_size=[65, 65]", "eval.scales=[1.0]"]  # fmt: skip
+    overrides = [
+        f"data.root={shards}",
+        "model.depth=50",
+        "model.units_per_stage=[1, 1, 1, 1]",
+        "model.fc6_channels=16",
+        "data.crop_size=[65, 65]",
+        "eval.scales=[1.0]",
+    ]
     keras.utils.set_random_seed(SEED)
     model = build_model(load_recipe(recipe_path, overrides).model)
     weights = tmp_path / "random.weights.h5"  # any weights: the scores must agree
     model.save_weights(str(weights))
     report, predictions = tmp_path / "eval.json", tmp_path / "predictions"
-    assert evaluate_cli.main([str(recipe_path), "--weights", str(weights), "--json",
-                              str(report), "--save-predictions", str(predictions),
-                              "--no-progress", "--set", *overrides]) == 0  # fmt: skip
+    assert (
+        evaluate_cli.main(
+            [
+                str(recipe_path),
+                "--weights",
+                str(weights),
+                "--json",
+                str(report),
+                "--save-predictions",
+                str(predictions),
+                "--no-progress",
+                "--set",
+                *overrides,
+            ]
+        )
+        == 0
+    )
     ours = json.loads(report.read_text())
 
     truths = sorted((root / "gtFine" / "val").glob("*/*_gtFine_labelIds.png"))
@@ -134,9 +198,10 @@ def test_cityscapes_predictions_score_the_same_in_the_official_evaluation(
     official.args.JSONOutput = False
     official.args.quiet = True
     result = official.evaluateImgLists(
-        [str(predictions / name) for name in names], [str(t) for t in truths],
+        [str(predictions / name) for name in names],
+        [str(t) for t in truths],
         official.args,
-    )  # fmt: skip
+    )
     assert 0 < ours["miou"] < 1 and len(np.unique(ours["confusion_matrix"])) > 3
     assert result["averageScoreClasses"] == pytest.approx(ours["miou"], abs=1e-9)
 
@@ -146,8 +211,17 @@ def test_the_crf_runs_in_worker_processes_from_the_recipe(
 ):
     report = tmp_path / "crf.json"
     crf = ["eval.crf.enabled=true", "eval.crf.workers=2", "eval.crf.iterations=2"]
-    assert run_evaluate(demo_shards, "--checkpoint", str(trained_run), "--json",
-                        str(report), more=crf) == 0  # fmt: skip
+    assert (
+        run_evaluate(
+            demo_shards,
+            "--checkpoint",
+            str(trained_run),
+            "--json",
+            str(report),
+            more=crf,
+        )
+        == 0
+    )
     assert "CRF on" in capsys.readouterr().out
     record = json.loads(report.read_text())
     assert record["images"] == 4

@@ -18,8 +18,17 @@ SMALL = ["eval.scales=[0.75, 1.0]", "eval.flip=true"]
 
 
 def run_export(demo_shards, run, out, *more):
-    arguments = [str(RECIPE), "--checkpoint", str(run), "--out", str(out), *more,
-                 "--set", *tiny_overrides(demo_shards), *SMALL]  # fmt: skip
+    arguments = [
+        str(RECIPE),
+        "--checkpoint",
+        str(run),
+        "--out",
+        str(out),
+        *more,
+        "--set",
+        *tiny_overrides(demo_shards),
+        *SMALL,
+    ]
     return export_main(arguments)
 
 
@@ -43,8 +52,9 @@ def test_the_export_holds_the_model_and_what_its_outputs_mean(
     assert not list(exported_run.parent.glob(".model.*"))  # no staging left
 
 
-def test_an_existing_export_is_kept_unless_forced(demo_shards, trained_run, tmp_path,
-                                                  capsys):  # fmt: skip
+def test_an_existing_export_is_kept_unless_forced(
+    demo_shards, trained_run, tmp_path, capsys
+):
     out = tmp_path / "model"
     assert run_export(demo_shards, trained_run, out) == 0
     size = (out / "saved_model.pb").stat().st_size
@@ -78,8 +88,16 @@ def test_force_never_replaces_anything_but_a_saved_model(
         out.write_text("a file")
     before = fingerprints(tmp_path)
     checkpoint = out if target == "run directory" else trained_run
-    arguments = [str(RECIPE), "--checkpoint", str(checkpoint), "--out", str(out),
-                 "--force", "--set", *tiny_overrides(demo_shards)]  # fmt: skip
+    arguments = [
+        str(RECIPE),
+        "--checkpoint",
+        str(checkpoint),
+        "--out",
+        str(out),
+        "--force",
+        "--set",
+        *tiny_overrides(demo_shards),
+    ]
     assert export_main(arguments) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
@@ -89,8 +107,9 @@ def test_force_never_replaces_anything_but_a_saved_model(
     assert fingerprints(tmp_path) == before
 
 
-def test_an_interrupted_export_leaves_nothing(demo_shards, trained_run, tmp_path,
-                                              monkeypatch, capsys):  # fmt: skip
+def test_an_interrupted_export_leaves_nothing(
+    demo_shards, trained_run, tmp_path, monkeypatch, capsys
+):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -120,14 +139,33 @@ def test_predict_from_the_saved_model_equals_predict_from_the_checkpoint(
     rgb = np.random.default_rng(0).integers(0, 256, (37, 58, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(photo)
     from_checkpoint, from_export = tmp_path / "a", tmp_path / "b"
-    assert predict_cli.main([str(photo), "--recipe", str(RECIPE), "--checkpoint",
-                             str(trained_run), "--out", str(from_checkpoint), "--set",
-                             *tiny_overrides(demo_shards), *SMALL]) == 0  # fmt: skip
-    assert predict_cli.main([str(photo), "--saved-model", str(exported_run),
-                             "--out", str(from_export)]) == 0  # fmt: skip
+    assert (
+        predict_cli.main(
+            [
+                str(photo),
+                "--recipe",
+                str(RECIPE),
+                "--checkpoint",
+                str(trained_run),
+                "--out",
+                str(from_checkpoint),
+                "--set",
+                *tiny_overrides(demo_shards),
+                *SMALL,
+            ]
+        )
+        == 0
+    )
+    assert (
+        predict_cli.main(
+            [str(photo), "--saved-model", str(exported_run), "--out", str(from_export)]
+        )
+        == 0
+    )
     assert str(exported_run) in capsys.readouterr().out
-    first, second = (Image.open(folder / "photo.png")
-                     for folder in (from_checkpoint, from_export))  # fmt: skip
+    first, second = (
+        Image.open(folder / "photo.png") for folder in (from_checkpoint, from_export)
+    )
     np.testing.assert_array_equal(np.array(first), np.array(second))
     assert first.getpalette()[: 3 * 21] == second.getpalette()[: 3 * 21]
     assert (from_export / "photo_overlay.jpg").is_file()
@@ -146,13 +184,15 @@ def test_the_saved_models_recipe_loads_as_a_recipe(exported_run):
         (["--saved-model", "{empty}"], "not a SavedModel from python -m tfdeeplab"),
     ],
 )
-def test_predict_arguments_are_checked_in_one_line(exported_run, tmp_path, arguments,
-                                                   message, capsys):  # fmt: skip
+def test_predict_arguments_are_checked_in_one_line(
+    exported_run, tmp_path, arguments, message, capsys
+):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
     (tmp_path / "empty").mkdir()
-    arguments = [a.format(model=exported_run, empty=tmp_path / "empty")
-                 for a in arguments]  # fmt: skip
+    arguments = [
+        a.format(model=exported_run, empty=tmp_path / "empty") for a in arguments
+    ]
     try:
         code = predict_cli.main([str(photo), *arguments, "--out", str(tmp_path / "o")])
     except SystemExit as exit:  # a usage error, from argparse

@@ -36,8 +36,15 @@ def test_the_library_never_imports_the_converters():
     assert offenders == []
 
 
-CONFIG_TYPES = {"Recipe", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig",
-                "ScheduleConfig", "CrfConfig"}  # fmt: skip
+CONFIG_TYPES = {
+    "Recipe",
+    "ModelConfig",
+    "DataConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "ScheduleConfig",
+    "CrfConfig",
+}
 
 
 def test_only_builders_read_recipe_objects():

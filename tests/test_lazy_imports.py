@@ -26,9 +26,14 @@ def test_unknown_names_are_attribute_errors():
 
 
 @pytest.mark.parametrize(
-    "package", ["tfdeeplab.data", "tfdeeplab.evaluation", "tfdeeplab.models",
-                "tfdeeplab.training"],
-)  # fmt: skip
+    "package",
+    [
+        "tfdeeplab.data",
+        "tfdeeplab.evaluation",
+        "tfdeeplab.models",
+        "tfdeeplab.training",
+    ],
+)
 def test_every_export_exists(package):
     import importlib
 

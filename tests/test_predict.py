@@ -13,9 +13,20 @@ from tfdeeplab.demo import RECIPE
 
 
 def run_predict(demo_shards, trained_run, out, *images, more=()):
-    return predict_cli.main([*map(str, images), "--recipe", str(RECIPE),
-                             "--checkpoint", str(trained_run), "--out", str(out),
-                             *more, "--set", *tiny_overrides(demo_shards)])  # fmt: skip
+    return predict_cli.main(
+        [
+            *map(str, images),
+            "--recipe",
+            str(RECIPE),
+            "--checkpoint",
+            str(trained_run),
+            "--out",
+            str(out),
+            *more,
+            "--set",
+            *tiny_overrides(demo_shards),
+        ]
+    )
 
 
 def test_predictions_equal_the_evaluators_and_bad_files_are_listed(
@@ -30,9 +41,21 @@ def test_predictions_equal_the_evaluators_and_bad_files_are_listed(
         Image.fromarray(example["rgb"].numpy()).save(photos / f"{ids[-1]}.png")
     (photos / "notes.jpg").write_text("not an image")
     saved = tmp_path / "saved"
-    assert evaluate_cli.main([str(RECIPE), "--checkpoint", str(trained_run),
-                              "--save-predictions", str(saved), "--no-progress",
-                              "--set", *tiny_overrides(demo_shards)]) == 0  # fmt: skip
+    assert (
+        evaluate_cli.main(
+            [
+                str(RECIPE),
+                "--checkpoint",
+                str(trained_run),
+                "--save-predictions",
+                str(saved),
+                "--no-progress",
+                "--set",
+                *tiny_overrides(demo_shards),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
 
     out = tmp_path / "out"
@@ -50,8 +73,9 @@ def test_predictions_equal_the_evaluators_and_bad_files_are_listed(
     assert not (out / "notes.png").exists()
 
 
-def test_existing_outputs_are_kept_unless_forced(demo_shards, trained_run, tmp_path,
-                                                capsys):  # fmt: skip
+def test_existing_outputs_are_kept_unless_forced(
+    demo_shards, trained_run, tmp_path, capsys
+):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.full((30, 40, 3), 90, np.uint8)).save(photo)
     out = tmp_path / "out"

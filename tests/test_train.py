@@ -24,8 +24,16 @@ from tfdeeplab.run_directory import RunDirectory
 
 
 def run_train(shards, workdir, *more):
-    return train_cli.main([str(RECIPE), "--workdir", str(workdir), "--no-progress",
-                           "--set", *tiny_overrides(shards, *more)])  # fmt: skip
+    return train_cli.main(
+        [
+            str(RECIPE),
+            "--workdir",
+            str(workdir),
+            "--no-progress",
+            "--set",
+            *tiny_overrides(shards, *more),
+        ]
+    )
 
 
 def fingerprints(directory: Path) -> dict:
@@ -101,8 +109,9 @@ def test_a_corrupt_newest_checkpoint_is_skipped_kept_and_the_run_resumes(
         index.write_bytes(index.read_bytes()[:10])
     else:
         (checkpoints / "ckpt-6.index").unlink()
-    damaged = {p.name: fingerprints(checkpoints)[p.name]
-               for p in checkpoint_files(run_copy, 6)}  # fmt: skip
+    damaged = {
+        p.name: fingerprints(checkpoints)[p.name] for p in checkpoint_files(run_copy, 6)
+    }
     assert run_train(demo_shards, run_copy, "train.max_steps=8") == 0
     out = capsys.readouterr().out
     assert "skipped ckpt-6: " in out and f"kept in {checkpoints / 'damaged'}" in out
@@ -138,13 +147,17 @@ def test_a_second_trainer_on_a_held_directory_refuses_naming_the_holder(
 @pytest.mark.slow
 def test_the_lock_of_a_killed_process_is_stale(demo_shards, run_copy, capsys):
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path;"
-         "from tfdeeplab.run_directory import RunDirectory\n"
-         f"with RunDirectory(Path({str(run_copy)!r})).locked():\n"
-         "    print('held', flush=True); time.sleep(300)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path;"
+            "from tfdeeplab.run_directory import RunDirectory\n"
+            f"with RunDirectory(Path({str(run_copy)!r})).locked():\n"
+            "    print('held', flush=True); time.sleep(300)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     holder.send_signal(signal.SIGKILL)
     holder.wait()
@@ -157,10 +170,12 @@ def test_the_lock_of_a_killed_process_is_stale(demo_shards, run_copy, capsys):
     "changes, keys",
     [
         (["model.output_stride=8"], ["model.output_stride: 16 -> 8"]),
-        (["data.crop_size=[65, 65]", "train.seed=3"],
-         ["data.crop_size: [33, 33] -> [65, 65]", "train.seed: 0 -> 3"]),
+        (
+            ["data.crop_size=[65, 65]", "train.seed=3"],
+            ["data.crop_size: [33, 33] -> [65, 65]", "train.seed: 0 -> 3"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_resuming_with_another_recipe_is_refused_listing_the_keys(
     demo_shards, run_copy, changes, keys, capsys
 ):
@@ -176,8 +191,9 @@ def test_resuming_with_another_recipe_is_refused_listing_the_keys(
 def test_keys_that_may_change_on_resume_change_with_a_note(
     demo_shards, run_copy, capsys
 ):
-    assert run_train(demo_shards, run_copy, "train.max_steps=7",
-                     "train.log_every=3") == 0  # fmt: skip
+    assert (
+        run_train(demo_shards, run_copy, "train.max_steps=7", "train.log_every=3") == 0
+    )
     out = capsys.readouterr().out
     assert "note: resuming with train.max_steps: 6 -> 7" in out
     assert "note: resuming with train.log_every: 1 -> 3" in out
@@ -188,8 +204,12 @@ def test_data_that_do_not_fit_the_model_are_refused_before_anything_is_built(
     demo_shards, tmp_path, capsys
 ):
     workdir = tmp_path / "run"
-    assert run_train(demo_shards, workdir, "data.dataset=cityscapes",
-                     "data.train_split=val") == 2  # fmt: skip
+    assert (
+        run_train(
+            demo_shards, workdir, "data.dataset=cityscapes", "data.train_split=val"
+        )
+        == 2
+    )
     line = one_error_line(capsys)
     manifest = demo_shards / "manifest.json"
     assert f"{manifest}: the shards hold dataset voc with 21 classes" in line
@@ -235,12 +255,23 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_checkpoint(
 
     before = fingerprints(run_copy / "checkpoints")
     finished = subprocess.run(
-        [sys.executable, "-m", "tfdeeplab.train", str(RECIPE), "--workdir",
-         str(run_copy), "--no-progress", "--set",
-         *tiny_overrides(demo_shards, "train.max_steps=8")],
-        preexec_fn=limit_file_size, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tfdeeplab.train",
+            str(RECIPE),
+            "--workdir",
+            str(run_copy),
+            "--no-progress",
+            "--set",
+            *tiny_overrides(demo_shards, "train.max_steps=8"),
+        ],
+        preexec_fn=limit_file_size,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"},
-    )  # fmt: skip
+    )
     assert finished.returncode == 2, finished.stderr[-3000:]
     lines = finished.stderr.splitlines()
     errors = [line for line in lines if line.startswith("error: ")]
@@ -323,8 +354,9 @@ def test_a_corrupt_record_stops_with_a_checkpoint_and_names_its_shard(
     data[len(data) * 7 // 8] ^= 0xFF  # a record late in the shard: same size
     victim.write_bytes(bytes(data))
     workdir = tmp_path / "run"
-    code = run_train(shards_copy, workdir, "train.max_steps=40",
-                     "train.checkpoint_every=100")  # fmt: skip
+    code = run_train(
+        shards_copy, workdir, "train.max_steps=40", "train.checkpoint_every=100"
+    )
     assert code == 2
     line = one_error_line(capsys)
     assert line.startswith(f"error: {victim}: unreadable record (")

@@ -29,7 +29,12 @@ def why_unreadable(prefix: str | Path, error: BaseException) -> str:
     prefix = Path(prefix)
     if isinstance(error, IndexError):
         data = sorted(prefix.parent.glob(f"{prefix.name}.data-*"))
-        sizes = ", ".join(f"{path.name} is cut short ({path.stat().st_size} bytes)"
-                          for path in data) or f"{prefix.name}.data-*"  # fmt: skip
+        sizes = (
+            ", ".join(
+                f"{path.name} is cut short ({path.stat().st_size} bytes)"
+                for path in data
+            )
+            or f"{prefix.name}.data-*"
+        )
         return f"{sizes}: {first_line(error)}"
     return f"{type(error).__name__}: {first_line(error)}"

@@ -91,8 +91,9 @@ def _compare(args) -> int:
         raise CompareError(f"recipe names repeat: {', '.join(names)}")
     if args.base and not args.train:
         raise CompareError("--base needs --train")
-    recipes = [load_recipe(path, [] if args.base else args.overrides)
-               for path in args.recipes]  # fmt: skip
+    recipes = [
+        load_recipe(path, [] if args.base else args.overrides) for path in args.recipes
+    ]
     if args.base:
         load_recipe(args.base, args.overrides)  # its errors before any work
     start_tensorflow()

@@ -98,8 +98,13 @@ def write_demo_shards(
     from tfrecords_tools.voc import convert_voc
 
     shards = directory / "shards"
-    settings = {"scenes": DEMO_SCENES_VERSION, "train_images": train_images,
-                "val_images": val_images, "size": list(size), "seed": seed}  # fmt: skip
+    settings = {
+        "scenes": DEMO_SCENES_VERSION,
+        "train_images": train_images,
+        "val_images": val_images,
+        "size": list(size),
+        "seed": seed,
+    }
     record_file = directory / DATA_RECORD
     record = _read_record(record_file)
     if record is None:
@@ -119,10 +124,14 @@ def write_demo_shards(
     if "converted" not in record:  # else the sources are complete
         _write_demo_sources(sources, train_images, val_images, size, seed)
         write_json(record_file, {"settings": settings, "converted": False})
-    reports = convert_voc(sources / "VOCdevkit" / "VOC2012", shards,
-                          sbd_root=sources / "benchmark_RELEASE" / "dataset",
-                          shard_bytes=0.2e6, progress=False,
-                          log=lambda _: None)  # fmt: skip
+    reports = convert_voc(
+        sources / "VOCdevkit" / "VOC2012",
+        shards,
+        sbd_root=sources / "benchmark_RELEASE" / "dataset",
+        shard_bytes=0.2e6,
+        progress=False,
+        log=lambda _: None,
+    )
     refused = [report for report in reports if not report.written]
     if refused:
         raise ConversionError(
@@ -147,8 +156,15 @@ def _write_demo_sources(
     sbd_train = ids[train_images // 4 : train_images]
     val = ids[train_images:]
     scene = partial(demo_scene, photos=demo_backgrounds())
-    write_voc_tree(sources, voc_train, val, size=size, seed=seed,
-                   extra_image_ids=sbd_train, scene=scene)  # fmt: skip
+    write_voc_tree(
+        sources,
+        voc_train,
+        val,
+        size=size,
+        seed=seed,
+        extra_image_ids=sbd_train,
+        scene=scene,
+    )
     write_sbd_tree(sources, sbd_train, [], size=size, seed=seed, scene=scene)
 
 
@@ -221,8 +237,9 @@ def after_training(directory: Path, recipe: Recipe, checkpoint: str) -> int:
     if steps.reused("evaluate", checkpoint, [report]):
         record = _read_record(report)
     if not record or "miou" not in record:
-        record = evaluate(recipe, checkpoint=checkpoint, json_path=report,
-                          progress=False).to_json()  # fmt: skip
+        record = evaluate(
+            recipe, checkpoint=checkpoint, json_path=report, progress=False
+        ).to_json()
         steps.mark("evaluate", checkpoint)
     remove_stale_partials(model)  # a killed export's staging folder
     if not steps.reused("export", checkpoint, [model / "saved_model.pb"]):
@@ -255,8 +272,9 @@ def _parser() -> OneLineArgumentParser:
         default=Path("runs/demo"),
         help="run directory; the data go to DIR/data (default runs/demo)",
     )
-    parser.add_argument("--steps", type=non_negative_int, default=0,
-                        help="train.max_steps")  # fmt: skip
+    parser.add_argument(
+        "--steps", type=non_negative_int, default=0, help="train.max_steps"
+    )
     parser.add_argument(
         "--images",
         type=positive_int,

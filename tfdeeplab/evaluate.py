@@ -50,12 +50,20 @@ def _evaluate(args) -> int:
     start_tensorflow()
     from tfdeeplab.experiment import evaluate
 
-    report = evaluate(recipe, checkpoint=args.checkpoint, weights=args.weights,
-                      split=args.split, save_predictions=args.save_predictions,
-                      json_path=args.json, progress=not args.no_progress)  # fmt: skip
+    report = evaluate(
+        recipe,
+        checkpoint=args.checkpoint,
+        weights=args.weights,
+        split=args.split,
+        save_predictions=args.save_predictions,
+        json_path=args.json,
+        progress=not args.no_progress,
+    )
     print(report.table())
-    print(f"{report.images} images in {report.seconds:.1f} s "
-          f"({report.images / report.seconds:.2f} images/s)")  # fmt: skip
+    print(
+        f"{report.images} images in {report.seconds:.1f} s "
+        f"({report.images / report.seconds:.2f} images/s)"
+    )
     if args.json:
         print(f"wrote {args.json} and {args.json.with_suffix('.confusion.png')}")
     return 0

@@ -29,8 +29,9 @@ def _parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog="python -m tfdeeplab.predict", description=__doc__.split("\n\n")[1]
     )
-    parser.add_argument("images", nargs="+", type=path_argument,
-                        help="image files or folders")  # fmt: skip
+    parser.add_argument(
+        "images", nargs="+", type=path_argument, help="image files or folders"
+    )
     parser.add_argument("--recipe", help="the model's recipe (not with --saved-model)")
     add_weights_arguments(parser, required=False)
     parser.add_argument(
@@ -51,15 +52,25 @@ def _parser() -> OneLineArgumentParser:
 def _check_choice(parser: OneLineArgumentParser, args) -> None:
     """--saved-model, or --recipe with --checkpoint or --weights (usage error)."""
     if args.saved_model is not None:
-        given = [flag for flag, value in (("--recipe", args.recipe),
-                 ("--checkpoint", args.checkpoint), ("--weights", args.weights),
-                 ("--set", args.overrides)) if value]  # fmt: skip
+        given = [
+            flag
+            for flag, value in (
+                ("--recipe", args.recipe),
+                ("--checkpoint", args.checkpoint),
+                ("--weights", args.weights),
+                ("--set", args.overrides),
+            )
+            if value
+        ]
         if given:
-            parser.error(f"--saved-model takes no {given[0]}: the settings are in the "
-                         "exported model")  # fmt: skip
+            parser.error(
+                f"--saved-model takes no {given[0]}: the settings are in the "
+                "exported model"
+            )
     elif not args.recipe or not (args.checkpoint or args.weights):
-        parser.error("expected --recipe with --checkpoint or --weights, or "
-                     "--saved-model DIR")  # fmt: skip
+        parser.error(
+            "expected --recipe with --checkpoint or --weights, or --saved-model DIR"
+        )
 
 
 def _predict(args) -> int:

@@ -34,6 +34,9 @@ def available_memory() -> float | None:
         >>> available_memory() > 1e9
         True
     """
-    known = [value for value in (_meminfo_available(), _cgroup_available())
-             if value is not None]  # fmt: skip
+    known = [
+        value
+        for value in (_meminfo_available(), _cgroup_available())
+        if value is not None
+    ]
     return min(known) if known else None

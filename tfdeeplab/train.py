@@ -53,8 +53,12 @@ def _train(args) -> int:
     from tfdeeplab.experiment import train
 
     workdir = args.workdir or f"runs/{recipe.name}"
-    summary = train(recipe, workdir, init_weights=str(args.init or ""),
-                    progress=not args.no_progress)  # fmt: skip
+    summary = train(
+        recipe,
+        workdir,
+        init_weights=str(args.init or ""),
+        progress=not args.no_progress,
+    )
     print(summary.format())
     if summary.stopped_by:  # the shell's convention for a process a signal stopped
         return 128 + signal.Signals[summary.stopped_by].value

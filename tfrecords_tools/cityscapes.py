@@ -122,9 +122,16 @@ def convert_cityscapes(
     found, facts = cityscapes_splits(root, coarse, splits or None)
     for name, items in found.items():
         log(f"{name}: {len(items)} images ({facts[name]['source']})")
-    return convert(found, CITYSCAPES_DATASET, out, workers=workers,
-                   shard_bytes=shard_bytes, skip_bad=skip_bad, split_facts=facts,
-                   progress=progress)  # fmt: skip
+    return convert(
+        found,
+        CITYSCAPES_DATASET,
+        out,
+        workers=workers,
+        shard_bytes=shard_bytes,
+        skip_bad=skip_bad,
+        split_facts=facts,
+        progress=progress,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,12 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.root is None:
         parser.error("--root is required (unless --verify)")
     return run_conversion(
-        lambda: convert_cityscapes(args.root, args.out, coarse=args.coarse,
-                                   splits=args.splits or (), workers=args.workers,
-                                   shard_bytes=args.shard_mb * 1e6,
-                                   skip_bad=args.skip_bad, progress=not args.quiet),
+        lambda: convert_cityscapes(
+            args.root,
+            args.out,
+            coarse=args.coarse,
+            splits=args.splits or (),
+            workers=args.workers,
+            shard_bytes=args.shard_mb * 1e6,
+            skip_bad=args.skip_bad,
+            progress=not args.quiet,
+        ),
         args.out,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -518,9 +518,15 @@ def convert(
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir / LOCK_FILE, str(out_dir)):
         return _convert_locked(
-            splits, dataset, out_dir, workers, shard_bytes, skip_bad, split_facts,
+            splits,
+            dataset,
+            out_dir,
+            workers,
+            shard_bytes,
+            skip_bad,
+            split_facts,
             progress,
-        )  # fmt: skip
+        )
 
 
 def _convert_locked(

@@ -185,9 +185,16 @@ def convert_voc(
     found, facts = select_splits(found, facts, splits)
     for name, items in found.items():
         log(f"{name}: {len(items)} images ({facts[name]['source']})")
-    return convert(found, VOC_DATASET, out, workers=workers, shard_bytes=shard_bytes,
-                   skip_bad=skip_bad, split_facts=facts,
-                   progress=progress)  # fmt: skip
+    return convert(
+        found,
+        VOC_DATASET,
+        out,
+        workers=workers,
+        shard_bytes=shard_bytes,
+        skip_bad=skip_bad,
+        split_facts=facts,
+        progress=progress,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,12 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.voc_root is None:
         parser.error("--voc-root is required (unless --verify)")
     return run_conversion(
-        lambda: convert_voc(args.voc_root, args.out, sbd_root=args.sbd_root,
-                            splits=args.splits or (), workers=args.workers,
-                            shard_bytes=args.shard_mb * 1e6, skip_bad=args.skip_bad,
-                            progress=not args.quiet),
+        lambda: convert_voc(
+            args.voc_root,
+            args.out,
+            sbd_root=args.sbd_root,
+            splits=args.splits or (),
+            workers=args.workers,
+            shard_bytes=args.shard_mb * 1e6,
+            skip_bad=args.skip_bad,
+            progress=not args.quiet,
+        ),
         args.out,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

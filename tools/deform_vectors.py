@@ -32,8 +32,10 @@ def main(path: str) -> None:
     for index, case in enumerate(CASES):
         n, h, w, c, o, stride, pad, dilation, groups, modulated = case
         rng = np.random.default_rng(index)
-        ho, wo = (output_size(h, 3, stride, pad, dilation),
-                  output_size(w, 3, stride, pad, dilation))  # fmt: skip
+        ho, wo = (
+            output_size(h, 3, stride, pad, dilation),
+            output_size(w, 3, stride, pad, dilation),
+        )
         values = {
             "inputs": rng.normal(size=(n, h, w, c)),
             "offsets": rng.uniform(-3.5, 3.5, size=(n, ho, wo, 2 * groups * 9)),
@@ -46,8 +48,12 @@ def main(path: str) -> None:
         with tf.GradientTape() as tape:
             tape.watch(list(tensors.values()))
             out = deformable_conv2d_custom_op(
-                **tensors, strides=stride, padding=pad, dilation=dilation,
-                deformable_groups=groups)  # fmt: skip
+                **tensors,
+                strides=stride,
+                padding=pad,
+                dilation=dilation,
+                deformable_groups=groups,
+            )
         grads = tape.gradient(out, tensors, output_gradients=upstream)
         prefix = f"case{index}/"
         arrays[prefix + "config"] = np.array(case, np.int64)

@@ -9,13 +9,24 @@ from tfdeeplab.bench.__main__ import main
 
 def test_deform_benchmark_table_and_json(tmp_path, capsys):
     out = tmp_path / "deform.json"
-    arguments = ["deform", "--sizes", "5", "--repeats", "1", "--no-memory",
-                 "--json", str(out)]  # fmt: skip
+    arguments = [
+        "deform",
+        "--sizes",
+        "5",
+        "--repeats",
+        "1",
+        "--no-memory",
+        "--json",
+        str(out),
+    ]
     assert main(arguments) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [(row["groups"], row["mask"]) for row in rows] == [
-        (1, "no"), (1, "yes"), (4, "no"), (4, "yes")
-    ]  # fmt: skip
+        (1, "no"),
+        (1, "yes"),
+        (4, "no"),
+        (4, "yes"),
+    ]
     for row in rows:
         assert row["size"] == "5x5"
         assert row["custom_vs_conv2d"] == pytest.approx(

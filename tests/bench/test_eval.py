@@ -16,12 +16,32 @@ SMALL = [
 @pytest.mark.slow
 def test_eval_benchmark_table_and_json(tmp_path, capsys):
     out = tmp_path / "eval.json"
-    arguments = ["eval", "--images", "2", "--cityscapes-images", "2", "--repeats",
-                 "1", "--crf-workers", "1", "--json", str(out),
-                 "--set", *SMALL]  # fmt: skip
+    arguments = [
+        "eval",
+        "--images",
+        "2",
+        "--cityscapes-images",
+        "2",
+        "--repeats",
+        "1",
+        "--crf-workers",
+        "1",
+        "--json",
+        str(out),
+        "--memory-size",
+        "640x480",
+        "--set",
+        *SMALL,
+    ]
     assert main(arguments) == 0
     figures = json.loads(out.read_text())
-    voc, voc_crf, cityscapes = figures["rows"]
+    voc, voc_crf, cityscapes, memory = figures["rows"]
+    assert memory["image"] == "640x480" and memory["peak_gb"] > 0
+    # The sum over scales alone is 4 bytes a class: 84 for VOC's 21 classes.
+    assert 84 < memory["bytes_per_pixel"] < 2000
+    assert memory["gb_at_12mp"] == pytest.approx(
+        memory["peak_gb"] + memory["bytes_per_pixel"] * (12e6 - 640 * 480) / 1e9
+    )
     assert voc["tiles"] == 4 + 4 + 6  # 0.9: 450x338, 1.0: 500x375, 1.1: 550x413
     assert cityscapes["tiles"] == 3  # one row of 1024 tiles at 0, 683 and 1024
     assert voc_crf["tiles"] == voc["tiles"] and voc_crf["crf_s_per_image"] > 0

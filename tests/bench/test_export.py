@@ -6,15 +6,30 @@ import pytest
 
 from tfdeeplab.bench.__main__ import main
 
-SMALL = ["model.depth=50", "model.units_per_stage=[1, 1, 1, 1]",
-         "model.fc6_channels=16", "eval.scales=[1.0]"]  # fmt: skip
+SMALL = [
+    "model.depth=50",
+    "model.units_per_stage=[1, 1, 1, 1]",
+    "model.fc6_channels=16",
+    "eval.scales=[1.0]",
+]
 
 
 @pytest.mark.slow
 def test_export_benchmark_table_and_json(tmp_path, capsys):
     out = tmp_path / "export.json"
-    arguments = ["export", "--size", "90x70", "--images", "2", "--repeats", "2",
-                 "--json", str(out), "--set", *SMALL]  # fmt: skip
+    arguments = [
+        "export",
+        "--size",
+        "90x70",
+        "--images",
+        "2",
+        "--repeats",
+        "2",
+        "--json",
+        str(out),
+        "--set",
+        *SMALL,
+    ]
     assert main(arguments) == 0
     (row,) = json.loads(out.read_text())["rows"]
     assert row["image"] == "90x70" and "scales [1.0]" in row["protocol"]

@@ -112,11 +112,13 @@ def test_the_calibrated_network_computes_the_same_in_and_out_of_a_graph():
     from tfdeeplab.bench.step import _ours
     from tfdeeplab.config import load_recipe
 
-    recipe = load_recipe("recipes/voc.yaml",
-                         ["data.crop_size=[33, 33]", "train.batch_size=1"])  # fmt: skip
+    recipe = load_recipe(
+        "recipes/voc.yaml", ["data.crop_size=[33, 33]", "train.batch_size=1"]
+    )
     model, step = _ours(recipe)
-    images = tf.constant(np.random.default_rng(1).normal(size=(1, 33, 33, 3)),
-                         tf.float32)  # fmt: skip
+    images = tf.constant(
+        np.random.default_rng(1).normal(size=(1, 33, 33, 3)), tf.float32
+    )
     eager = model(images, training=True).numpy()
     graph = tf.function(lambda x: model(x, training=True))(images).numpy()
     assert np.abs(eager).max() < 100

@@ -321,8 +321,7 @@ def test_the_datasets_facts_are_the_recipes_unless_it_disagrees(tmp_path):
     forgotten = write(tmp_path / "cs.yaml", "data:\n  dataset: cityscapes\n")
     recipe = load_recipe(forgotten)
     assert recipe.model.num_classes == 19 and recipe.data.num_train_images == 2975
-    wrong = write(tmp_path / "wrong.yaml",
-                  "base: cs.yaml\nmodel:\n  num_classes: 21\n")  # fmt: skip
+    wrong = write(tmp_path / "wrong.yaml", "base: cs.yaml\nmodel:\n  num_classes: 21\n")
     with pytest.raises(RecipeError) as raised:
         load_recipe(wrong)
     assert str(raised.value) == (

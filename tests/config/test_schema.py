@@ -61,7 +61,10 @@ def test_defaults_are_the_seeds_settings():
     assert model.batch_norm_epsilon == 1e-5 and model.head_init_stddev == 0.01
     assert (model.head_kernel_lr_multiplier, model.head_bias_lr_multiplier) == (1, 2)
     assert (data.dataset, data.train_split, data.num_train_images) == (
-        "voc", "train_aug", 10582)  # fmt: skip
+        "voc",
+        "train_aug",
+        10582,
+    )
     assert data.crop_size == (321, 321) and data.scale_range == (0.7, 1.5)
     assert (data.aspect_ratio_tolerance, data.max_resize_attempts) == (0.15, 50)
     assert data.mean == (104.0, 116.0, 122.0) and data.channel_order == "bgr"
@@ -69,7 +72,10 @@ def test_defaults_are_the_seeds_settings():
     assert (train.batch_size, train.epoch_scale, train.last_epoch) == (10, 4, 8.0)
     assert train.schedule.piecewise_steps == ((5.0, 1e-3), (8.0, 1e-4))
     assert (train.momentum, train.weight_decay, train.gradient_reduction) == (
-        0.9, 5e-4, "sum")  # fmt: skip
+        0.9,
+        5e-4,
+        "sum",
+    )
     assert recipe.eval.scales == (0.9, 1.0, 1.1)
     assert recipe.eval.tile_stride_fraction == pytest.approx(2 / 3)
     crf = recipe.eval.crf
@@ -82,13 +88,16 @@ def test_checks_that_relate_fields_name_the_field():
         (ModelConfig, {"msc_scales": [0.5, 1.0]}, "msc_scales"),
         (ModelConfig, {"msc_scales": [1.0, 1.0]}, "msc_scales"),
         (ModelConfig, {"batch_norm_momentum": 1.0}, "batch_norm_momentum"),
-        (ModelConfig, {"depth": 50, "deformable_units": ["res4b22"]},
-         "deformable_units"),
+        (
+            ModelConfig,
+            {"depth": 50, "deformable_units": ["res4b22"]},
+            "deformable_units",
+        ),
         (ModelConfig, {"head": "aspp_v2", "atrous_rates": []}, "atrous_rates"),
         (DataConfig, {"flip_probability": 1.5}, "flip_probability"),
         (ScheduleConfig, {"steps": [[5, 0.0]]}, "steps"),
         (TrainConfig, {"end_epoch": 9.0}, "end_epoch"),
-    ]  # fmt: skip
+    ]
     for cls, values, key in cases:
         with pytest.raises(SchemaError) as raised:
             from_dict(cls, values)
@@ -125,8 +134,9 @@ def test_a_datasets_facts_fill_what_a_recipe_leaves_out():
         2975,
         255,
     )
-    stated = from_dict(Recipe, {"data": {"train_split": "trainval",
-                                         "num_train_images": 400}})  # fmt: skip
+    stated = from_dict(
+        Recipe, {"data": {"train_split": "trainval", "num_train_images": 400}}
+    )
     voc = with_dataset_facts(stated, DATASETS["voc"])
     assert (voc.data.train_split, voc.data.num_train_images) == ("trainval", 400)
 
@@ -134,15 +144,24 @@ def test_a_datasets_facts_fill_what_a_recipe_leaves_out():
 @pytest.mark.parametrize(
     "data, key, message",
     [
-        ({"model": {"num_classes": 21}, "data": {"dataset": "cityscapes"}},
-         "model.num_classes", "expected 19, the cityscapes dataset's, got 21"),
-        ({"data": {"ignore_label": 0}}, "data.ignore_label",
-         "expected 255, the voc dataset's, got 0"),
-        ({"data": {"eval_split": "tset"}}, "data.eval_split",
-         "expected a split of the voc dataset (train_aug, train, val, trainval), "
-         "got 'tset'"),
+        (
+            {"model": {"num_classes": 21}, "data": {"dataset": "cityscapes"}},
+            "model.num_classes",
+            "expected 19, the cityscapes dataset's, got 21",
+        ),
+        (
+            {"data": {"ignore_label": 0}},
+            "data.ignore_label",
+            "expected 255, the voc dataset's, got 0",
+        ),
+        (
+            {"data": {"eval_split": "tset"}},
+            "data.eval_split",
+            "expected a split of the voc dataset (train_aug, train, val, trainval), "
+            "got 'tset'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_fact_that_disagrees_with_the_dataset_is_refused(data, key, message):
     recipe = from_dict(Recipe, data)
     with pytest.raises(SchemaError) as raised:

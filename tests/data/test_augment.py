@@ -58,8 +58,9 @@ def test_geometry_is_a_function_of_the_seed_within_its_ranges():
         canvas = np.maximum([height, width], 64)
         assert 0 <= int(geometry.top) <= canvas[0] - 64
         assert 0 <= int(geometry.left) <= canvas[1] - 64
-        seen.add((height, width, int(geometry.top), int(geometry.left),
-                  bool(geometry.flip)))  # fmt: skip
+        seen.add(
+            (height, width, int(geometry.top), int(geometry.left), bool(geometry.flip))
+        )
     assert len(seen) == 40  # every seed chose differently
     assert {flip for *_, flip in seen} == {True, False}
 

@@ -26,8 +26,9 @@ def test_augmentation_takes_each_of_its_fields_from_the_recipe():
     recipe = load_recipe(RECIPE, changed)
     augmentation = augmentation_from_recipe(recipe.data)
     fields = [field.name for field in dataclasses.fields(Augmentation)]
-    assert sorted(fields) == sorted(key.split("=")[0][len("data."):]
-                                    for key in changed)  # fmt: skip
+    assert sorted(fields) == sorted(
+        key.split("=")[0][len("data.") :] for key in changed
+    )
     for name in fields:
         assert getattr(augmentation, name) == getattr(recipe.data, name), name
     assert augmentation_from_recipe(load_recipe(RECIPE).data) == SEED

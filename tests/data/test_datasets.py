@@ -15,7 +15,10 @@ def test_voc_facts():
     voc = dataset_descriptor("voc")
     assert voc.num_classes == len(voc.class_names) == 21
     assert (voc.class_names[0], voc.class_names[15], voc.class_names[20]) == (
-        "background", "person", "tvmonitor")  # fmt: skip
+        "background",
+        "person",
+        "tvmonitor",
+    )
     # SPEC §5: 10,582 train_aug and 1,449 val images.
     assert voc.splits["train_aug"] == 10582 and voc.splits[voc.eval_split] == 1449
     assert voc.palette()[15].tolist() == [192, 128, 128]  # VOC's person colour
@@ -31,13 +34,20 @@ def test_cityscapes_facts_are_the_official_table():
     assert [tuple(palette[i]) for i in range(19)] == [
         official[i].color for i in range(19)
     ]
-    assert cityscapes.splits == {"train": 2975, "val": 500, "test": 1525,
-                                 "train_extra": 19998}  # fmt: skip
+    assert cityscapes.splits == {
+        "train": 2975,
+        "val": 500,
+        "test": 1525,
+        "train_extra": 19998,
+    }
 
 
 def test_unknown_names_are_an_error_listing_the_known_ones():
-    with pytest.raises(UnknownDatasetError, match=r"unknown dataset 'coco' \(known "
-                       r"datasets: cityscapes, voc\)"):  # fmt: skip
+    with pytest.raises(
+        UnknownDatasetError,
+        match=r"unknown dataset 'coco' \(known "
+        r"datasets: cityscapes, voc\)",
+    ):
         dataset_descriptor("coco")
 
 

@@ -29,11 +29,14 @@ def write_shard(path, count, labelled=True):
         for index in range(count):
             writer.write(
                 serialize_example(
-                    image=png(image), image_format="png", height=6, width=8,
+                    image=png(image),
+                    image_format="png",
+                    height=6,
+                    width=8,
                     filename=f"im{index}",
                     label_png=png(np.full((6, 8), 3, np.uint8)) if labelled else None,
                 )
-            )  # fmt: skip
+            )
 
 
 def test_missing_shards_name_path_and_command(tmp_path):
@@ -48,8 +51,12 @@ def test_missing_shards_name_path_and_command(tmp_path):
 
 
 def test_shard_files_are_the_splits_own_sorted(tmp_path):
-    for name in (shard_name("val", 1, 2), shard_name("val", 0, 2),
-                 shard_name("train", 0, 1), "val-notes.txt"):  # fmt: skip
+    for name in (
+        shard_name("val", 1, 2),
+        shard_name("val", 0, 2),
+        shard_name("train", 0, 1),
+        "val-notes.txt",
+    ):
         (tmp_path / name).write_bytes(b"")
     assert [p.rsplit("/", 1)[1] for p in shard_files(tmp_path, "val", "voc")] == [
         "val-00000-of-00002.tfrecord",

@@ -14,8 +14,14 @@ from tfdeeplab.data.shard_format import (
     write_manifest,
 )
 
-RECORD = dict(image=b"\xff\xd8jpeg", image_format="jpeg", height=375, width=500,
-              filename="2007_000032", label_png=b"\x89PNGlabel")  # fmt: skip
+RECORD = dict(
+    image=b"\xff\xd8jpeg",
+    image_format="jpeg",
+    height=375,
+    width=500,
+    filename="2007_000032",
+    label_png=b"\x89PNGlabel",
+)
 
 
 def test_records_round_trip_with_the_official_keys():
@@ -68,7 +74,7 @@ def test_manifest_round_trip_and_stale_temporaries(tmp_path):
             }
         },
     }
-    write_manifest(tmp_path, manifest)  # fmt: skip
+    write_manifest(tmp_path, manifest)
     assert read_manifest(tmp_path) == manifest
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
     assert manifest_shards(tmp_path) == {

@@ -23,8 +23,9 @@ def test_crf_improves_a_blurred_prediction_of_a_real_photo():
     one_hot = np.eye(21, dtype=np.float32)[truth]
     # What a weak stride-16 network might give: right at coarse scale, blocky edges,
     # and unsure pixel by pixel (noise).
-    coarse = tf.image.resize(one_hot, [truth.shape[0] // 16, truth.shape[1] // 16],
-                             "area")  # fmt: skip
+    coarse = tf.image.resize(
+        one_hot, [truth.shape[0] // 16, truth.shape[1] // 16], "area"
+    )
     blurred = tf.image.resize(coarse, truth.shape, "nearest").numpy()
     blurred += 0.6 * np.random.default_rng(0).random(blurred.shape, np.float32)
     blurred /= blurred.sum(-1, keepdims=True)
@@ -42,8 +43,13 @@ def test_without_pairwise_terms_the_crf_returns_its_input():
     rgb = np.zeros((8, 9, 3), np.uint8)
     rgb.flags.writeable = False  # as np.asarray gives it for a PIL image
     probabilities = np.random.default_rng(0).dirichlet(np.ones(3), (8, 9))
-    unchanged = dense_crf(probabilities.astype(np.float32), rgb, iterations=1,
-                          gaussian_weight=0.0, bilateral_weight=0.0)  # fmt: skip
+    unchanged = dense_crf(
+        probabilities.astype(np.float32),
+        rgb,
+        iterations=1,
+        gaussian_weight=0.0,
+        bilateral_weight=0.0,
+    )
     np.testing.assert_allclose(unchanged, probabilities, rtol=1e-4, atol=1e-5)
 
 

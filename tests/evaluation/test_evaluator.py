@@ -16,8 +16,9 @@ from tfdeeplab.evaluation.inference import InferenceSettings, predict_probabilit
 from tfdeeplab.models import build_model
 from tfdeeplab.training.strategy import evaluation_strategy
 
-SETTINGS = InferenceSettings(scales=(0.75, 1.0), window=(33, 33), flip=True,
-                             tile_batch=3)  # fmt: skip
+SETTINGS = InferenceSettings(
+    scales=(0.75, 1.0), window=(33, 33), flip=True, tile_batch=3
+)
 SIZES = ((40, 50), (33, 20), (61, 45))  # three: the last pair is half empty
 CRF = {"iterations": 3, "bilateral_xy": 10.0}
 
@@ -30,8 +31,14 @@ def examples(num_classes=5, sizes=SIZES):
         rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         label = rng.integers(0, num_classes, (height, width)).astype(np.int32)
         label[:3] = 255
-        items.append({"image": (rgb.astype(np.float32) - 120.0) / 60.0, "rgb": rgb,
-                      "label": label, "id": f"image{index}"})  # fmt: skip
+        items.append(
+            {
+                "image": (rgb.astype(np.float32) - 120.0) / 60.0,
+                "rgb": rgb,
+                "label": label,
+                "id": f"image{index}",
+            }
+        )
     return items
 
 
@@ -59,17 +66,23 @@ def expected_labels(model, items, crf=None):
 
 
 def expected_matrix(items, labels, num_classes=5):
-    return sum(confusion_matrix(item["label"], predicted, num_classes).numpy()
-               for item, predicted in zip(items, labels, strict=True))  # fmt: skip
+    return sum(
+        confusion_matrix(item["label"], predicted, num_classes).numpy()
+        for item, predicted in zip(items, labels, strict=True)
+    )
 
 
 def evaluate(model, items, **kwargs):
     seen = []
     result = evaluate_split(
-        model, as_dataset(items), SETTINGS, 5, progress=False,
+        model,
+        as_dataset(items),
+        SETTINGS,
+        5,
+        progress=False,
         on_prediction=lambda example, labels: seen.append((example["id"], labels)),
         **kwargs,
-    )  # fmt: skip
+    )
     return result, seen
 
 
@@ -168,8 +181,10 @@ def test_an_empty_split_is_an_error(tiny_model_config):
 
 
 def test_evaluation_uses_this_machines_devices_not_the_training_cluster(monkeypatch):
-    cluster = '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": ' \
-              '{"type": "worker", "index": 0}}'  # fmt: skip
+    cluster = (
+        '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": '
+        '{"type": "worker", "index": 0}}'
+    )
     monkeypatch.setenv("TF_CONFIG", cluster)
     for kind in ("auto", "multi_worker"):
         strategy = evaluation_strategy(kind)

@@ -94,9 +94,15 @@ def random_image(height, width, seed=0):
 
 @pytest.mark.parametrize(
     "length, window, stride, expected",
-    [(500, 321, 214, [0, 179]), (321, 321, 214, [0]), (322, 321, 214, [0, 1]),
-     (100, 321, 214, [0]), (2048, 1024, 683, [0, 683, 1024]), (1, 321, 214, [0])],
-)  # fmt: skip
+    [
+        (500, 321, 214, [0, 179]),
+        (321, 321, 214, [0]),
+        (322, 321, 214, [0, 1]),
+        (100, 321, 214, [0]),
+        (2048, 1024, 683, [0, 683, 1024]),
+        (1, 321, 214, [0]),
+    ],
+)
 def test_border_tiles_are_shifted_inward(length, window, stride, expected):
     assert tile_starts(tf.constant(length), window, stride).numpy().tolist() == expected
     assert reference_starts(length, window, stride) == expected
@@ -152,8 +158,9 @@ def test_a_window_covering_the_image_is_the_whole_image_forward_pass(
 
 def test_large_odd_images_through_a_real_model_in_one_trace(tiny_model_config):
     model = build_model(tiny_model_config)
-    settings = InferenceSettings(scales=(0.9, 1.0), window=(65, 65), flip=True,
-                                 tile_batch=5)  # fmt: skip
+    settings = InferenceSettings(
+        scales=(0.9, 1.0), window=(65, 65), flip=True, tile_batch=5
+    )
     predict = tf.function(
         lambda image: predict_probabilities(model, image, settings),
         input_signature=[tf.TensorSpec([None, None, 3], tf.float32)],

@@ -11,8 +11,9 @@ from tfdeeplab.models import build_model
 
 # Two scales, flip and a window smaller than most test images: every part of the
 # protocol is in the exported graph.
-SETTINGS = InferenceSettings(scales=(0.75, 1.0), window=(161, 161), flip=True,
-                             tile_batch=4)  # fmt: skip
+SETTINGS = InferenceSettings(
+    scales=(0.75, 1.0), window=(161, 161), flip=True, tile_batch=4
+)
 CHANNEL_ORDER, MEAN = "bgr", (104.0, 116.0, 122.0)
 VARIANTS = {
     "plain": {},
@@ -31,8 +32,9 @@ def exported(tmp_path_factory):
             keras.utils.set_random_seed(4)
             config = tiny(tiny_model(), **VARIANTS[variant])
             model = build_model(config)
-            server = SegmentationServer(model, SETTINGS, CHANNEL_ORDER, MEAN,
-                                        config.num_classes)  # fmt: skip
+            server = SegmentationServer(
+                model, SETTINGS, CHANNEL_ORDER, MEAN, config.num_classes
+            )
             out = tmp_path_factory.mktemp("exported") / variant
             export_saved_model(server, out, {"labels.json": '{"num_classes": 5}\n'})
             cache[variant] = (model, out)

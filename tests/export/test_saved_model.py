@@ -46,12 +46,19 @@ FRESH_PROCESS = textwrap.dedent(
 def run_in_fresh_process(model_dir, inputs: dict, tmp_path) -> dict:
     """Outputs of the SavedModel for `inputs`, from a process without tfdeeplab."""
     np.savez(tmp_path / "inputs.npz", **inputs)
-    code = FRESH_PROCESS.format(site=sysconfig.get_paths()["purelib"],
-                                inputs=str(tmp_path / "inputs.npz"),
-                                model=str(model_dir),
-                                outputs=str(tmp_path / "outputs.npz"))  # fmt: skip
-    done = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    code = FRESH_PROCESS.format(
+        site=sysconfig.get_paths()["purelib"],
+        inputs=str(tmp_path / "inputs.npz"),
+        model=str(model_dir),
+        outputs=str(tmp_path / "outputs.npz"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(tmp_path / "outputs.npz") as outputs:
         return dict(outputs)
@@ -105,8 +112,9 @@ def test_the_saved_model_predicts_what_the_keras_model_predicts(exported, tmp_pa
     assert_same_prediction(outputs, "pair", expected_pair)
     # serving_bytes on a PNG equals serving_default on its pixels.
     for key in ("labels", "probabilities"):
-        np.testing.assert_array_equal(outputs[f"png_photo/{key}"],
-                                      outputs[f"photo/{key}"])  # fmt: skip
+        np.testing.assert_array_equal(
+            outputs[f"png_photo/{key}"], outputs[f"photo/{key}"]
+        )
 
 
 def test_dcn_and_msc_models_export_and_match(exported, tmp_path):
@@ -119,8 +127,12 @@ def test_dcn_and_msc_models_export_and_match(exported, tmp_path):
 def test_saved_model_cli_lists_both_signatures(exported):
     _, model_dir = exported("plain")
     cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-    shown = subprocess.run([*cli, "show", "--dir", str(model_dir), "--all"],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    shown = subprocess.run(
+        [*cli, "show", "--dir", str(model_dir), "--all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stderr[-2000:]
     text = " ".join(shown.stdout.split())
     for expected in (
@@ -165,16 +177,19 @@ def test_wrong_input_says_what_was_expected(exported, signature, value, message)
     _, model_dir = exported("plain")
     function = tf.saved_model.load(str(model_dir)).signatures[signature]
     name = "images" if signature == "serving_default" else "image_bytes"
-    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError),
-                       match=message):  # fmt: skip
+    with pytest.raises(
+        (TypeError, ValueError, tf.errors.InvalidArgumentError), match=message
+    ):
         function(**{name: value})
 
 
 def test_images_of_different_sizes_in_one_request_are_refused(exported):
     _, model_dir = exported("plain")
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_bytes"]
-    small, large = (png_bytes(np.zeros(shape, np.uint8)).tobytes()
-                    for shape in ((4, 6, 3), (5, 6, 3)))  # fmt: skip
+    small, large = (
+        png_bytes(np.zeros(shape, np.uint8)).tobytes()
+        for shape in ((4, 6, 3), (5, 6, 3))
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="have one size"):
         serve(image_bytes=tf.constant([small, large]))
     # Grey and RGBA PNGs are decoded to RGB.

@@ -20,8 +20,9 @@ from tfdeeplab.models.calibration import (
 def test_every_frozen_batch_norm_takes_its_inputs_statistics():
     keras.utils.set_random_seed(0)
     model = build_model(tiny_model())
-    images = tf.constant(np.random.default_rng(0).normal(size=(2, 129, 129, 3)),
-                         tf.float32)  # fmt: skip
+    images = tf.constant(
+        np.random.default_rng(0).normal(size=(2, 129, 129, 3)), tf.float32
+    )
     before = float(tf.reduce_max(tf.abs(model(images))))
     layers = frozen_batch_norms(model)
     # A 2-2-2-2 ResNet: the stem's BN, 3 per unit and 1 per stage's shortcut.
@@ -32,10 +33,15 @@ def test_every_frozen_batch_norm_takes_its_inputs_statistics():
     for layer, features in zip(layers, probe(images), strict=True):
         features = features.numpy().reshape(-1, features.shape[-1])
         assert layer.calibration_values == features.shape[0]
-        np.testing.assert_allclose(layer.moving_mean.numpy(), features.mean(0),
-                                   rtol=1e-3, atol=1e-3 * features.std())  # fmt: skip
-        np.testing.assert_allclose(layer.moving_variance.numpy(), features.var(0),
-                                   rtol=1e-3, atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            layer.moving_mean.numpy(),
+            features.mean(0),
+            rtol=1e-3,
+            atol=1e-3 * features.std(),
+        )
+        np.testing.assert_allclose(
+            layer.moving_variance.numpy(), features.var(0), rtol=1e-3, atol=1e-6
+        )
     after = float(tf.reduce_max(tf.abs(model(images))))
     assert after < before / 10 and after < 10, (before, after)
 

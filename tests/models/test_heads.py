@@ -16,8 +16,9 @@ def head_model(head, **kwargs):
 
 
 def test_dcn_deeplab_head_is_fc6_relu_score():
-    model = head_model(dcn_deeplab_head, num_classes=5, fc6_channels=256,
-                       bias_lr_multiplier=2.0)  # fmt: skip
+    model = head_model(
+        dcn_deeplab_head, num_classes=5, fc6_channels=256, bias_lr_multiplier=2.0
+    )
     fc6, score = model.get_layer("fc6"), model.get_layer("score")
     assert fc6.kernel.shape == (1, 1, 64, 256) and fc6.use_bias
     assert score.kernel.shape == (1, 1, 256, 5) and score.use_bias
@@ -32,8 +33,9 @@ def test_dcn_deeplab_head_is_fc6_relu_score():
 
 
 def test_head_initialisation():
-    model = head_model(dcn_deeplab_head, num_classes=5, fc6_channels=256,
-                       init_stddev=0.01)  # fmt: skip
+    model = head_model(
+        dcn_deeplab_head, num_classes=5, fc6_channels=256, init_stddev=0.01
+    )
     fc6 = model.get_layer("fc6")
     assert np.std(fc6.kernel.numpy()) == pytest.approx(0.01, rel=0.05)
     assert not np.any(fc6.bias.numpy())
@@ -41,8 +43,9 @@ def test_head_initialisation():
 
 
 def test_aspp_sums_one_branch_per_rate():
-    model = head_model(aspp_v2_head, num_classes=3, atrous_rates=(1, 2, 3),
-                       kernel_lr_multiplier=10.0)  # fmt: skip
+    model = head_model(
+        aspp_v2_head, num_classes=3, atrous_rates=(1, 2, 3), kernel_lr_multiplier=10.0
+    )
     branches = [model.get_layer(f"aspp_c{i}") for i in range(3)]
     assert [b.dilation_rate for b in branches] == [(1, 1), (2, 2), (3, 3)]
     assert all(b.kernel.shape == (3, 3, 64, 3) for b in branches)

@@ -118,12 +118,18 @@ CASES = {
         ),
         IMAGES,
     ),
-    "fixed_upsampling": (FixedBilinearUpsampling, dict(factor=2, name="up"),
-                         [IMAGES, REFERENCE]),
+    "fixed_upsampling": (
+        FixedBilinearUpsampling,
+        dict(factor=2, name="up"),
+        [IMAGES, REFERENCE],
+    ),
     "resize_by_scale": (AlignedBilinearResize, dict(scale=0.5, name="half"), IMAGES),
-    "resize_to_reference": (AlignedBilinearResize, dict(scale=None, name="match"),
-                            [IMAGES, REFERENCE]),
-}  # fmt: skip
+    "resize_to_reference": (
+        AlignedBilinearResize,
+        dict(scale=None, name="match"),
+        [IMAGES, REFERENCE],
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -16,9 +16,11 @@ def test_deeplab_v2_scale_sizes_and_max_fusion():
     # A stand-in network: raw "logits" at stride 8 are the subsampled image itself.
     network = keras.Model(inner, keras.layers.Lambda(lambda x: x[:, ::8, ::8])(inner))
     fused, per_scale = multi_scale_logits(
-        images, network, (1.0, 0.75, 0.5),
+        images,
+        network,
+        (1.0, 0.75, 0.5),
         lambda name: AlignedBilinearResize(name=name),
-    )  # fmt: skip
+    )
     model = keras.Model(images, [fused, *per_scale])
     image = np.random.default_rng(0).normal(size=(1, 321, 321, 3)).astype("float32")
     fused_out, *scales = model(image)

@@ -90,13 +90,18 @@ def test_the_build_command_reports_a_broken_compiler_in_one_line(
     tmp_path, op_cache, monkeypatch, capsys
 ):
     compiler = tmp_path / "broken-cxx"
-    script = ["#!/bin/sh", "echo 'In file included from x.h:1,' >&2",
-              "echo 'x.cc:2:3: error: broken on purpose' >&2", "exit 1"]  # fmt: skip
+    script = [
+        "#!/bin/sh",
+        "echo 'In file included from x.h:1,' >&2",
+        "echo 'x.cc:2:3: error: broken on purpose' >&2",
+        "exit 1",
+    ]
     compiler.write_text("\n".join(script) + "\n")
     compiler.chmod(0o755)
     monkeypatch.setenv("CXX", str(compiler))
     assert build.main([]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(build.project_ops())
-    assert all(line.endswith("failed: x.cc:2:3: error: broken on purpose")
-               for line in lines), lines  # fmt: skip
+    assert all(
+        line.endswith("failed: x.cc:2:3: error: broken on purpose") for line in lines
+    ), lines

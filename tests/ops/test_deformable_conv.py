@@ -63,8 +63,9 @@ BOTH = pytest.mark.parametrize("implementation", ["custom_op", "reference"])
     "stride, pad, dilation, groups, modulated",
     [(1, 1, 1, 1, False), (2, 2, 2, 2, False), (1, 0, 1, 2, True), (2, 1, 1, 1, True)],
 )
-def test_matches_loop_reference(stride, pad, dilation, groups, modulated,
-                                implementation):  # fmt: skip
+def test_matches_loop_reference(
+    stride, pad, dilation, groups, modulated, implementation
+):
     rng = np.random.default_rng(stride * 10 + pad + dilation + groups)
     x = rng.normal(size=(2, 7, 6, 4))
     kernel = rng.normal(size=(3, 3, 4, 3))
@@ -133,8 +134,9 @@ def test_samples_at_the_border(implementation):
 
     def sample(dy, dx):
         offsets = tf.constant([[[[dy, dx]]]], tf.float32)
-        out = deformable_conv2d(x[:, :1, :1], offsets, kernel,
-                                implementation=implementation)  # fmt: skip
+        out = deformable_conv2d(
+            x[:, :1, :1], offsets, kernel, implementation=implementation
+        )
         return float(out[0, 0, 0, 0])
 
     assert sample(-1.0, 0.0) == 0.0  # y <= -1: nothing
@@ -153,8 +155,15 @@ def test_gradients_match_numeric_float64(implementation):
 
     @tf.function
     def function(x, offsets, kernel, mask):
-        return deformable_conv2d(x, offsets, kernel, padding=1, deformable_groups=2,
-                                 mask=mask, implementation=implementation)  # fmt: skip
+        return deformable_conv2d(
+            x,
+            offsets,
+            kernel,
+            padding=1,
+            deformable_groups=2,
+            mask=mask,
+            implementation=implementation,
+        )
 
     theoretical, numerical = tf.test.compute_gradient(
         function, [x, offsets, kernel, mask], delta=1e-6

@@ -22,23 +22,41 @@ from tfdeeplab.ops.deformable_conv import (
 )
 
 
-def random_case(seed, batch, height, width, channels, filters, stride, pad, dilation,
-                groups, modulated, dtype=np.float64, offset_range=3.5):  # fmt: skip
+def random_case(
+    seed,
+    batch,
+    height,
+    width,
+    channels,
+    filters,
+    stride,
+    pad,
+    dilation,
+    groups,
+    modulated,
+    dtype=np.float64,
+    offset_range=3.5,
+):
     rng = np.random.default_rng(seed)
     ho = output_size(height, 3, stride, pad, dilation)
     wo = output_size(width, 3, stride, pad, dilation)
     inputs = {
         "inputs": rng.normal(size=(batch, height, width, channels)),
         # Fractional offsets of up to 3.5 pixels push samples past every border.
-        "offsets": rng.uniform(-offset_range, offset_range,
-                               size=(batch, ho, wo, 2 * groups * 9)),
+        "offsets": rng.uniform(
+            -offset_range, offset_range, size=(batch, ho, wo, 2 * groups * 9)
+        ),
         "kernel": rng.normal(size=(3, 3, channels, filters)),
-    }  # fmt: skip
+    }
     if modulated:
         inputs["mask"] = rng.uniform(0, 1, size=(batch, ho, wo, groups * 9))
     tensors = {key: tf.constant(value.astype(dtype)) for key, value in inputs.items()}
-    options = {"strides": stride, "padding": pad, "dilation": dilation,
-               "deformable_groups": groups}  # fmt: skip
+    options = {
+        "strides": stride,
+        "padding": pad,
+        "dilation": dilation,
+        "deformable_groups": groups,
+    }
     return tensors, options
 
 
@@ -68,14 +86,16 @@ CASES = [
 @pytest.mark.parametrize("block_bytes", [64 << 20, 500])  # one block; many blocks
 def test_the_custom_op_equals_the_reference_float64(case, block_bytes):
     tensors, options = random_case(sum(case) + block_bytes % 7, *case)
-    custom = values_and_gradients(deformable_conv2d_custom_op, tensors, options,
-                                  block_bytes=block_bytes)  # fmt: skip
+    custom = values_and_gradients(
+        deformable_conv2d_custom_op, tensors, options, block_bytes=block_bytes
+    )
     reference = values_and_gradients(deformable_conv2d_reference, tensors, options)
     np.testing.assert_allclose(custom[0], reference[0], rtol=1e-10, atol=1e-10)
     assert set(custom[1]) == set(tensors)  # every input has its gradient
     for name in tensors:
-        np.testing.assert_allclose(custom[1][name], reference[1][name], rtol=1e-9,
-                                   atol=1e-9, err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(
+            custom[1][name], reference[1][name], rtol=1e-9, atol=1e-9, err_msg=name
+        )
 
 
 def test_integer_offsets_match_too():
@@ -85,8 +105,9 @@ def test_integer_offsets_match_too():
     reference = values_and_gradients(deformable_conv2d_reference, tensors, options)
     np.testing.assert_allclose(custom[0], reference[0], rtol=1e-10, atol=1e-10)
     for name in tensors:  # at the kinks, both take the right-hand derivative
-        np.testing.assert_allclose(custom[1][name], reference[1][name], rtol=1e-9,
-                                   atol=1e-9, err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(
+            custom[1][name], reference[1][name], rtol=1e-9, atol=1e-9, err_msg=name
+        )
 
 
 def test_float32_within_tolerance():
@@ -97,27 +118,29 @@ def test_float32_within_tolerance():
     np.testing.assert_allclose(custom[0], reference[0], rtol=1e-4, atol=1e-4)
     for name in tensors:
         scale = np.abs(reference[1][name]).max()
-        np.testing.assert_allclose(custom[1][name], reference[1][name],
-                                   atol=2e-5 * scale, err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(
+            custom[1][name], reference[1][name], atol=2e-5 * scale, err_msg=name
+        )
 
 
 def test_numeric_gradients_float64():
-    tensors, options = random_case(7, 1, 5, 4, 2, 2, 1, 1, 1, 2, True,
-                                   offset_range=0.4)  # fmt: skip
+    tensors, options = random_case(7, 1, 5, 4, 2, 2, 1, 1, 1, 2, True, offset_range=0.4)
     # Keep samples off integer positions, where bilinear weights have kinks.
     tensors["offsets"] = tensors["offsets"] + 0.5
     names = ["inputs", "offsets", "kernel", "mask"]
 
     def function(*values):
-        return deformable_conv2d_custom_op(**dict(zip(names, values, strict=True)),
-                                           **options)  # fmt: skip
+        return deformable_conv2d_custom_op(
+            **dict(zip(names, values, strict=True)), **options
+        )
 
     theoretical, numerical = tf.test.compute_gradient(
         function, [tensors[name] for name in names], delta=1e-6
     )
     for name, analytic, numeric in zip(names, theoretical, numerical, strict=True):
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6,
-                                   err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=1e-5, atol=1e-6, err_msg=name
+        )
 
 
 @pytest.mark.parametrize("implementation", ["custom_op", "reference"])
@@ -129,8 +152,9 @@ def test_non_finite_offsets_or_mask_give_nan_not_a_crash(implementation, bad):
     mask = tensors["mask"].numpy()
     mask[0, 0, 0, 0] = np.nan
     tensors.update(offsets=tf.constant(offsets), mask=tf.constant(mask))
-    out, grads = values_and_gradients(deformable_conv2d, tensors, options,
-                                      implementation=implementation)  # fmt: skip
+    out, grads = values_and_gradients(
+        deformable_conv2d, tensors, options, implementation=implementation
+    )
     assert np.isnan(out[1, 2, 3]).all() and np.isnan(out[0, 0, 0]).all()
     untouched = np.ones(out.shape[:3], bool)
     untouched[1, 2, 3] = untouched[0, 0, 0] = False
@@ -155,8 +179,9 @@ def test_auto_takes_the_custom_op_on_a_cpu_and_the_reference_elsewhere():
     # Under XLA `auto` takes the reference: the custom op has no XLA kernel, so
     # compiling would fail if it were chosen.
     tensors, options = random_case(2, 1, 6, 6, 2, 2, 1, 1, 1, 1, True, np.float32)
-    compiled = tf.function(lambda: deformable_conv2d(**tensors, **options),
-                           jit_compile=True)  # fmt: skip
+    compiled = tf.function(
+        lambda: deformable_conv2d(**tensors, **options), jit_compile=True
+    )
     np.testing.assert_allclose(
         compiled().numpy(),
         deformable_conv2d_reference(**tensors, **options).numpy(),
@@ -169,8 +194,10 @@ def test_auto_takes_the_custom_op_on_a_cpu_and_the_reference_elsewhere():
 
 def test_a_broken_compiler_falls_back_to_the_reference_with_one_warning(tmp_path):
     compiler = tmp_path / "broken-cxx"
-    compiler.write_text("#!/bin/sh\necho 'x.cc:1:1: error: the compiler is broken' >&2"
-                        "\necho 'second line' >&2\nexit 1\n")  # fmt: skip
+    compiler.write_text(
+        "#!/bin/sh\necho 'x.cc:1:1: error: the compiler is broken' >&2"
+        "\necho 'second line' >&2\nexit 1\n"
+    )
     compiler.chmod(0o755)
     code = textwrap.dedent(
         """
@@ -183,10 +210,19 @@ def test_a_broken_compiler_falls_back_to_the_reference_with_one_warning(tmp_path
         print("sum", float(tf.reduce_sum(y)))
         """
     )
-    env = {"CXX": str(compiler), "TFDEEPLAB_OP_CACHE": str(tmp_path / "cache"),
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    env = {
+        "CXX": str(compiler),
+        "TFDEEPLAB_OP_CACHE": str(tmp_path / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     # 2 channels x 10 x 10: a pixel of a 4-long axis is in 2, 3, 3, 2 windows.
     assert "sum 200.0" in done.stdout
@@ -232,5 +268,6 @@ def test_a_dcn_model_trains_to_the_same_weights_with_either_implementation():
         scale = np.abs(reference).max()
         if "offset" in name:
             assert scale > 0, name
-        np.testing.assert_allclose(custom, reference, atol=1e-3 * scale + 1e-9,
-                                   err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(
+            custom, reference, atol=1e-3 * scale + 1e-9, err_msg=name
+        )

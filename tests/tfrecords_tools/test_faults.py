@@ -31,8 +31,20 @@ def voc_root(tmp_path):
 
 
 def convert(voc_root, out, *extra):
-    return voc.main(["--voc-root", str(voc_root), "--out", str(out), "--workers",
-                     "1", "--quiet", "--shard-mb", "0.005", *extra])  # fmt: skip
+    return voc.main(
+        [
+            "--voc-root",
+            str(voc_root),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--quiet",
+            "--shard-mb",
+            "0.005",
+            *extra,
+        ]
+    )
 
 
 def one_error_line(capsys) -> str:
@@ -78,14 +90,25 @@ def test_ids_listed_twice_are_bad_input(voc_root, tmp_path, capsys):
 
 def test_a_corrupt_sbd_mat_is_listed_and_skip_bad_skips_it(tmp_path, capsys):
     ids = [voc_id(i) for i in range(8)]
-    voc_root = write_voc_tree(tmp_path / "src", ids[:2], ids[2:4], size=(40, 56),
-                              extra_image_ids=ids[4:])  # fmt: skip
+    voc_root = write_voc_tree(
+        tmp_path / "src", ids[:2], ids[2:4], size=(40, 56), extra_image_ids=ids[4:]
+    )
     sbd_root = write_sbd_tree(tmp_path / "src", ids[4:], [], size=(40, 56))
     corrupt = sbd_root / "cls" / f"{ids[5]}.mat"
     corrupt.write_bytes(corrupt.read_bytes()[:150])
-    arguments = ["--voc-root", str(voc_root), "--sbd-root", str(sbd_root),
-                 "--out", str(tmp_path / "out"), "--workers", "1", "--quiet",
-                 "--splits", "train_aug"]  # fmt: skip
+    arguments = [
+        "--voc-root",
+        str(voc_root),
+        "--sbd-root",
+        str(sbd_root),
+        "--out",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+        "--quiet",
+        "--splits",
+        "train_aug",
+    ]
     assert voc.main(arguments) == 1
     err = capsys.readouterr().err
     assert "train_aug: 1 problem(s), nothing written" in err
@@ -128,9 +151,13 @@ def test_an_output_that_is_a_file_or_a_malformed_manifest_is_one_line(
 
 def run_converter(arguments, **options):
     return subprocess.Popen(
-        [sys.executable, "-m", "tfrecords_tools.voc", *arguments], env=ENV,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options,
-    )  # fmt: skip
+        [sys.executable, "-m", "tfrecords_tools.voc", *arguments],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
 
 
 @pytest.mark.slow
@@ -140,9 +167,20 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary(voc_root, tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (6_000, 6_000))
 
     out = tmp_path / "out"
-    process = run_converter(["--voc-root", str(voc_root), "--out", str(out),
-                             "--workers", "1", "--quiet", "--shard-mb", "1"],
-                            preexec_fn=limit_file_size)  # fmt: skip
+    process = run_converter(
+        [
+            "--voc-root",
+            str(voc_root),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--quiet",
+            "--shard-mb",
+            "1",
+        ],
+        preexec_fn=limit_file_size,
+    )
     _, err = process.communicate(timeout=300)
     assert process.returncode == 2, err
     assert len(err.strip().splitlines()) == 1 and "cannot write" in err, err
@@ -153,13 +191,23 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary(voc_root, tmp_path):
 def test_ctrl_c_ends_the_workers_in_seconds_and_the_rerun_finishes_exactly(tmp_path):
     ids = [voc_id(i) for i in range(160)]
     source = write_voc_tree(tmp_path / "src", ids, [], size=(375, 500))
-    arguments = ["--voc-root", str(source), "--workers", "2", "--quiet",
-                 "--shard-mb", "0.5", "--splits", "train"]  # fmt: skip
+    arguments = [
+        "--voc-root",
+        str(source),
+        "--workers",
+        "2",
+        "--quiet",
+        "--shard-mb",
+        "0.5",
+        "--splits",
+        "train",
+    ]
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     assert voc.main([*arguments, "--out", str(reference)]) == 0
 
-    process = run_converter([*arguments, "--out", str(interrupted)],
-                            start_new_session=True)  # fmt: skip
+    process = run_converter(
+        [*arguments, "--out", str(interrupted)], start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while len(_children(process.pid)) < 2:  # the workers are up: checking has begun
         assert process.poll() is None and time.monotonic() < deadline

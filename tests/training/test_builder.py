@@ -11,8 +11,13 @@ from tfdeeplab.training.step import TrainStep
 
 def test_state_under_two_replicas(tmp_path, two_replicas):
     schedule = "train.schedule.steps=[[1, 0.5], [2, 0.25]]"
-    recipe = tiny_recipe(tmp_path, "train.max_steps=0", "train.epoch_scale=2",
-                         "train.end_epoch=2", schedule)  # fmt: skip
+    recipe = tiny_recipe(
+        tmp_path,
+        "train.max_steps=0",
+        "train.epoch_scale=2",
+        "train.end_epoch=2",
+        schedule,
+    )
     state = build_training_state(recipe, two_replicas)
     assert state.global_batch == 2 * 2  # per replica times replicas
     per_epoch = (16 // 4) * 2  # SPEC §3: floor(images / global batch) * scale
@@ -29,8 +34,9 @@ def test_the_seed_makes_the_initial_weights(tmp_path):
     strategy = tf.distribute.get_strategy()
 
     def weights(seed):
-        state = build_training_state(tiny_recipe(tmp_path, f"train.seed={seed}"),
-                                     strategy)  # fmt: skip
+        state = build_training_state(
+            tiny_recipe(tmp_path, f"train.seed={seed}"), strategy
+        )
         return state.model.get_layer("score").kernel.numpy()
 
     np.testing.assert_array_equal(weights(3), weights(3))

@@ -102,8 +102,9 @@ def test_a_run_killed_after_a_checkpoint_resumes_there_and_ends_as_an_uninterrup
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: index.is_file() and "ckpt-" in index.read_text(), process,
-             "checkpoint")  # fmt: skip
+    wait_for(
+        lambda: index.is_file() and "ckpt-" in index.read_text(), process, "checkpoint"
+    )
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
     latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
@@ -134,13 +135,15 @@ def test_sigterm_checkpoints_the_step_it_stops_at_and_the_run_continues_there(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=120) == 128 + signal.SIGTERM
     printed = log.read_text()
-    stop = re.search(r"SIGTERM received: stopped after step (\d+) with a checkpoint",
-                     printed)  # fmt: skip
+    stop = re.search(
+        r"SIGTERM received: stopped after step (\d+) with a checkpoint", printed
+    )
     assert stop, printed[-2000:]
     stopped_at = int(stop[1])
     assert 2 <= stopped_at < 12
-    assert re.search(rf"steps\s+0 -> {stopped_at} of 12 \(stopped by SIGTERM\)",
-                     printed)  # fmt: skip
+    assert re.search(
+        rf"steps\s+0 -> {stopped_at} of 12 \(stopped by SIGTERM\)", printed
+    )
     latest = tf.train.latest_checkpoint(str(stopped / "checkpoints"))
     assert latest.endswith(f"ckpt-{stopped_at}")
 

@@ -18,10 +18,16 @@ def open_run(tmp_path, *overrides, chief=True):
     recipe = tiny_recipe(tmp_path / "no_data", *overrides)
     state = build_training_state(recipe, tf.distribute.get_strategy())
     directory = RunDirectory(tmp_path / "run")
-    return TrainingRun(state, directory, chief=chief, keep_checkpoints=2,
-                       summaries=TensorBoardSummaries(None, []),
-                       validation_data=None, num_classes=21,
-                       palette=voc_palette())  # fmt: skip
+    return TrainingRun(
+        state,
+        directory,
+        chief=chief,
+        keep_checkpoints=2,
+        summaries=TensorBoardSummaries(None, []),
+        validation_data=None,
+        num_classes=21,
+        palette=voc_palette(),
+    )
 
 
 def batch(label=1, size=33):
@@ -60,8 +66,11 @@ def test_initial_weights_are_used_only_without_a_checkpoint(tmp_path):
 
 
 def test_a_non_finite_loss_stops_without_counting_the_step(tmp_path):
-    run = open_run(tmp_path, "train.schedule.steps=[[5, 1.0e+30], [8, 1.0]]",
-                   "model.head_bias_lr_multiplier=1.0e+10")  # fmt: skip
+    run = open_run(
+        tmp_path,
+        "train.schedule.steps=[[5, 1.0e+30], [8, 1.0]]",
+        "model.head_bias_lr_multiplier=1.0e+10",
+    )
     run.train_step(batch(), 1)  # the update overflows the weights; the loss is finite
     with pytest.raises(TrainingDiverged, match="weights became NaN or Inf at step 1"):
         run.save(1)

@@ -19,8 +19,12 @@ def written(directory):
 def test_validation_writes_metrics_named_classes_and_panels(tmp_path):
     summaries = TensorBoardSummaries(tmp_path, ["background", "aeroplane", "bicycle"])
     summaries.scalars(5, {"train/loss": 0.5})
-    metrics = {"miou": 0.6, "pixel_accuracy": 0.9, "mean_accuracy": 0.7,
-               "class_iou": np.array([0.8, np.nan, 0.4])}  # fmt: skip
+    metrics = {
+        "miou": 0.6,
+        "pixel_accuracy": 0.9,
+        "mean_accuracy": 0.7,
+        "class_iou": np.array([0.8, np.nan, 0.4]),
+    }
     panels = [np.zeros((2, 6, 3), np.uint8), np.ones((3, 3, 3), np.uint8)]
     summaries.validation(10, ValidationResult(metrics, 2, panels))
     tags = set(written(tmp_path))

@@ -64,10 +64,20 @@ def test_a_run_writes_its_directory_and_a_second_run_resumes_at_the_end(
 def test_a_longer_schedule_continues_from_the_checkpoint(demo_shards, tmp_path):
     """Raising max_steps on a finished run trains on from its last step."""
     strategy = tf.distribute.get_strategy()
-    train(tiny_recipe(demo_shards, "train.max_steps=2"), tmp_path,
-          strategy=strategy, progress=False, log=lambda _: None)  # fmt: skip
-    more = train(tiny_recipe(demo_shards, "train.max_steps=4"), tmp_path,
-                 strategy=strategy, progress=False, log=lambda _: None)  # fmt: skip
+    train(
+        tiny_recipe(demo_shards, "train.max_steps=2"),
+        tmp_path,
+        strategy=strategy,
+        progress=False,
+        log=lambda _: None,
+    )
+    more = train(
+        tiny_recipe(demo_shards, "train.max_steps=4"),
+        tmp_path,
+        strategy=strategy,
+        progress=False,
+        log=lambda _: None,
+    )
     assert (more.start_step, more.end_step) == (2, 4)
 
 
@@ -115,8 +125,16 @@ def test_overflowed_weights_are_never_checkpointed(demo_shards, tmp_path):
 
 def test_cli_errors_are_one_line_naming_what_is_wrong(demo_shards, tmp_path, capsys):
     missing = tmp_path / "no_shards"
-    code = train_cli.main([str(RECIPE), "--workdir", str(tmp_path / "run"), "--set",
-                           f"data.root={missing}", "--no-progress"])  # fmt: skip
+    code = train_cli.main(
+        [
+            str(RECIPE),
+            "--workdir",
+            str(tmp_path / "run"),
+            "--set",
+            f"data.root={missing}",
+            "--no-progress",
+        ]
+    )
     error = capsys.readouterr().err.strip()
     assert code == 2 and len(error.splitlines()) == 1
     assert str(missing / "train_aug-*-of-*.tfrecord") in error
@@ -143,8 +161,12 @@ def test_a_signal_stops_after_its_step_with_a_checkpoint_unless_the_run_is_done(
         if line.startswith(f"step {signal_at}/6 "):
             signal.raise_signal(signal.SIGTERM)
 
-    summary = train(tiny_recipe(demo_shards, "train.checkpoint_every=100"), tmp_path,
-                    progress=False, log=log)  # fmt: skip
+    summary = train(
+        tiny_recipe(demo_shards, "train.checkpoint_every=100"),
+        tmp_path,
+        progress=False,
+        log=log,
+    )
     assert summary.end_step == end_step
     latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
     assert latest.endswith(f"ckpt-{end_step}")

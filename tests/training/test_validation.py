@@ -39,8 +39,9 @@ def dataset(examples):
 
 def test_scores_every_pixel_and_draws_panels():
     examples = [example(1, 1, (4, 5)), example(2, 1, (3, 6)), example(0, 0, (2, 2))]
-    result = validate(ChannelClassifier(), dataset(examples), 3, voc_palette(),
-                      panels=2)  # fmt: skip
+    result = validate(
+        ChannelClassifier(), dataset(examples), 3, voc_palette(), panels=2
+    )
     assert result.images == 3
     # class 0: 3 right; class 1: 19 right, 17 class-2 pixels predicted 1.
     np.testing.assert_allclose(result.metrics["class_iou"], [1.0, 19 / 36, 0.0])
@@ -55,8 +56,9 @@ def test_scores_every_pixel_and_draws_panels():
 
 def test_max_images_limits_the_pass():
     examples = [example(1, 1, (4, 4))] * 5
-    result = validate(ChannelClassifier(), dataset(examples), 3, voc_palette(),
-                      max_images=2)  # fmt: skip
+    result = validate(
+        ChannelClassifier(), dataset(examples), 3, voc_palette(), max_images=2
+    )
     assert result.images == 2 and result.panels == []
 
 

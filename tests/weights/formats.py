@@ -20,8 +20,11 @@ def write_mxnet_params(path, arrays: dict, legacy_names=()):
         if name in legacy_names:  # ndim as the first word, uint32 dims
             out.append(struct.pack(f"<I{array.ndim}I", array.ndim, *array.shape))
         else:  # V2: magic, dense storage, uint32 ndim, int64 dims
-            out.append(struct.pack(f"<IiI{array.ndim}q", 0xF993FAC9, 0, array.ndim,
-                                   *array.shape))  # fmt: skip
+            out.append(
+                struct.pack(
+                    f"<IiI{array.ndim}q", 0xF993FAC9, 0, array.ndim, *array.shape
+                )
+            )
         out.append(struct.pack("<iii", 1, 0, MX_FLAGS[array.dtype]))  # cpu(0), f32
         out.append(array.astype("<f4").tobytes())
     out.append(struct.pack("<Q", len(arrays)))

@@ -38,9 +38,12 @@ def backbone_layers(model):
 
 
 def random_bn(rng, channels):
-    return {"gamma": rng.uniform(0.5, 2, channels), "beta": rng.normal(size=channels),
-            "mean": rng.normal(size=channels),
-            "variance": rng.uniform(0.5, 2, channels)}  # fmt: skip
+    return {
+        "gamma": rng.uniform(0.5, 2, channels),
+        "beta": rng.normal(size=channels),
+        "mean": rng.normal(size=channels),
+        "variance": rng.uniform(0.5, 2, channels),
+    }
 
 
 def plan(model, fmt, path, config):
@@ -57,13 +60,18 @@ def test_mxnet_params_land_transposed_on_their_layers(tmp_path):
         arrays[f"arg:{conv}_weight"] = kernel.transpose(3, 2, 0, 1)  # OIHW
         expected[f"{conv}/kernel"] = kernel
         stats = random_bn(rng, shape[-1])
-        arrays[f"arg:{bn}_gamma"], arrays[f"arg:{bn}_beta"] = stats["gamma"], stats[
-            "beta"]  # fmt: skip
+        arrays[f"arg:{bn}_gamma"], arrays[f"arg:{bn}_beta"] = (
+            stats["gamma"],
+            stats["beta"],
+        )
         arrays[f"aux:{bn}_moving_mean"] = stats["mean"]
         arrays[f"aux:{bn}_moving_var"] = stats["variance"]
-        for role, variable in (("gamma", "gamma"), ("beta", "beta"),
-                               ("mean", "moving_mean"),
-                               ("variance", "moving_variance")):  # fmt: skip
+        for role, variable in (
+            ("gamma", "gamma"),
+            ("beta", "beta"),
+            ("mean", "moving_mean"),
+            ("variance", "moving_variance"),
+        ):
             expected[f"{bn}/{variable}"] = stats[role]
     arrays["arg:fc1000_weight"] = rng.normal(size=(10, 2048))
     source = tmp_path / "resnet-0000.params"
@@ -89,9 +97,17 @@ def test_caffe_blobs_are_scaled_and_the_aspp_head_maps(tmp_path):
         expected[f"{conv}/kernel"] = kernel
         stats = random_bn(rng, shape[-1])
         factor = 999.0  # Caffe's moving-average scale: stored stats are multiplied
-        layers.append((bn, "BatchNorm", [stats["mean"] * factor,
-                                         stats["variance"] * factor,
-                                         np.array([factor])]))  # fmt: skip
+        layers.append(
+            (
+                bn,
+                "BatchNorm",
+                [
+                    stats["mean"] * factor,
+                    stats["variance"] * factor,
+                    np.array([factor]),
+                ],
+            )
+        )
         scale = "scale_conv1" if conv == "conv1" else "scale" + bn[len("bn") :]
         layers.append((scale, "Scale", [stats["gamma"], stats["beta"]]))
         expected[f"{bn}/moving_mean"] = stats["mean"]
@@ -100,8 +116,9 @@ def test_caffe_blobs_are_scaled_and_the_aspp_head_maps(tmp_path):
     for index in range(2):  # DeepLab v2's ASPP layers
         kernel = rng.normal(size=(3, 3, 2048, 5)).astype(np.float32)
         bias = rng.normal(size=5).astype(np.float32)
-        layers.append((f"fc1_voc12_c{index}", "Convolution",
-                       [kernel.transpose(3, 2, 0, 1), bias]))  # fmt: skip
+        layers.append(
+            (f"fc1_voc12_c{index}", "Convolution", [kernel.transpose(3, 2, 0, 1), bias])
+        )
         expected[f"aspp_c{index}/kernel"], expected[f"aspp_c{index}/bias"] = (
             kernel,
             bias,
@@ -141,9 +158,12 @@ def test_keras_biases_and_epsilon_fold_into_the_batch_norm(tmp_path):
         bias = rng.normal(size=shape[-1]).astype(np.float32)
         stats = random_bn(rng, shape[-1])
         layers[conv_name] = [("kernel", kernel), ("bias", bias)]
-        layers[bn_name] = [("gamma", stats["gamma"]), ("beta", stats["beta"]),
-                           ("moving_mean", stats["mean"]),
-                           ("moving_variance", stats["variance"])]  # fmt: skip
+        layers[bn_name] = [
+            ("gamma", stats["gamma"]),
+            ("beta", stats["beta"]),
+            ("moving_mean", stats["mean"]),
+            ("moving_variance", stats["variance"]),
+        ]
         expected[f"{conv}/kernel"] = kernel
         expected[f"{bn}/moving_mean"] = stats["mean"] - bias
         expected[f"{bn}/moving_variance"] = stats["variance"] + 1.001e-5 - EPSILON
@@ -154,23 +174,27 @@ def test_keras_biases_and_epsilon_fold_into_the_batch_norm(tmp_path):
     result = plan(model, "keras", source, config)
     assert set(result.values) == set(expected)
     for key, value in expected.items():
-        np.testing.assert_allclose(result.values[key], value, rtol=1e-5, atol=1e-9,
-                                   err_msg=key)  # fmt: skip
+        np.testing.assert_allclose(
+            result.values[key], value, rtol=1e-5, atol=1e-9, err_msg=key
+        )
     assert "stem_pool_padding: 1" in result.report()
 
 
 def keras_style_names(counts):
     """Keras Applications' names of a ResNet with `counts` units per stage."""
     names = ["conv1_conv/kernel", "conv1_conv/bias"]
-    names += [f"conv1_bn/{w}" for w in ("gamma", "beta", "moving_mean",
-                                        "moving_variance")]  # fmt: skip
+    names += [
+        f"conv1_bn/{w}" for w in ("gamma", "beta", "moving_mean", "moving_variance")
+    ]
     for stage, count in zip(range(2, 6), counts, strict=True):
         for block in range(1, count + 1):
             for index in range(0 if block == 1 else 1, 4):
                 prefix = f"conv{stage}_block{block}_{index}"
                 names += [f"{prefix}_conv/kernel", f"{prefix}_conv/bias"]
-                names += [f"{prefix}_bn/{w}" for w in ("gamma", "beta", "moving_mean",
-                                                       "moving_variance")]  # fmt: skip
+                names += [
+                    f"{prefix}_bn/{w}"
+                    for w in ("gamma", "beta", "moving_mean", "moving_variance")
+                ]
     return names
 
 
@@ -188,8 +212,11 @@ def msra_unit_names(counts):
 def test_resnet101_is_covered_exactly_once_by_each_formats_names():
     model = build_model(tiny(tiny_model(), depth=101, units_per_stage=()))
     units = resnet_unit_names(101)
-    backbone = {v.path for v in model.weights if naming.BN_ROLES and (
-        v.path.startswith(("conv1/", "bn_conv1/", "res", "bn")))}  # fmt: skip
+    backbone = {
+        v.path
+        for v in model.weights
+        if naming.BN_ROLES and (v.path.startswith(("conv1/", "bn_conv1/", "res", "bn")))
+    }
     counts = (3, 4, 23, 3)
     convs = ["conv1"] + [
         f"{u}_{b}"
@@ -197,8 +224,14 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
         for b in ("branch2a", "branch2b", "branch2c")
     ]
     convs += [f"res{s}a_branch1" for s in range(2, 6)]
-    variable = {"kernel": "kernel", "bias": "bias", "gamma": "gamma", "beta": "beta",
-                "mean": "moving_mean", "variance": "moving_variance"}  # fmt: skip
+    variable = {
+        "kernel": "kernel",
+        "bias": "bias",
+        "gamma": "gamma",
+        "beta": "beta",
+        "mean": "moving_mean",
+        "variance": "moving_variance",
+    }
 
     def covered(tensors_per_name):
         hits = {}
@@ -215,8 +248,10 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
     for conv in convs:
         bn = naming.bn_name(conv)
         mxnet += [naming.from_mxnet(f"arg:{bn}_{r}", shape) for r in ("gamma", "beta")]
-        mxnet += [naming.from_mxnet(f"aux:{bn}_{r}", shape)
-                  for r in ("moving_mean", "moving_var")]  # fmt: skip
+        mxnet += [
+            naming.from_mxnet(f"aux:{bn}_{r}", shape)
+            for r in ("moving_mean", "moving_var")
+        ]
     caffe = []
     for conv in convs:
         bn = naming.bn_name(conv)
@@ -224,16 +259,18 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
         caffe.append(naming.from_caffe(conv, "Convolution", [shape]))
         caffe.append(naming.from_caffe(bn, "BatchNorm", [shape] * 3))
         caffe.append(naming.from_caffe(scale, "Scale", [shape] * 2))
-    keras_tensors = [naming.from_keras(name, shape, units)
-                     for name in keras_style_names(counts)]  # fmt: skip
+    keras_tensors = [
+        naming.from_keras(name, shape, units) for name in keras_style_names(counts)
+    ]
     torch_names = ["layer1.conv1.conv.weight"] + [
         f"layer1.conv1.bn.{w}"
         for w in ("weight", "bias", "running_mean", "running_var")
     ]
     for stage, count in zip(range(2, 6), counts, strict=True):
         for block in range(1, count + 1):
-            parts = ["reduce", "conv3x3", "increase"] + (["shortcut"] if block == 1
-                                                          else [])  # fmt: skip
+            parts = ["reduce", "conv3x3", "increase"] + (
+                ["shortcut"] if block == 1 else []
+            )
             for part in parts:
                 prefix = f"base.layer{stage}.block{block}.{part}"
                 torch_names += [f"{prefix}.conv.weight"] + [
@@ -241,8 +278,12 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
                     for w in ("weight", "bias", "running_mean", "running_var")
                 ]
     torch_tensors = [naming.from_torch(name, shape, units) for name in torch_names]
-    for name, tensors in (("mxnet", mxnet), ("caffe", caffe), ("keras", keras_tensors),
-                          ("torch", torch_tensors)):  # fmt: skip
+    for name, tensors in (
+        ("mxnet", mxnet),
+        ("caffe", caffe),
+        ("keras", keras_tensors),
+        ("torch", torch_tensors),
+    ):
         hits = covered(tensors)
         assert set(hits) == backbone, name
         assert set(hits.values()) == {1}, name  # exactly one source each
@@ -250,8 +291,9 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
 
 def test_a_keras_resnet_and_our_backbone_compute_the_same_features(tmp_path):
     keras.utils.set_random_seed(3)
-    reference = keras.applications.ResNet101(weights=None, include_top=False,
-                                            input_shape=(None, None, 3))  # fmt: skip
+    reference = keras.applications.ResNet101(
+        weights=None, include_top=False, input_shape=(None, None, 3)
+    )
     rng = np.random.default_rng(3)
     layers = {}
     for layer in reference.layers:
@@ -270,8 +312,13 @@ def test_a_keras_resnet_and_our_backbone_compute_the_same_features(tmp_path):
         layers[layer.name] = weights
     source = tmp_path / "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"
     write_keras_h5(source, layers)
-    config = tiny(tiny_model(), depth=101, units_per_stage=(), output_stride=32,
-                  stem_pool_padding=1)  # fmt: skip
+    config = tiny(
+        tiny_model(),
+        depth=101,
+        units_per_stage=(),
+        output_stride=32,
+        stem_pool_padding=1,
+    )
     model = build_model(config)
     result = plan(model, "keras", source, config)
     for path, value in result.values.items():
@@ -281,8 +328,9 @@ def test_a_keras_resnet_and_our_backbone_compute_the_same_features(tmp_path):
     ours = keras.Model(model.input, model.get_layer("res5c_relu").output)(images)
     theirs = reference(images)
     assert ours.shape == theirs.shape == (1, 3, 2, 2048)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-3,
-                               atol=1e-3 * float(np.abs(theirs).max()))  # fmt: skip
+    np.testing.assert_allclose(
+        ours, theirs, rtol=1e-3, atol=1e-3 * float(np.abs(theirs).max())
+    )
 
 
 def write_tiny_mxnet(path, model, drop=(), reshape=None):
@@ -291,7 +339,8 @@ def write_tiny_mxnet(path, model, drop=(), reshape=None):
     for conv, bn, shape in backbone_layers(model):
         kernel_shape = reshape if (reshape and conv == "res3a_branch2b") else shape
         arrays[f"arg:{conv}_weight"] = rng.normal(size=kernel_shape).transpose(
-            3, 2, 0, 1)  # fmt: skip
+            3, 2, 0, 1
+        )
         for role in ("gamma", "beta"):
             arrays[f"arg:{bn}_{role}"] = np.ones(shape[-1])
         for role in ("moving_mean", "moving_var"):
@@ -321,10 +370,22 @@ def test_bad_input_is_one_line_and_writes_nothing(problem, message, tmp_path, ca
         source.write_bytes(source.read_bytes()[:-1000])
     fmt = "caffe" if problem == "wrong_format" else "mxnet"
     units = "[3, 2, 2, 2]" if problem == "depth" else "[2, 2, 2, 2]"
-    code = weights_main(["import", "--format", fmt, "--source", str(source),
-                         "--recipe", "recipes/demo.yaml", "--out", str(out), "--set",
-                         f"model.units_per_stage={units}",
-                         "model.fc6_channels=32"])  # fmt: skip
+    code = weights_main(
+        [
+            "import",
+            "--format",
+            fmt,
+            "--source",
+            str(source),
+            "--recipe",
+            "recipes/demo.yaml",
+            "--out",
+            str(out),
+            "--set",
+            f"model.units_per_stage={units}",
+            "model.fc6_channels=32",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
@@ -336,9 +397,24 @@ def test_the_command_writes_what_init_loads_and_inspect_lists_it(tmp_path, capsy
     model = build_model(tiny_model())
     write_tiny_mxnet(source, model)
     overrides = ["model.units_per_stage=[2, 2, 2, 2]", "model.fc6_channels=32"]
-    assert weights_main(["import", "--format", "mxnet", "--source", str(source),
-                         "--recipe", "recipes/demo.yaml", "--out", str(out),
-                         "--set", *overrides]) == 0  # fmt: skip
+    assert (
+        weights_main(
+            [
+                "import",
+                "--format",
+                "mxnet",
+                "--source",
+                str(source),
+                "--recipe",
+                "recipes/demo.yaml",
+                "--out",
+                str(out),
+                "--set",
+                *overrides,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "-> conv1/kernel (7, 7, 3, 64)" in printed and f"wrote {out}" in printed
     fresh = build_model(tiny_model())
@@ -393,8 +469,10 @@ def test_deeplab_pytorch_names_map_to_our_layers():
         assert (tensor.layer, tensor.role) == (layer, role), name
     (kernel,) = naming.from_torch("layer1.conv1.conv.weight", shape, units)
     assert kernel.value.shape == (3, 3, 2, 4)  # OIHW -> HWIO
-    assert naming.from_torch("layer2.block1.reduce.bn.num_batches_tracked", shape,
-                             units) is None  # fmt: skip
+    assert (
+        naming.from_torch("layer2.block1.reduce.bn.num_batches_tracked", shape, units)
+        is None
+    )
 
 
 def deeplab_pytorch_v2(torch, n_classes, n_blocks, rates):
@@ -404,8 +482,10 @@ def deeplab_pytorch_v2(torch, n_classes, n_blocks, rates):
     class ConvBnReLU(nn.Sequential):
         def __init__(self, cin, cout, kernel, stride, padding, dilation, relu=True):
             super().__init__()
-            self.add_module("conv", nn.Conv2d(cin, cout, kernel, stride, padding,
-                                              dilation, bias=False))  # fmt: skip
+            self.add_module(
+                "conv",
+                nn.Conv2d(cin, cout, kernel, stride, padding, dilation, bias=False),
+            )
             self.add_module("bn", nn.BatchNorm2d(cout, eps=1e-5))
             if relu:
                 self.add_module("relu", nn.ReLU())
@@ -417,8 +497,11 @@ def deeplab_pytorch_v2(torch, n_classes, n_blocks, rates):
             self.reduce = ConvBnReLU(cin, mid, 1, stride, 0, 1)
             self.conv3x3 = ConvBnReLU(mid, mid, 3, 1, dilation, dilation)
             self.increase = ConvBnReLU(mid, cout, 1, 1, 0, 1, relu=False)
-            self.shortcut = (ConvBnReLU(cin, cout, 1, stride, 0, 1, relu=False)
-                             if downsample else None)  # fmt: skip
+            self.shortcut = (
+                ConvBnReLU(cin, cout, 1, stride, 0, 1, relu=False)
+                if downsample
+                else None
+            )
 
         def forward(self, x):
             h = self.increase(self.conv3x3(self.reduce(x)))
@@ -427,9 +510,16 @@ def deeplab_pytorch_v2(torch, n_classes, n_blocks, rates):
     def res_layer(count, cin, cout, stride, dilation):
         layer = nn.Sequential()
         for i in range(count):
-            layer.add_module(f"block{i + 1}", Bottleneck(
-                cin if i == 0 else cout, cout, stride if i == 0 else 1, dilation,
-                i == 0))  # fmt: skip
+            layer.add_module(
+                f"block{i + 1}",
+                Bottleneck(
+                    cin if i == 0 else cout,
+                    cout,
+                    stride if i == 0 else 1,
+                    dilation,
+                    i == 0,
+                ),
+            )
         return layer
 
     class ASPP(nn.Module):
@@ -469,8 +559,13 @@ def test_a_deeplab_pytorch_model_and_ours_give_the_same_logits(tmp_path):
     source = tmp_path / "deeplabv2_resnet.pth"
     state = {f"base.{key}": value.float() for key, value in theirs.state_dict().items()}
     torch.save({"state_dict": state}, source)  # as its MSC wrapper saves it
-    config = tiny(tiny_model(), head="aspp_v2", atrous_rates=(6, 12), output_stride=8,
-                  stem_pool_padding=1)  # fmt: skip
+    config = tiny(
+        tiny_model(),
+        head="aspp_v2",
+        atrous_rates=(6, 12),
+        output_stride=8,
+        stem_pool_padding=1,
+    )
     model = build_model(config)
     result = plan(model, "torch", source, config)
     assert {"aspp_c0/kernel", "aspp_c1/bias"} <= set(result.values)
@@ -482,14 +577,18 @@ def test_a_deeplab_pytorch_model_and_ours_give_the_same_logits(tmp_path):
         expected = theirs(torch.from_numpy(images).double().permute(0, 3, 1, 2))
     expected = expected.permute(0, 2, 3, 1).numpy()
     assert ours.shape == expected.shape
-    np.testing.assert_allclose(ours, expected, rtol=1e-3,
-                               atol=1e-3 * np.abs(expected).max())  # fmt: skip
+    np.testing.assert_allclose(
+        ours, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max()
+    )
 
 
 def test_units_the_model_lacks_count_towards_the_files_depth():
     from tfdeeplab.weights.importer import _unit_counts
 
     units = resnet_unit_names(50)
-    layers = [t.layer for name in keras_style_names((3, 4, 23, 3))
-              for t in naming.from_keras(name, np.zeros(1), units) or ()]  # fmt: skip
+    layers = [
+        t.layer
+        for name in keras_style_names((3, 4, 23, 3))
+        for t in naming.from_keras(name, np.zeros(1), units) or ()
+    ]
     assert _unit_counts(layers) == {"res2": 3, "res3": 4, "res4": 23, "res5": 3}

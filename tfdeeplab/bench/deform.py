@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 
 from tfdeeplab.bench.arguments import BenchmarkError, positive_int
 from tfdeeplab.bench.table import emit
-from tfdeeplab.bench.timing import median_seconds
+from tfdeeplab.bench.timing import PeakSampler, median_seconds, rss_bytes
 
 IMPLEMENTATIONS = ("custom_op", "reference", "conv2d")
 CHANNELS, BATCH, DILATION = 512, 2, 2
@@ -56,45 +55,19 @@ def training_step(implementation: str, size: int, groups: int, modulated: bool):
                 )
             else:
                 out = deformable_conv2d(
-                    inputs, offsets, kernel, padding=DILATION, dilation=DILATION,
-                    deformable_groups=groups, mask=mask,
+                    inputs,
+                    offsets,
+                    kernel,
+                    padding=DILATION,
+                    dilation=DILATION,
+                    deformable_groups=groups,
+                    mask=mask,
                     implementation=implementation,
-                )  # fmt: skip
+                )
             loss = tf.reduce_sum(out * out)
         return [tf.reduce_sum(g) for g in tape.gradient(loss, sources)]
 
     return lambda: [value.numpy() for value in step()]
-
-
-def _rss_bytes() -> int:
-    """The process's resident set now (Linux)."""
-    with open("/proc/self/statm") as stream:
-        return int(stream.read().split()[1]) * resource.getpagesize()
-
-
-class _PeakSampler:
-    """The highest resident set seen by a thread sampling every millisecond."""
-
-    def __init__(self):
-        import threading
-
-        self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            self._stop.wait(0.001)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
 
 
 def peak_memory(implementation: str, size: int, groups: int, modulated: bool) -> int:
@@ -105,8 +78,13 @@ def peak_memory(implementation: str, size: int, groups: int, modulated: bool) ->
         f" {modulated})))"
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                          text=True, env=env, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -118,8 +96,8 @@ def _child(implementation: str, size: int, groups: int, modulated: bool) -> int:
     # adds only its own tensors (the kernels, the graph, the thread pools exist).
     training_step(implementation, 5, groups, modulated)()
     tf.constant(0.0).numpy()
-    before = _rss_bytes()
-    with _PeakSampler() as sampler:
+    before = rss_bytes()
+    with PeakSampler() as sampler:
         step()
     return sampler.peak - before
 
@@ -135,8 +113,11 @@ def run(args: argparse.Namespace) -> None:
     for size in args.sizes:
         for groups in (1, 4):
             for modulated in (False, True):
-                row = {"size": f"{size}x{size}", "groups": groups,
-                       "mask": "yes" if modulated else "no"}  # fmt: skip
+                row = {
+                    "size": f"{size}x{size}",
+                    "groups": groups,
+                    "mask": "yes" if modulated else "no",
+                }
                 for implementation in IMPLEMENTATIONS:
                     step = training_step(implementation, size, groups, modulated)
                     row[f"{implementation}_ms"] = 1000 * median_seconds(
@@ -153,21 +134,48 @@ def run(args: argparse.Namespace) -> None:
                         row["custom_op_mb"] / row["reference_mb"]
                     )
                 rows.append(row)
-    columns = ["size", "groups", "mask", "custom_op_ms", "reference_ms", "conv2d_ms",
-               "custom_vs_conv2d", "reference_vs_custom"]  # fmt: skip
+    columns = [
+        "size",
+        "groups",
+        "mask",
+        "custom_op_ms",
+        "reference_ms",
+        "conv2d_ms",
+        "custom_vs_conv2d",
+        "reference_vs_custom",
+    ]
     if args.memory:
-        columns += ["custom_op_mb", "reference_mb", "conv2d_mb",
-                    "memory_custom_vs_reference"]  # fmt: skip
-    emit("deform", rows, columns,
-         {"batch": BATCH, "channels": CHANNELS, "dilation": DILATION,
-          "repeats": args.repeats, "cores": os.cpu_count(),
-          "tensorflow": tf.__version__}, args.json)  # fmt: skip
+        columns += [
+            "custom_op_mb",
+            "reference_mb",
+            "conv2d_mb",
+            "memory_custom_vs_reference",
+        ]
+    emit(
+        "deform",
+        rows,
+        columns,
+        {
+            "batch": BATCH,
+            "channels": CHANNELS,
+            "dilation": DILATION,
+            "repeats": args.repeats,
+            "cores": os.cpu_count(),
+            "tensorflow": tf.__version__,
+        },
+        args.json,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[21, 41],
-                        help="feature map sides (default 21 41: res5 of 321 crops "
-                             "at output stride 16 and 8)")  # fmt: skip
+    parser.add_argument(
+        "--sizes",
+        type=positive_int,
+        nargs="+",
+        default=[21, 41],
+        help="feature map sides (default 21 41: res5 of 321 crops "
+        "at output stride 16 and 8)",
+    )
     parser.add_argument(
         "--repeats",
         type=positive_int,

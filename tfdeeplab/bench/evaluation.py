@@ -12,26 +12,38 @@ time outside the forward pass.
 A third row runs the VOC protocol with the dense CRF in worker processes and reports
 the CRF alone (one image, in line) and `crf_overlap`: the share of the CRF's time
 hidden behind the network (1: all of it; 0: as slow as running it in line).
+A fourth predicts one large photo (`--memory-size`, a phone's 3000x4000 by default)
+by the VOC protocol in a fresh process, as `python -m tfdeeplab.predict` does, and
+reports its peak resident memory, the bytes per pixel it grew by, and what a 12 MP
+photo takes at that rate (target: under 4 GB).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from tfdeeplab.bench.arguments import positive_int
+from tfdeeplab.bench.export import image_size
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.cli import add_override_argument
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 # A ResNet-50-style net with one unit per stage: Cityscapes-sized tiles on a CPU.
-REDUCED = ["model.depth=50", "model.units_per_stage=[1, 1, 1, 1]",
-           "model.fc6_channels=256"]  # fmt: skip
+REDUCED = [
+    "model.depth=50",
+    "model.units_per_stage=[1, 1, 1, 1]",
+    "model.fc6_channels=256",
+]
 
 
 def at_least_two(text: str) -> int:
@@ -59,8 +71,9 @@ def _tiles_per_image(size, settings) -> int:
     return count
 
 
-def _measure(name, recipe_path, overrides, size, images, repeats, crf=None,
-             crf_workers=0):  # fmt: skip
+def _measure(
+    name, recipe_path, overrides, size, images, repeats, crf=None, crf_workers=0
+):
     import tensorflow as tf
 
     from tfdeeplab.config import load_recipe
@@ -80,8 +93,15 @@ def _measure(name, recipe_path, overrides, size, images, repeats, crf=None,
         "id": np.array([f"image{i}" for i in range(images)]),
     }
     dataset = tf.data.Dataset.from_tensor_slices(examples)
-    result = evaluate_split(model, dataset, settings, classes, crf=crf,
-                            crf_workers=crf_workers, progress=False)  # fmt: skip
+    result = evaluate_split(
+        model,
+        dataset,
+        settings,
+        classes,
+        crf=crf,
+        crf_workers=crf_workers,
+        progress=False,
+    )
     # The first image also traces the graph, a one-time cost a split amortises.
     per_image = result.seconds_after_first / (images - 1)
 
@@ -118,34 +138,119 @@ def _crf_overlap(without: dict, with_crf: dict) -> float:
     return hidden / min(without["s_per_image"], with_crf["crf_s_per_image"])
 
 
+def _memory_child(recipe_path: str, overrides: list, height: int, width: int) -> dict:
+    """In a fresh process: predict one random photo as `predict` does; its memory."""
+    import tensorflow as tf
+
+    from tfdeeplab.bench.timing import PeakSampler, rss_bytes
+    from tfdeeplab.config import load_recipe
+    from tfdeeplab.export.builder import serving_server
+    from tfdeeplab.models import build_model
+
+    recipe = load_recipe(recipe_path, overrides)
+    server = serving_server(recipe, build_model(recipe.model), portable=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+    def labels(rgb):
+        return tf.argmax(server.probabilities(rgb), -1, output_type=tf.int32)
+
+    labels(tf.zeros([64, 64, 3], tf.uint8)).numpy()  # trace and build first
+    rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), np.uint8)
+    before = rss_bytes()
+    start = time.perf_counter()
+    with PeakSampler() as sampler:
+        labels(rgb).numpy()
+    return {
+        "before": before,
+        "peak": sampler.peak,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _memory_row(recipe_path, overrides, size) -> dict:
+    code = (
+        "import json; from tfdeeplab.bench.evaluation import _memory_child; "
+        f"print(json.dumps(_memory_child({str(recipe_path)!r}, {list(overrides)!r}, "
+        f"{size[0]}, {size[1]})))"
+    )
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    finished = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+    )
+    measured = json.loads(finished.stdout.strip().splitlines()[-1])
+    pixels = size[0] * size[1]
+    per_pixel = (measured["peak"] - measured["before"]) / pixels
+    return {
+        "protocol": "VOC, one photo, as predict",
+        "image": f"{size[1]}x{size[0]}",
+        "s_per_image": measured["seconds"],
+        "peak_gb": measured["peak"] / 1e9,
+        "bytes_per_pixel": per_pixel,
+        "gb_at_12mp": (measured["before"] + per_pixel * 12e6) / 1e9,
+    }
+
+
 def run(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     from tfdeeplab.config import load_recipe
     from tfdeeplab.evaluation.builder import crf_arguments
 
-    voc = ("VOC (3 scales, 321 tiles)", args.recipe, args.overrides, (375, 500),
-           args.images, args.repeats)  # fmt: skip
+    voc = (
+        "VOC (3 scales, 321 tiles)",
+        args.recipe,
+        args.overrides,
+        (375, 500),
+        args.images,
+        args.repeats,
+    )
     crf = crf_arguments(load_recipe(args.recipe, args.overrides))
     rows = [
         _measure(*voc),
         _measure(*voc, crf=crf, crf_workers=args.crf_workers),
-        _measure("Cityscapes (1 scale, 1024 tiles)", args.cityscapes_recipe,
-                 [*REDUCED, *args.cityscapes_set], (1024, 2048),
-                 args.cityscapes_images, args.repeats),
-    ]  # fmt: skip
+        _measure(
+            "Cityscapes (1 scale, 1024 tiles)",
+            args.cityscapes_recipe,
+            [*REDUCED, *args.cityscapes_set],
+            (1024, 2048),
+            args.cityscapes_images,
+            args.repeats,
+        ),
+    ]
     rows[1]["protocol"] = "VOC + dense CRF in worker processes"
     rows[1]["crf_overlap"] = _crf_overlap(rows[0], rows[1])
+    if args.memory_size is not None:
+        rows.append(_memory_row(args.recipe, args.overrides, args.memory_size))
     emit(
         "eval",
         rows,
-        ["protocol", "image", "tiles", "s_per_image", "forward_s_per_image", "ratio",
-         "outside_forward", "crf_s_per_image", "crf_overlap"],
-        {"images": args.images, "cityscapes_images": args.cityscapes_images,
-         "crf_workers": args.crf_workers or "one per core",
-         "cores": os.cpu_count(), "tensorflow": tf.__version__},
+        [
+            "protocol",
+            "image",
+            "tiles",
+            "s_per_image",
+            "forward_s_per_image",
+            "ratio",
+            "outside_forward",
+            "crf_s_per_image",
+            "crf_overlap",
+            "peak_gb",
+            "bytes_per_pixel",
+            "gb_at_12mp",
+        ],
+        {
+            "images": args.images,
+            "cityscapes_images": args.cityscapes_images,
+            "crf_workers": args.crf_workers or "one per core",
+            "cores": os.cpu_count(),
+            "tensorflow": tf.__version__,
+        },
         args.json,
-    )  # fmt: skip
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,18 +264,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="500x375 images, the first untimed (default 3)",
     )
     parser.add_argument(
-        "--cityscapes-recipe", type=Path,
+        "--cityscapes-recipe",
+        type=Path,
         default=RECIPES / "cityscapes_scale4_longer.yaml",
-    )  # fmt: skip
+    )
     parser.add_argument("--cityscapes-images", type=at_least_two, default=3)
-    add_override_argument(parser, f"model.depth=50 (after {' '.join(REDUCED)})",
-                          flag="--cityscapes-set", dest="cityscapes_set")  # fmt: skip
+    add_override_argument(
+        parser,
+        f"model.depth=50 (after {' '.join(REDUCED)})",
+        flag="--cityscapes-set",
+        dest="cityscapes_set",
+    )
     parser.add_argument(
         "--crf-workers",
         type=int,
         default=0,
         help="CRF processes for the VOC + CRF row (0: one per core)",
     )
-    parser.add_argument("--repeats", type=positive_int, default=3,
-                        help="timed forward passes per batch (median)")  # fmt: skip
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=3,
+        help="timed forward passes per batch (median)",
+    )
+    parser.add_argument(
+        "--memory-size",
+        type=image_size,
+        default=(3000, 4000),
+        metavar="WIDTHxHEIGHT",
+        help="the photo of the memory row (default 4000x3000, 12 MP)",
+    )
+    parser.add_argument(
+        "--no-memory",
+        dest="memory_size",
+        action="store_const",
+        const=None,
+        help="skip the memory row",
+    )
     add_override_argument(parser, "model.depth=50")

@@ -76,25 +76,38 @@ def run(args: argparse.Namespace) -> None:
                     times[name].append(time.perf_counter() - begin)
     keras_ms, saved_ms = (1000 * float(np.median(times[name])) for name in paths)
     settings = server.settings
-    rows = [{
-        "model": f"{recipe.name}: {recipe.model.depth} layers",
-        "image": f"{args.size[1]}x{args.size[0]}",
-        "protocol": f"scales {list(settings.scales)}, window "
-                    f"{list(settings.window or [])}, flip {settings.flip}",
-        "keras_ms": keras_ms,
-        "saved_model_ms": saved_ms,
-        "ratio": saved_ms / keras_ms,
-        "export_s": export_seconds,
-    }]  # fmt: skip
+    rows = [
+        {
+            "model": f"{recipe.name}: {recipe.model.depth} layers",
+            "image": f"{args.size[1]}x{args.size[0]}",
+            "protocol": f"scales {list(settings.scales)}, window "
+            f"{list(settings.window or [])}, flip {settings.flip}",
+            "keras_ms": keras_ms,
+            "saved_model_ms": saved_ms,
+            "ratio": saved_ms / keras_ms,
+            "export_s": export_seconds,
+        }
+    ]
     emit(
         "export",
         rows,
-        ["model", "image", "protocol", "keras_ms", "saved_model_ms", "ratio",
-         "export_s"],
-        {"images": args.images, "repeats": args.repeats, "cores": os.cpu_count(),
-         "tensorflow": tf.__version__},
+        [
+            "model",
+            "image",
+            "protocol",
+            "keras_ms",
+            "saved_model_ms",
+            "ratio",
+            "export_s",
+        ],
+        {
+            "images": args.images,
+            "repeats": args.repeats,
+            "cores": os.cpu_count(),
+            "tensorflow": tf.__version__,
+        },
         args.json,
-    )  # fmt: skip
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +129,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="different images per pass (default 2)",
     )
-    parser.add_argument("--repeats", type=positive_int, default=3,
-                        help="timed passes over the images (median)")  # fmt: skip
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=3,
+        help="timed passes over the images (median)",
+    )
     add_override_argument(parser, "model.depth=50")

@@ -133,9 +133,11 @@ def finite_steps(step, name: str):
     def check():
         bad = [i for i, loss in enumerate(losses) if not np.isfinite(loss)]
         if bad:
-            raise BenchmarkError(f"{name}: the loss of step {bad[0] + 1} of "
-                             f"{len(losses)} is {losses[bad[0]]}; a timing of "
-                             "non-finite steps would mean nothing")  # fmt: skip
+            raise BenchmarkError(
+                f"{name}: the loss of step {bad[0] + 1} of "
+                f"{len(losses)} is {losses[bad[0]]}; a timing of "
+                "non-finite steps would mean nothing"
+            )
 
     return recorded, check
 

@@ -54,8 +54,11 @@ def schedule_recipe(recipe_path: Path, base: Path | None, out: Path) -> Path:
         "train": {"schedule": train["schedule"], "end_epoch": train["end_epoch"]},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, f"# Written by python -m tfdeeplab.compare from {recipe_path}.\n"
-               + yaml.safe_dump(combined, sort_keys=False))  # fmt: skip
+    write_text(
+        out,
+        f"# Written by python -m tfdeeplab.compare from {recipe_path}.\n"
+        + yaml.safe_dump(combined, sort_keys=False),
+    )
     return out
 
 
@@ -70,8 +73,10 @@ def _events(path: Path, log: Callable[[str], None]):
             count += 1
             yield event
     except tf.errors.DataLossError:
-        log(f"note: {path}: cut short after {count} events (a writer was killed); "
-            "the points after the cut are missing from the curves")  # fmt: skip
+        log(
+            f"note: {path}: cut short after {count} events (a writer was killed); "
+            "the points after the cut are missing from the curves"
+        )
 
 
 def read_scalars(
@@ -167,8 +172,9 @@ def train_and_evaluate(
     if evaluation is not None and "miou" in evaluation:
         log(f"evaluation of {Path(checkpoint).name}: reused ({report})")
     else:
-        result = evaluate(recipe, checkpoint=checkpoint, json_path=report,
-                          progress=False, log=log)  # fmt: skip
+        result = evaluate(
+            recipe, checkpoint=checkpoint, json_path=report, progress=False, log=log
+        )
         log(result.table())
         evaluation = result.to_json()
         state["evaluated"] = checkpoint

@@ -466,13 +466,17 @@ def with_dataset_facts(recipe: Recipe, descriptor: DatasetDescriptor) -> Recipe:
         19
     """
     data, model = recipe.data, recipe.model
-    num_classes = _stated("model", "num_classes", model.num_classes,
-                          descriptor.num_classes, descriptor)  # fmt: skip
-    ignore_label = _stated("data", "ignore_label", data.ignore_label,
-                           descriptor.ignore_label, descriptor)  # fmt: skip
+    num_classes = _stated(
+        "model", "num_classes", model.num_classes, descriptor.num_classes, descriptor
+    )
+    ignore_label = _stated(
+        "data", "ignore_label", data.ignore_label, descriptor.ignore_label, descriptor
+    )
     splits = {}
-    for key, default in (("train_split", descriptor.train_split),
-                         ("eval_split", descriptor.eval_split)):  # fmt: skip
+    for key, default in (
+        ("train_split", descriptor.train_split),
+        ("eval_split", descriptor.eval_split),
+    ):
         split = getattr(data, key) or default
         if split not in descriptor.splits:
             known = ", ".join(descriptor.splits)

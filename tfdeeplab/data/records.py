@@ -124,8 +124,11 @@ def check_shards_fit(
     manifest = shard_format.read_manifest(root)
     if "dataset" not in manifest:
         return
-    held = (manifest["dataset"], manifest.get("num_classes"),
-            manifest.get("ignore_label"))  # fmt: skip
+    held = (
+        manifest["dataset"],
+        manifest.get("num_classes"),
+        manifest.get("ignore_label"),
+    )
     if held != (dataset, num_classes, ignore_label):
         raise ShardsMismatchError(
             f"{Path(root) / shard_format.MANIFEST}: the shards hold dataset {held[0]} "

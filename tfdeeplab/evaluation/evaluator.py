@@ -117,15 +117,19 @@ def evaluate_split(
         if crf is not None:
             pool = stack.enter_context(CrfPool(crf, crf_workers))
             predictions = pool.ordered(
-                ((example, output.numpy(), example["rgb"].numpy())
-                 for example, output in predictions),
+                (
+                    (example, output.numpy(), example["rgb"].numpy())
+                    for example, output in predictions
+                ),
                 name=_image_id,
-            )  # fmt: skip
+            )
         for example, labels in predictions:
             matrix.update(example["label"], labels)
             if on_prediction is not None:
-                on_prediction({key: value.numpy() for key, value in example.items()},
-                              np.asarray(labels))  # fmt: skip
+                on_prediction(
+                    {key: value.numpy() for key, value in example.items()},
+                    np.asarray(labels),
+                )
             count += 1
             if first_done is None:
                 first_done = time.perf_counter()

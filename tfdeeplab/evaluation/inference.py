@@ -156,8 +156,9 @@ class _Axis:
 
 def _axis(out_length, length, counts, flip) -> _Axis:
     positions = tf.cast(tf.range(out_length), tf.float32)
-    source = (positions + 0.5) * (tf.cast(length, tf.float32) /
-                                  tf.cast(out_length, tf.float32)) - 0.5  # fmt: skip
+    source = (positions + 0.5) * (
+        tf.cast(length, tf.float32) / tf.cast(out_length, tf.float32)
+    ) - 0.5
     floor = tf.floor(source)
     fraction = source - floor
     lower = tf.maximum(tf.cast(floor, tf.int32), 0)
@@ -200,8 +201,10 @@ def _resampling(axis: _Axis, starts: tf.Tensor, window, reach):
     inside = outputs < end[:, None]
     outputs = tf.minimum(outputs, tf.size(axis.lower) - 1)
     taps = []
-    for canvas, weight in ((axis.lower, axis.lower_weight),
-                           (axis.upper, axis.upper_weight)):  # fmt: skip
+    for canvas, weight in (
+        (axis.lower, axis.lower_weight),
+        (axis.upper, axis.upper_weight),
+    ):
         local = tf.gather(canvas, outputs) - starts[:, None]
         covered = inside & (local >= 0) & (local < window)
         taps.append(tf.clip_by_value(local, 0, window - 1))
@@ -209,20 +212,21 @@ def _resampling(axis: _Axis, starts: tf.Tensor, window, reach):
     return (outputs, *taps)
 
 
-def _interpolate(values, axis_index, local_lower, weight_lower, local_upper,
-                 weight_upper):  # fmt: skip
+def _interpolate(
+    values, axis_index, local_lower, weight_lower, local_upper, weight_upper
+):
     """Two weighted taps along `axis_index` (1 or 2) of [B, ., ., C] `values`."""
     expand = [slice(None)] * 4
     expand[3] = None
     expand[3 - axis_index] = None
     lower = tf.gather(values, local_lower, axis=axis_index, batch_dims=1)
     upper = tf.gather(values, local_upper, axis=axis_index, batch_dims=1)
-    return (lower * weight_lower[tuple(expand)] +
-            upper * weight_upper[tuple(expand)])  # fmt: skip
+    return lower * weight_lower[tuple(expand)] + upper * weight_upper[tuple(expand)]
 
 
-def _add_tiles(total, probabilities, starts, window, rows: _Axis, cols: _Axis,
-               reach, weight):  # fmt: skip
+def _add_tiles(
+    total, probabilities, starts, window, rows: _Axis, cols: _Axis, reach, weight
+):
     """Add a batch of tiles' probabilities, averaged over their overlaps and
     resized to the image, into `total` (flat [H * W, C]) in place.
 
@@ -252,10 +256,16 @@ def _variant_tiles(image, window, strides):
     short = tf.logical_or(height < window[0], width < window[1])
     padded = tf.cond(
         short,
-        lambda: tf.pad(image, [[0, tf.maximum(window[0] - height, 0)],
-                               [0, tf.maximum(window[1] - width, 0)], [0, 0]]),
+        lambda: tf.pad(
+            image,
+            [
+                [0, tf.maximum(window[0] - height, 0)],
+                [0, tf.maximum(window[1] - width, 0)],
+                [0, 0],
+            ],
+        ),
         lambda: image,
-    )  # fmt: skip
+    )
     rows = tile_starts(height, window[0], strides[0])
     cols = tile_starts(width, window[1], strides[1])
     grid_rows, grid_cols = tf.meshgrid(rows, cols, indexing="ij")
@@ -289,11 +299,19 @@ def _add_variant(total, model, scaled, size, flip, settings, weight):
     cols = _axis(size[1], length[1], counts[1], flip=flip)
     # A tile of n source positions reaches about n / scale outputs, plus the taps.
     reach = tuple(
-        tf.cast(tf.math.ceil(tf.cast(w, tf.float32) * tf.cast(out, tf.float32) /
-                             tf.cast(n, tf.float32)), tf.int32) + 2
-        for w, out, n in zip(window, (size[0], size[1]), (length[0], length[1]),
-                             strict=True)
-    )  # fmt: skip
+        tf.cast(
+            tf.math.ceil(
+                tf.cast(w, tf.float32)
+                * tf.cast(out, tf.float32)
+                / tf.cast(n, tf.float32)
+            ),
+            tf.int32,
+        )
+        + 2
+        for w, out, n in zip(
+            window, (size[0], size[1]), (length[0], length[1]), strict=True
+        )
+    )
     count = tf.shape(starts)[0]
     batch = settings.tile_batch if settings.window is not None else 1
 
@@ -301,8 +319,7 @@ def _add_variant(total, model, scaled, size, flip, settings, weight):
         at = starts[index : tf.minimum(index + batch, count)]
         if probabilities is None:
             probabilities = _softmax(model, cut(at))
-        total = _add_tiles(total, probabilities, at, window, rows, cols, reach,
-                           weight)  # fmt: skip
+        total = _add_tiles(total, probabilities, at, window, rows, cols, reach, weight)
         return index + batch, total
 
     if total is None:
@@ -357,6 +374,7 @@ def predict_probabilities(
             scaled = tf.image.resize(scaled, _scaled_size(size, scale), "bilinear")
         if flip:
             scaled = tf.reverse(scaled, [1])
-        total = _add_variant(total, model, scaled, size, flip, settings,
-                             1.0 / len(variants))  # fmt: skip
+        total = _add_variant(
+            total, model, scaled, size, flip, settings, 1.0 / len(variants)
+        )
     return tf.reshape(total, tf.concat([size, tf.shape(total)[-1:]], 0))

@@ -104,8 +104,12 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             return image.height, image.width
-    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError
-            ) as error:  # fmt: skip
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as error:
         raise ValueError(
             f"{path}: not a readable image ({first_line(error)})"
         ) from None
@@ -129,15 +133,20 @@ def read_rgb(path: Path) -> np.ndarray:
                 grey = np.round(values * (255.0 / max(peak, 1))).astype(np.uint8)
                 return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError
-            ) as error:  # fmt: skip
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as error:
         raise ValueError(
             f"{path}: not a readable image ({first_line(error)})"
         ) from None
 
 
-def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray,
-            alpha: float = 0.5) -> np.ndarray:  # fmt: skip
+def overlay(
+    rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: float = 0.5
+) -> np.ndarray:
     """The label colours blended on the photo: (1 - alpha) photo + alpha colour."""
     colours = palette[np.clip(labels, 0, 255).astype(np.uint8)].astype(np.float32)
     blended = (1 - alpha) * rgb.astype(np.float32) + alpha * colours

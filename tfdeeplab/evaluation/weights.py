@@ -68,9 +68,11 @@ def resolve_checkpoint(path: str | Path) -> str:
 def checkpoint_step(prefix: str) -> int | None:
     """The training step a trainer's checkpoint was written at, or None."""
     try:
-        return int(tf.train.load_checkpoint(prefix).get_tensor(
-            "step/.ATTRIBUTES/VARIABLE_VALUE"
-        ))  # fmt: skip
+        return int(
+            tf.train.load_checkpoint(prefix).get_tensor(
+                "step/.ATTRIBUTES/VARIABLE_VALUE"
+            )
+        )
     except READ_ERRORS:
         return None
 
@@ -85,8 +87,11 @@ def _restore(model: keras.Model, prefix: str) -> None:
     except READ_ERRORS as error:
         reason = why_unreadable(prefix, error)
         damaged = not isinstance(error, (ValueError, AssertionError))
-        older = [step for step in complete_checkpoint_steps(Path(prefix).parent)
-                 if f"{CHECKPOINT_PREFIX}-{step}" != Path(prefix).name]  # fmt: skip
+        older = [
+            step
+            for step in complete_checkpoint_steps(Path(prefix).parent)
+            if f"{CHECKPOINT_PREFIX}-{step}" != Path(prefix).name
+        ]
         if damaged and older:
             reason += f"; an older one: {Path(prefix).parent}/{CHECKPOINT_PREFIX}-"
             reason += str(older[0])

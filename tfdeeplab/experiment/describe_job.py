@@ -45,19 +45,30 @@ class ModelDescription:
         msc = f", MSC {list(model.msc_scales)}" if model.msc_scales else ""
         return [
             ("recipe", f"{recipe.name}: {recipe.description}"),
-            ("backbone", f"ResNet-v1-{model.depth}, output stride "
-                         f"{model.output_stride}, stem pool pad "
-                         f"{model.stem_pool_padding}, BN {model.batch_norm}"),
+            (
+                "backbone",
+                f"ResNet-v1-{model.depth}, output stride "
+                f"{model.output_stride}, stem pool pad "
+                f"{model.stem_pool_padding}, BN {model.batch_norm}",
+            ),
             ("head", f"{model.head}, upsampling {model.upsampling}{msc}"),
             ("deformable units", ", ".join(model.deformable_units) or "none"),
-            ("parameters", f"{self.parameters:,} ({self.trainable:,} trainable, "
-                           f"{self.parameters - self.trainable:,} frozen)"),
+            (
+                "parameters",
+                f"{self.parameters:,} ({self.trainable:,} trainable, "
+                f"{self.parameters - self.trainable:,} frozen)",
+            ),
             ("lr multipliers", ", ".join(self.multipliers) or "none"),
-            ("input -> logits", f"{height}x{width}x3 -> "
-                                f"{'x'.join(str(d) for d in self.logits_shape)}"),
-            ("build / forward", f"{self.build_seconds:.1f} s / "
-                                f"{self.forward_seconds:.1f} s (first call)"),
-        ]  # fmt: skip
+            (
+                "input -> logits",
+                f"{height}x{width}x3 -> {'x'.join(str(d) for d in self.logits_shape)}",
+            ),
+            (
+                "build / forward",
+                f"{self.build_seconds:.1f} s / "
+                f"{self.forward_seconds:.1f} s (first call)",
+            ),
+        ]
 
     def format(self) -> str:
         """The rows as an aligned table."""
@@ -79,9 +90,13 @@ def describe(recipe: Recipe) -> ModelDescription:
     start = time.perf_counter()
     logits = model(np.zeros([1, height, width, 3], np.float32), training=False)
     forward_seconds = time.perf_counter() - start
-    boosted = sorted({f"x{m.learning_rate:g}"
-                      for m in weight_multipliers(model).values()
-                      if m.learning_rate != 1})  # fmt: skip
+    boosted = sorted(
+        {
+            f"x{m.learning_rate:g}"
+            for m in weight_multipliers(model).values()
+            if m.learning_rate != 1
+        }
+    )
     return ModelDescription(
         recipe=recipe,
         parameters=model.count_params(),

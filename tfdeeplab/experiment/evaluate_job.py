@@ -74,9 +74,14 @@ class EvaluationReport:
     def to_json(self) -> dict:
         """The JSON record: the figures, the confusion matrix and the settings."""
         return outputs.metrics_json(
-            self.metrics, self.matrix, self.class_names, images=self.images,
-            checkpoint=self.checkpoint, recipe=self.recipe, settings=self.settings,
-        )  # fmt: skip
+            self.metrics,
+            self.matrix,
+            self.class_names,
+            images=self.images,
+            checkpoint=self.checkpoint,
+            recipe=self.recipe,
+            settings=self.settings,
+        )
 
     def write_json(self, path: str | Path) -> tuple[Path, Path]:
         """Write the JSON record and the confusion picture beside it
@@ -91,8 +96,10 @@ class EvaluationReport:
     def write_tensorboard(self, directory: str | Path, step: int) -> None:
         """The figures under `eval/` and `eval_class_iou/` at `step`."""
         summaries = TensorBoardSummaries(Path(directory), self.class_names)
-        values = {f"eval/{key}": self.metrics[key]
-                  for key in ("miou", "pixel_accuracy", "mean_accuracy")}  # fmt: skip
+        values = {
+            f"eval/{key}": self.metrics[key]
+            for key in ("miou", "pixel_accuracy", "mean_accuracy")
+        }
         for name, iou in zip(self.class_names, self.metrics["class_iou"], strict=True):
             if not np.isnan(iou):
                 values[f"eval_class_iou/{name}"] = float(iou)
@@ -157,16 +164,27 @@ def evaluate(
         save = lambda example, labels: write(example["id"].decode(), labels)  # noqa: E731
     settings = inference_settings(recipe)
     replicas = strategy.num_replicas_in_sync
-    log(f"evaluating {loaded} on {data.root} {split}: scales "
+    log(
+        f"evaluating {loaded} on {data.root} {split}: scales "
         f"{list(settings.scales)}, window {list(settings.window)}, flip "
         f"{settings.flip}, CRF {'on' if crf else 'off'}"
-        + (f", {replicas} replicas" if replicas > 1 else ""))  # fmt: skip
-    images = naming_bad_shards(iter(eval_dataset(recipe, split)), files,
-                               descriptor.verifier(data.root))  # fmt: skip
-    result = evaluate_split(model, images, settings, recipe.model.num_classes,
-                            crf=crf, crf_workers=recipe.eval.crf.workers,
-                            strategy=strategy, on_prediction=save, progress=progress,
-                            total=sum(record_counts(files)))  # fmt: skip
+        + (f", {replicas} replicas" if replicas > 1 else "")
+    )
+    images = naming_bad_shards(
+        iter(eval_dataset(recipe, split)), files, descriptor.verifier(data.root)
+    )
+    result = evaluate_split(
+        model,
+        images,
+        settings,
+        recipe.model.num_classes,
+        crf=crf,
+        crf_workers=recipe.eval.crf.workers,
+        strategy=strategy,
+        on_prediction=save,
+        progress=progress,
+        total=sum(record_counts(files)),
+    )
     run = run_directory_of(loaded) if checkpoint is not None else None
     report = EvaluationReport(
         recipe=recipe.name,

@@ -38,14 +38,17 @@ class ExportResult:
 
     def format(self) -> str:
         """What was written, its signatures and how to look at it."""
-        return "\n".join([
-            f"wrote {self.path}",
-            "  serving_default: images uint8 [N, H, W, 3] -> labels int32 [N, H, W], "
-            f"probabilities float32 [N, H, W, {self.num_classes}]",
-            "  serving_bytes: image_bytes string [N] (JPEG/PNG) -> the same",
-            "  assets: recipe.yaml, labels.json",
-            f"inspect it with: saved_model_cli show --dir {self.path} --all",
-        ])  # fmt: skip
+        return "\n".join(
+            [
+                f"wrote {self.path}",
+                "  serving_default: images uint8 [N, H, W, 3] -> labels int32 "
+                "[N, H, W], "
+                f"probabilities float32 [N, H, W, {self.num_classes}]",
+                "  serving_bytes: image_bytes string [N] (JPEG/PNG) -> the same",
+                "  assets: recipe.yaml, labels.json",
+                f"inspect it with: saved_model_cli show --dir {self.path} --all",
+            ]
+        )
 
 
 def export(
@@ -86,8 +89,10 @@ def export(
     loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
     server = serving_server(recipe, model)
     settings = server.settings
-    log(f"exporting {loaded}: scales {list(settings.scales)}, window "
-        f"{list(settings.window or [])}, flip {settings.flip}")  # fmt: skip
+    log(
+        f"exporting {loaded}: scales {list(settings.scales)}, window "
+        f"{list(settings.window or [])}, flip {settings.flip}"
+    )
     try:
         path = export_saved_model(server, out, export_assets(recipe), force=force)
     except KeyboardInterrupt:

@@ -177,8 +177,10 @@ class Predictor:
 
 
 def _settings_text(settings: InferenceSettings, crf: dict | None) -> str:
-    return (f"scales {list(settings.scales)}, window {list(settings.window or [])}, "
-            f"flip {settings.flip}, CRF {'on' if crf else 'off'}")  # fmt: skip
+    return (
+        f"scales {list(settings.scales)}, window {list(settings.window or [])}, "
+        f"flip {settings.flip}, CRF {'on' if crf else 'off'}"
+    )
 
 
 def _serving_default(path: Path):
@@ -186,8 +188,11 @@ def _serving_default(path: Path):
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as error:  # protobuf, OS and TensorFlow errors alike
-        reason = (why_unreadable(path / "variables" / "variables", error)
-                  if isinstance(error, IndexError) else first_line(error))  # fmt: skip
+        reason = (
+            why_unreadable(path / "variables" / "variables", error)
+            if isinstance(error, IndexError)
+            else first_line(error)
+        )
         raise SavedModelError(
             f"{path}: the SavedModel does not load ({reason}); export it again"
         ) from None
@@ -246,8 +251,9 @@ def _plan(predictor, images, out, force):
     same_model = state.get("model") == predictor.description
     done = state.get("images", {}) if same_model else {}
     work, foreign = [], []
-    for image, paths in zip(images, prediction.planned_outputs(images, out),
-                            strict=True):  # fmt: skip
+    for image, paths in zip(
+        images, prediction.planned_outputs(images, out), strict=True
+    ):
         record = done.get(str(image))
         finished = (
             record is not None
@@ -345,7 +351,9 @@ def _too_large(predictor: Predictor, image: Path) -> str:
     available = available_memory()
     if available is not None and needed > available:
         megapixels = height * width / 1e6
-        return (f"{image}: {width}x{height} ({megapixels:.0f} MP) needs about "
-                f"{math.ceil(needed / 1e8) / 10:.1f} GB, {available / 1e9:.1f} GB of "
-                "memory is available")  # fmt: skip
+        return (
+            f"{image}: {width}x{height} ({megapixels:.0f} MP) needs about "
+            f"{math.ceil(needed / 1e8) / 10:.1f} GB, {available / 1e9:.1f} GB of "
+            "memory is available"
+        )
     return ""

@@ -85,15 +85,17 @@ class RunSummary:
     def format(self) -> str:
         """The one-screen summary printed at the end of a run."""
         if self.start_step == self.end_step >= self.total_steps:  # nothing to train
-            return "\n".join([
-                f"recipe            {self.recipe}",
-                f"work directory    {self.workdir}",
-                f"steps             the run was already complete at step "
-                f"{self.end_step} of {self.total_steps}; raise train.max_steps "
-                "to train on",
-                f"checkpoint        {self.checkpoint}",
-                f"weights           {self.weights_fingerprint}",
-            ])  # fmt: skip
+            return "\n".join(
+                [
+                    f"recipe            {self.recipe}",
+                    f"work directory    {self.workdir}",
+                    f"steps             the run was already complete at step "
+                    f"{self.end_step} of {self.total_steps}; raise train.max_steps "
+                    "to train on",
+                    f"checkpoint        {self.checkpoint}",
+                    f"weights           {self.weights_fingerprint}",
+                ]
+            )
         lines = [
             f"recipe            {self.recipe}",
             f"work directory    {self.workdir}",
@@ -161,9 +163,12 @@ def check_training_data(recipe: Recipe) -> tuple[list[str], list[str]]:
             "as found, unchecked (the converter writes one)"
         )
     check_shard_sizes(files, data.dataset)
-    check_shards_fit(data.root, dataset=data.dataset,
-                     num_classes=recipe.model.num_classes,
-                     ignore_label=data.ignore_label)  # fmt: skip
+    check_shards_fit(
+        data.root,
+        dataset=data.dataset,
+        num_classes=recipe.model.num_classes,
+        ignore_label=data.ignore_label,
+    )
     return files, notes
 
 
@@ -250,15 +255,21 @@ def train(
     strategy = strategy or build_strategy(recipe.train.distribution)
     chief = is_chief(strategy)
     say = log if chief else (lambda _: None)
-    notes += run_notes(recipe, strategy.num_replicas_in_sync,
-                       sum(record_counts(files)))  # fmt: skip
+    notes += run_notes(recipe, strategy.num_replicas_in_sync, sum(record_counts(files)))
     notes += [f"note: resuming with {change}" for change in changes]
     # Workers share the chief's directory; the chief holds it against other runs.
     with directory.locked() if chief else contextlib.nullcontext():
         for note in notes:
             say(note)
-        return _train_in(directory, recipe, strategy, files, init_weights=init_weights,
-                         show_bar=progress and chief, log=say)  # fmt: skip
+        return _train_in(
+            directory,
+            recipe,
+            strategy,
+            files,
+            init_weights=init_weights,
+            show_bar=progress and chief,
+            log=say,
+        )
 
 
 def _train_in(
@@ -291,9 +302,15 @@ def _train_in(
         files,
         dataset_descriptor(recipe.data.dataset).verifier(recipe.data.root),
     )
-    progress = TrainingProgress(state.total_steps, start, state.global_batch,
-                                config.log_every, show_bar=show_bar, log=log,
-                                scalars=run.summaries.scalars)  # fmt: skip
+    progress = TrainingProgress(
+        state.total_steps,
+        start,
+        state.global_batch,
+        config.log_every,
+        show_bar=show_bar,
+        log=log,
+        scalars=run.summaries.scalars,
+    )
     outcome = train_loop(
         run,
         batches,

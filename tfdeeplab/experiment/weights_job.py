@@ -94,7 +94,8 @@ def import_weights(
     config = recipe.model
     model = build_model(config)
     units = resnet_unit_names(config.depth, config.units_per_stage or None)
-    plan = plan_import(model, fmt, source, units=units,
-                       epsilon=config.batch_norm_epsilon)  # fmt: skip
+    plan = plan_import(
+        model, fmt, source, units=units, epsilon=config.batch_norm_epsilon
+    )
     write_npz(plan.values, out)
     return plan

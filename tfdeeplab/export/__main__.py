@@ -44,8 +44,13 @@ def _export(args) -> int:
     start_tensorflow()
     from tfdeeplab.experiment import export
 
-    result = export(recipe, args.out, checkpoint=args.checkpoint,
-                    weights=args.weights, force=args.force)  # fmt: skip
+    result = export(
+        recipe,
+        args.out,
+        checkpoint=args.checkpoint,
+        weights=args.weights,
+        force=args.force,
+    )
     print(result.format())
     return 0
 

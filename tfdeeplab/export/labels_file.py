@@ -19,8 +19,14 @@ from tfdeeplab.catalog.datasets import DatasetDescriptor
 from tfdeeplab.errors import TfdeeplabError
 
 LABELS_FILE = "labels.json"
-KEYS = ("dataset", "num_classes", "class_names", "palette", "ignore_label",
-        "ignore_colour")  # fmt: skip
+KEYS = (
+    "dataset",
+    "num_classes",
+    "class_names",
+    "palette",
+    "ignore_label",
+    "ignore_colour",
+)
 
 
 class LabelsFileError(TfdeeplabError, ValueError):
@@ -105,8 +111,11 @@ def _labels(record: dict, path: Path) -> Labels:
 
     if not isinstance(count, int) or count < 1:
         raise wrong("num_classes", "a positive integer")
-    if not (isinstance(names, list) and len(names) == count
-            and all(isinstance(name, str) for name in names)):  # fmt: skip
+    if not (
+        isinstance(names, list)
+        and len(names) == count
+        and all(isinstance(name, str) for name in names)
+    ):
         raise wrong("class_names", f"{count} class names")
     if not isinstance(ignore, int) or not 0 <= ignore < 256:
         raise wrong("ignore_label", "an integer in 0..255")

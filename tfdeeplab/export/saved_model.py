@@ -25,8 +25,14 @@ from tfdeeplab.export.serving import SegmentationServer
 
 SIGNATURES = ("serving_default", "serving_bytes")
 # What `tf.saved_model.save` writes; a folder of these alone is a SavedModel.
-SAVED_MODEL_ENTRIES = {"saved_model.pb", "saved_model.pbtxt", "variables", "assets",
-                       "fingerprint.pb", "keras_metadata.pb"}  # fmt: skip
+SAVED_MODEL_ENTRIES = {
+    "saved_model.pb",
+    "saved_model.pbtxt",
+    "variables",
+    "assets",
+    "fingerprint.pb",
+    "keras_metadata.pb",
+}
 
 
 class ExportExistsError(TfdeeplabError, FileExistsError):

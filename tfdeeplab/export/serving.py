@@ -95,9 +95,12 @@ class SegmentationServer(tf.Module):
         shape = tf.shape(images)
         tf.debugging.Assert(
             tf.logical_and(shape[1] > 0, shape[2] > 0),
-            ["images: expected uint8 [N, H, W, 3] with H and W at least 1, got shape",
-             shape],
-        )  # fmt: skip
+            [
+                "images: expected uint8 [N, H, W, 3] with H and W at least 1, got "
+                "shape",
+                shape,
+            ],
+        )
         probabilities = tf.map_fn(
             self.probabilities,
             images,
@@ -125,9 +128,14 @@ class SegmentationServer(tf.Module):
             size = tf.shape(rgb)[:2]
             tf.debugging.Assert(
                 tf.reduce_all(tf.equal(size, first)),
-                ["image_bytes: expected the images of one request to have one size; "
-                 "the first is (height, width)", first, "this one", size],
-            )  # fmt: skip
+                [
+                    "image_bytes: expected the images of one request to have one size; "
+                    "the first is (height, width)",
+                    first,
+                    "this one",
+                    size,
+                ],
+            )
             return rgb
 
         images = tf.map_fn(

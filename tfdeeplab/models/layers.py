@@ -44,8 +44,11 @@ class FrozenBatchNormalization(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         if self.calibrating:  # take this batch's statistics as the moving ones
-            axes = [axis for axis in range(len(inputs.shape)) if axis != self.axis
-                    and axis != len(inputs.shape) + self.axis]  # fmt: skip
+            axes = [
+                axis
+                for axis in range(len(inputs.shape))
+                if axis != self.axis and axis != len(inputs.shape) + self.axis
+            ]
             mean, variance = keras.ops.moments(
                 keras.ops.cast(inputs, "float32"), axes=axes
             )

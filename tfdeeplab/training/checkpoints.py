@@ -169,10 +169,14 @@ class RunCheckpoints:
                 continue
             if self.chief and (self.skipped or indexed_step(self.directory) != step):
                 self._set_aside_newer_than(step)
-                write_index(self.directory, sorted(
-                    s for s in checkpoint_steps(self.directory)
-                    if (self.directory / f"{CHECKPOINT_PREFIX}-{s}.index").is_file()
-                ))  # fmt: skip
+                write_index(
+                    self.directory,
+                    sorted(
+                        s
+                        for s in checkpoint_steps(self.directory)
+                        if (self.directory / f"{CHECKPOINT_PREFIX}-{s}.index").is_file()
+                    ),
+                )
             self._managers()
             return str(prefix)
         if steps:

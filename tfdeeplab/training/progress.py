@@ -77,9 +77,12 @@ class TrainingProgress:
         self._window.append(loss)
         self._recent.append(loss)
         throughput = self.images_per_second if self._timed_steps else 0.0
-        self.bar.set_postfix(loss=f"{np.mean(self._recent):.4f}",
-                             lr=f"{learning_rate:.2e}", img_s=f"{throughput:.1f}",
-                             refresh=False)  # fmt: skip
+        self.bar.set_postfix(
+            loss=f"{np.mean(self._recent):.4f}",
+            lr=f"{learning_rate:.2e}",
+            img_s=f"{throughput:.1f}",
+            refresh=False,
+        )
         self.bar.update(1)
         if step % self.log_every == 0 or step == self.total_steps:
             self.final_loss = float(np.mean(self._window))

@@ -83,8 +83,9 @@ def recipe_changes(recipe: Recipe, directory: RunDirectory) -> list[str]:
             "with: restore the file or choose another --workdir"
         ) from None
     old, new = _flatten(recipe_to_dict(saved)), _flatten(recipe_to_dict(recipe))
-    differing = sorted(key for key in old.keys() | new.keys()
-                       if old.get(key) != new.get(key))  # fmt: skip
+    differing = sorted(
+        key for key in old.keys() | new.keys() if old.get(key) != new.get(key)
+    )
     changes = [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in differing]
     refused = [
         change

@@ -143,8 +143,10 @@ def train_loop(
         # A signal during the last step changes nothing: the run is complete.
         stopped_by = stop_signal.name if stop_signal and end < steps else ""
         if stopped_by:
-            log(f"{stopped_by} received: stopped after step {end} with a checkpoint; "
-                "run the same command to continue")  # fmt: skip
+            log(
+                f"{stopped_by} received: stopped after step {end} with a checkpoint; "
+                "run the same command to continue"
+            )
         validation = run.validate(end) if end > start and not stopped_by else None
         if validation:
             log(validation_line(end, validation))

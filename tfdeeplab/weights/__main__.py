@@ -37,11 +37,13 @@ def _parser() -> OneLineArgumentParser:
     )
     importing = commands.add_parser("import", help="a published file -> .npz")
     importing.add_argument("--format", required=True, choices=FORMATS)
-    importing.add_argument("--source", type=path_argument, required=True,
-                           help="the file")  # fmt: skip
+    importing.add_argument(
+        "--source", type=path_argument, required=True, help="the file"
+    )
     importing.add_argument("--recipe", required=True, help="the model's recipe")
-    importing.add_argument("--out", type=path_argument, required=True,
-                           help="a .npz to write")  # fmt: skip
+    importing.add_argument(
+        "--out", type=path_argument, required=True, help="a .npz to write"
+    )
     importing.add_argument("--force", action="store_true", help="replace --out")
     add_override_argument(importing, "model.depth=50")
     inspecting = commands.add_parser("inspect", help="list a file's tensors")
@@ -69,8 +71,7 @@ def _import(args) -> int:
     start_tensorflow()
     from tfdeeplab.experiment import import_weights
 
-    plan = import_weights(recipe, args.format, args.source, args.out,
-                          force=args.force)  # fmt: skip
+    plan = import_weights(recipe, args.format, args.source, args.out, force=args.force)
     print(plan.report())
     print(f"wrote {args.out}: use it with --init {args.out} (or train.init_weights)")
     return 0

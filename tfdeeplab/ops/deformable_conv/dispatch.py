@@ -105,6 +105,13 @@ def deformable_conv2d(
         if chosen == "custom_op"
         else deformable_conv2d_reference
     )
-    return convolve(inputs, offsets, kernel, strides=strides, padding=padding,
-                    dilation=dilation, deformable_groups=deformable_groups,
-                    mask=mask)  # fmt: skip
+    return convolve(
+        inputs,
+        offsets,
+        kernel,
+        strides=strides,
+        padding=padding,
+        dilation=dilation,
+        deformable_groups=deformable_groups,
+        mask=mask,
+    )

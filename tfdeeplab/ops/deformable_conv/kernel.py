@@ -117,8 +117,9 @@ def deformable_conv2d_custom_op(
             def backward(start, count, sums):
                 grad_kernel, grad_inputs, grad_offsets, grad_mask = sums
                 grad_block = grad_out[start : start + count]
-                grad_kernel += tf.matmul(columns(start, count), grad_block,
-                                         transpose_a=True)  # fmt: skip
+                grad_kernel += tf.matmul(
+                    columns(start, count), grad_block, transpose_a=True
+                )
                 grad_columns = tf.matmul(grad_block, flat_kernel, transpose_b=True)
                 block_grads = ops.tfdeeplab_deformable_im2col_grad(
                     inputs, offsets, mask, grad_columns, start, **attributes
@@ -130,8 +131,12 @@ def deformable_conv2d_custom_op(
                     grad_mask + block_grads[2],
                 )
 
-            initial = (tf.zeros([row, filters], dtype), tf.zeros_like(inputs),
-                       tf.zeros_like(offsets), tf.zeros_like(mask))  # fmt: skip
+            initial = (
+                tf.zeros([row, filters], dtype),
+                tf.zeros_like(inputs),
+                tf.zeros_like(offsets),
+                tf.zeros_like(mask),
+            )
             grad_kernel, grad_inputs, grad_offsets, grad_mask = _over_blocks(
                 pixels, block, backward, initial
             )
