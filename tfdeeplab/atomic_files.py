@@ -1,8 +1,8 @@
 """Writing a file or a folder whole or not at all: the project's one way to do it.
 
 Everything is written under a hidden temporary name beside its destination,
-`.NAME.partial-PID-RANDOM.SUFFIX` (the destination's suffix, for writers that read
-the format from it), and renamed into place when complete, so a reader sees
+`.NAME.partial-PID-RANDOM.SUFFIX` (the destination's suffix by default, for writers
+that read the format from it), and renamed into place when complete, so a reader sees
 the old file or the new one, never half of one; a failure (a full disk, Ctrl-C)
 removes the temporary. A process killed mid-write cannot clean up: the next write
 to the same destination removes the temporaries of writers that are no longer
@@ -29,6 +29,13 @@ class OutputError(TfdeeplabError, OSError):
     the message names the output. Nothing of it was left behind."""
 
 
+def glob_escape(name: str) -> str:
+    """`name` as a glob pattern matching only itself."""
+    import glob
+
+    return glob.escape(name)
+
+
 def partial_prefix(path: Path) -> str:
     """The name every temporary of `path` starts with: `.NAME.partial-`."""
     return f".{path.name}{PARTIAL}"
@@ -50,11 +57,13 @@ def _writer_alive(name: str, prefix: str) -> bool:
     return True
 
 
-def remove_stale_partials(path: Path) -> list[Path]:
+def remove_stale_partials(path: Path, name: str | None = None) -> list[Path]:
     """Remove the temporaries of `path` left by writers that are not running.
 
     Args:
         path: Path. The destination whose temporaries to look for.
+        name: str or None. A glob pattern of destination names in `path`'s folder
+            instead of `path`'s own name (`val-*-of-*.tfrecord`: every shard's).
 
     Returns:
         The temporaries removed.
@@ -63,11 +72,12 @@ def remove_stale_partials(path: Path) -> list[Path]:
         >>> remove_stale_partials(Path("runs/demo/saved_model"))
         [PosixPath('runs/demo/.saved_model.partial-4242-x1y2')]
     """
-    prefix = partial_prefix(path)
     removed = []
     if not path.parent.is_dir():
         return removed
-    for candidate in sorted(path.parent.glob(f"{prefix}*")):
+    pattern = f".{name or glob_escape(path.name)}{PARTIAL}*"
+    for candidate in sorted(path.parent.glob(pattern)):
+        prefix = candidate.name[: candidate.name.index(PARTIAL) + len(PARTIAL)]
         if _writer_alive(candidate.name, prefix):
             continue
         if candidate.is_dir() and not candidate.is_symlink():
@@ -79,7 +89,9 @@ def remove_stale_partials(path: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, *, directory: bool = False, suffix: str | None = None
+) -> Iterator[Path]:
     """A temporary path to write `path`'s content to; renamed to `path` at the end.
 
     Args:
@@ -87,6 +99,9 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         directory: bool. Make the temporary a folder (for a SavedModel, say). An
             existing `path` is replaced by it (`replace_directory`): the caller
             decides whether it may be.
+        suffix: str or None. The temporary file's suffix; None for `path`'s own
+            (for writers that read the format from it), "" for none (a shard's
+            temporary then matches no `*.tfrecord` glob).
 
     Yields:
         Path of the temporary, in the destination's folder.
@@ -112,7 +127,9 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
             temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
         else:
             handle, name = tempfile.mkstemp(
-                prefix=prefix, suffix=path.suffix, dir=path.parent
+                prefix=prefix,
+                suffix=path.suffix if suffix is None else suffix,
+                dir=path.parent,
             )
             os.close(handle)
             temporary = Path(name)

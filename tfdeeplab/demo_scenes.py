@@ -17,19 +17,40 @@ from collections.abc import Sequence
 import numpy as np
 
 NUM_CLASSES = 20
-SHAPES = (
-    "ellipse",
-    "rectangle",
-    "triangle",
-    "star",
-    "ring",
-    "cross",
-    "diamond",
-    "crescent",
-    "hexagon",
-    "blob",
-)
-TEXTURES = ("plain", "stripes", "checks", "dots")
+# Each shape's inside, from coordinates u, v in about [-1, 1], their radius and
+# angle, and a phase (the blob's).
+SHAPE_MASKS = {
+    "ellipse": lambda u, v, r, a, phase: r <= 1,
+    "rectangle": lambda u, v, r, a, phase: (np.abs(u) <= 1) & (np.abs(v) <= 0.65),
+    "triangle": lambda u, v, r, a, phase: (v <= 0.8) & (v >= 2.2 * np.abs(u) - 1),
+    "star": lambda u, v, r, a, phase: r <= 0.5 + 0.5 * np.abs(np.cos(2.5 * a)),
+    "ring": lambda u, v, r, a, phase: (r <= 1) & (r >= 0.55),
+    "cross": lambda u, v, r, a, phase: (
+        ((np.abs(u) <= 0.3) & (np.abs(v) <= 1))
+        | ((np.abs(v) <= 0.3) & (np.abs(u) <= 1))
+    ),
+    "diamond": lambda u, v, r, a, phase: np.abs(u) + np.abs(v) <= 1,
+    "crescent": lambda u, v, r, a, phase: (r <= 1) & (np.hypot(u - 0.55, v) >= 0.75),
+    "hexagon": lambda u, v, r, a, phase: (
+        (np.abs(v) <= 0.866) & (0.866 * np.abs(u) + 0.5 * np.abs(v) <= 0.866)
+    ),
+    "blob": lambda u, v, r, a, phase: r <= 0.7 + 0.3 * np.sin(3 * a + phase),
+}
+SHAPES = tuple(SHAPE_MASKS)
+# Each texture's weights of the second colour, from coordinates along and across
+# its direction and its period; None for one colour.
+TEXTURE_PATTERNS = {
+    "plain": None,
+    "stripes": lambda along, across, period: np.floor(along / period) % 2,
+    "checks": lambda along, across, period: (
+        (np.floor(along / period) + np.floor(across / period)) % 2
+    ),
+    "dots": lambda along, across, period: (
+        np.hypot((along % period) - period / 2, (across % period) - period / 2)
+        <= period / 3
+    ),
+}
+TEXTURES = tuple(TEXTURE_PATTERNS)
 
 
 def _hsv_to_rgb(hue: float, saturation: float, value: float) -> np.ndarray:
@@ -62,47 +83,18 @@ def class_appearance(class_id: int) -> dict:
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray, phase: float) -> np.ndarray:
     """Inside of `shape` in coordinates where the shape spans about [-1, 1]^2."""
     radius, angle = np.hypot(u, v), np.arctan2(v, u)
-    if shape == "ellipse":
-        return radius <= 1
-    if shape == "rectangle":
-        return (np.abs(u) <= 1) & (np.abs(v) <= 0.65)
-    if shape == "triangle":
-        return (v <= 0.8) & (v >= 2.2 * np.abs(u) - 1)
-    if shape == "star":
-        return radius <= 0.5 + 0.5 * np.abs(np.cos(2.5 * angle))
-    if shape == "ring":
-        return (radius <= 1) & (radius >= 0.55)
-    if shape == "cross":
-        return ((np.abs(u) <= 0.3) & (np.abs(v) <= 1)) | (
-            (np.abs(v) <= 0.3) & (np.abs(u) <= 1)
-        )
-    if shape == "diamond":
-        return np.abs(u) + np.abs(v) <= 1
-    if shape == "crescent":
-        return (radius <= 1) & (np.hypot(u - 0.55, v) >= 0.75)
-    if shape == "hexagon":
-        return (np.abs(v) <= 0.866) & (0.866 * np.abs(u) + 0.5 * np.abs(v) <= 0.866)
-    return radius <= 0.7 + 0.3 * np.sin(3 * angle + phase)  # blob
+    return SHAPE_MASKS[shape](u, v, radius, angle, phase)
 
 
 def _texture(appearance: dict, rows, cols, rng: np.random.Generator) -> np.ndarray:
     """[H, W] weights of the second colour (0 = first colour)."""
-    texture, period = appearance["texture"], appearance["period"]
-    if texture == "plain":
+    pattern = TEXTURE_PATTERNS[appearance["texture"]]
+    if pattern is None:
         return np.zeros(rows.shape)
     theta = rng.uniform(0, np.pi)
     along = rows * np.cos(theta) + cols * np.sin(theta)
     across = -rows * np.sin(theta) + cols * np.cos(theta)
-    if texture == "stripes":
-        return (np.floor(along / period) % 2).astype(float)
-    if texture == "checks":
-        return ((np.floor(along / period) + np.floor(across / period)) % 2).astype(
-            float
-        )
-    near_dot = np.hypot(
-        (along % period) - period / 2, (across % period) - period / 2
-    )  # dots
-    return (near_dot <= period / 3).astype(float)
+    return pattern(along, across, appearance["period"]).astype(float)
 
 
 def demo_backgrounds() -> list[np.ndarray]:

@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import multiprocessing
-import os
 import random
 import signal
 import threading
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from tfdeeplab.atomic_files import atomic_path, remove_stale_partials
 from tfdeeplab.catalog.datasets import DatasetDescriptor
 from tfdeeplab.data import shard_format
 from tfdeeplab.data.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
@@ -207,32 +207,28 @@ def write_shards(tasks: Sequence[ShardTask], pool=None):
         dict with each shard's `file`, `num_records`, `bytes` and `sha256`.
 
     Raises:
-        ConversionError: a shard cannot be written (a full disk); its temporary
-            file is removed.
+        ConversionError, OutputError: a shard cannot be written (a full disk); its
+            temporary file is removed.
     """
     import tensorflow as tf
 
     all_items = (item for task in tasks for item in task.items)
     prepared = iter(_map(prepare_record, all_items, pool, chunksize=4))
     for task in tasks:
-        temporary = task.path.with_name(f".{task.path.name}.tmp-{os.getpid()}")
         try:
-            _write_shard(task, temporary, prepared, tf)
-            digest = _sha256(temporary)
-            os.replace(temporary, task.path)
+            with atomic_path(task.path, suffix="") as temporary:
+                _write_shard(task, temporary, prepared, tf)
+                digest = _sha256(temporary)
         except tf.errors.OpError as error:  # e.g. a full disk
             raise ConversionError(
                 f"{task.path}: cannot write ({error.message.strip()})"
             ) from None
-        finally:
-            if temporary.exists():
-                temporary.unlink()
-        yield {
-            "file": task.path.name,
-            "num_records": len(task.items),
-            "bytes": task.path.stat().st_size,
-            "sha256": digest,
-        }
+        yield shard_format.shard_entry(
+            file=task.path.name,
+            num_records=len(task.items),
+            size=task.path.stat().st_size,
+            sha256=digest,
+        )
 
 
 def _write_shard(task: ShardTask, temporary: Path, prepared, tf) -> None:
@@ -336,10 +332,12 @@ def _map(function: Callable, tasks: Iterable, pool, chunksize: int = 1):
 
 
 def _remove_stale(out_dir: Path, split: str, keep: set[str]) -> None:
+    """Shards of the split no longer planned, and temporaries of killed writers."""
     for path in out_dir.glob(shard_format.shard_pattern(split)):
         if path.name not in keep:
             path.unlink()
-    for path in out_dir.glob(f".{split}-*.tmp-*"):
+    remove_stale_partials(out_dir / split, name=shard_format.shard_pattern(split))
+    for path in out_dir.glob(f".{split}-*.tmp-*"):  # an earlier version's temporaries
         path.unlink()
 
 
@@ -378,62 +376,76 @@ def convert_split(
         source = (extra or {}).get("source", "its source")
         problem = f"{split}: no images to convert ({source} lists none)"
         return SplitReport(split, 0, [problem], written=False)
-    inspect = functools.partial(inspect_item, dataset=dataset)
-    inspections = list(
-        tqdm(
-            _map(inspect, items, pool, chunksize=8),
-            total=len(items),
-            desc=f"{split}: check",
-            unit="img",
-            disable=not progress,
-        )
-    )
+    inspections = _inspect_all(split, items, dataset, pool, progress)
     problems = [problem for result in inspections for problem in result.problems]
     if problems and not skip_bad:
         return SplitReport(split, len(items), problems, written=False)
-
     good = [result for result in inspections if not result.problems]
     tasks = plan_shards(split, [result.item for result in good], out_dir, shard_bytes)
     previous = {
-        shard["file"]: shard
-        for shard in manifest["splits"].get(split, {}).get("shards", [])
+        shard[shard_format.FILE]: shard
+        for shard in shard_format.listed_shards(
+            manifest[shard_format.SPLITS].get(split, {})
+        )
     }
+    entry = _split_entry(inspections, dataset, len(tasks), extra)
+    manifest[shard_format.SPLITS][split] = entry
+    _remove_stale(out_dir, split, {task.path.name for task in tasks})
+    todo = _keep_finished(tasks, previous, entry)
+    write_manifest(out_dir, manifest)
+    _write_planned(split, todo, entry, out_dir, manifest, pool, progress)
+    reused = len(tasks) - len(todo)
+    return SplitReport(split, len(good), problems, True, len(todo), reused)
+
+
+def _inspect_all(split, items, dataset, pool, progress) -> list[Inspection]:
+    inspect = functools.partial(inspect_item, dataset=dataset)
+    checks = _map(inspect, items, pool, chunksize=8)
+    bar = tqdm(checks, total=len(items), desc=f"{split}: check", unit="img",
+               disable=not progress)  # fmt: skip
+    return list(bar)
+
+
+def _split_entry(inspections, dataset: DatasetDescriptor, num_shards: int, extra):
+    """The manifest entry of a split's good items: counts and class histogram."""
+    good = [result for result in inspections if not result.problems]
     histogram = np.zeros(dataset.num_classes + 1, np.int64)
     for result in good:
         if result.histogram is not None:
             histogram += np.asarray(result.histogram)
-    entry = {
-        "num_images": len(good),
-        "num_shards": len(tasks),
-        "shards": [],
-        "class_pixels": histogram[:-1].tolist(),
-        "ignored_pixels": int(histogram[-1]),
-        "skipped": [
-            {"id": result.item.id, "problems": result.problems}
-            for result in inspections
-            if result.problems
-        ],
-        **(extra or {}),
-    }
-    manifest["splits"][split] = entry
-    _remove_stale(out_dir, split, {task.path.name for task in tasks})
+    skipped = [{"id": result.item.id, "problems": result.problems}
+               for result in inspections if result.problems]  # fmt: skip
+    return shard_format.split_entry(
+        num_images=len(good),
+        num_shards=num_shards,
+        class_pixels=histogram[:-1].tolist(),
+        ignored_pixels=int(histogram[-1]),
+        skipped=skipped,
+        facts=extra,
+    )
 
-    todo, reused = [], 0
+
+def _keep_finished(tasks, previous: dict, entry: dict) -> list:
+    """Record the shards an earlier run finished (same plan, same bytes) in
+    `entry`; return the (task, plan key) pairs still to write."""
+    todo = []
     for task in tasks:
         key = _plan_key(task)
         known = previous.get(task.path.name)
         if (
             known
-            and known.get("plan") == key
+            and known.get(shard_format.PLAN) == key
             and task.path.is_file()
-            and _sha256(task.path) == known["sha256"]
+            and _sha256(task.path) == known[shard_format.SHA256]
         ):
-            entry["shards"].append(known)
-            reused += 1
+            entry[shard_format.SHARDS].append(known)
         else:
             todo.append((task, key))
-    write_manifest(out_dir, manifest)
+    return todo
 
+
+def _write_planned(split, todo, entry, out_dir, manifest, pool, progress) -> None:
+    """Write the shards still to write, recording each in the manifest as it lands."""
     bar = tqdm(
         total=sum(len(task.items) for task, _ in todo),
         desc=f"{split}: write",
@@ -442,13 +454,12 @@ def convert_split(
     )
     keys = {task.path.name: key for task, key in todo}
     for shard in write_shards([task for task, _ in todo], pool):
-        shard["plan"] = keys[shard["file"]]
-        entry["shards"].append(shard)
-        entry["shards"].sort(key=lambda s: s["file"])
+        shard[shard_format.PLAN] = keys[shard[shard_format.FILE]]
+        entry[shard_format.SHARDS].append(shard)
+        entry[shard_format.SHARDS].sort(key=lambda listed: listed[shard_format.FILE])
         write_manifest(out_dir, manifest)
-        bar.update(shard["num_records"])
+        bar.update(shard[shard_format.NUM_RECORDS])
     bar.close()
-    return SplitReport(split, len(good), problems, True, len(todo), reused)
 
 
 def _ignore_interrupts() -> None:
@@ -533,13 +544,9 @@ def _convert_locked(
     splits, dataset, out_dir, workers, shard_bytes, skip_bad, split_facts, progress
 ):
     manifest = read_manifest(out_dir)
-    manifest.update(
-        format_version=FORMAT_VERSION,
-        dataset=dataset.name,
-        num_classes=dataset.num_classes,
-        ignore_label=dataset.ignore_label,
-    )
-    manifest.setdefault("splits", {})
+    shard_format.set_dataset(manifest, dataset=dataset.name,
+                             num_classes=dataset.num_classes,
+                             ignore_label=dataset.ignore_label)  # fmt: skip
     pool = make_pool(workers)
     finished = False
     try:
@@ -584,47 +591,65 @@ def verify(out_dir: Path, progress: bool = True) -> list[str]:
     import tensorflow as tf
 
     manifest = read_manifest(out_dir)
-    problems = []
-    if not manifest["splits"]:
+    if not manifest[shard_format.SPLITS]:
         return [f"{out_dir / MANIFEST}: no splits recorded"]
-    for split, entry in sorted(manifest["splits"].items()):
-        if len(entry["shards"]) != entry["num_shards"]:
-            problems.append(
-                f"{split}: {len(entry['shards'])} of {entry['num_shards']} shards "
-                "written; re-run the converter to finish"
-            )
-        listed = {shard["file"] for shard in entry["shards"]}
-        for path in sorted(out_dir.glob(shard_format.shard_pattern(split))):
-            if path.name not in listed:
-                problems.append(
-                    f"{path}: a {split} shard {MANIFEST} does not list (left by "
-                    "another run; readers ignore it)"
-                )
-        total = 0
-        for shard in tqdm(
-            entry["shards"], desc=f"{split}: verify", disable=not progress
-        ):
-            path = out_dir / shard["file"]
-            if not path.is_file():
-                problems.append(f"{path}: shard missing")
-                continue
-            if _sha256(path) != shard["sha256"]:
-                problems.append(f"{path}: sha256 differs from the manifest")
-            count = 0
-            try:
-                for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-                    shard_format.parse_example(record)
-                    count += 1
-            except (tf.errors.DataLossError, ValueError) as error:
-                problems.append(f"{path}: unreadable record after {count} ({error})")
-                continue
-            if count != shard["num_records"]:
-                problems.append(
-                    f"{path}: {count} records, manifest says {shard['num_records']}"
-                )
-            total += count
-        if total != entry["num_images"] and not problems:
-            problems.append(
-                f"{split}: {total} records, manifest says {entry['num_images']} images"
-            )
+    problems = []
+    for split, entry in sorted(manifest[shard_format.SPLITS].items()):
+        problems += _verify_split(out_dir, split, entry, progress, tf)
     return problems
+
+
+def _verify_split(out_dir: Path, split: str, entry: dict, progress, tf) -> list[str]:
+    """One split's problems: shards unfinished, unlisted, missing, changed, or
+    holding other counts than the manifest says."""
+    shards = shard_format.listed_shards(entry)
+    problems = []
+    if len(shards) != entry[shard_format.NUM_SHARDS]:
+        problems.append(
+            f"{split}: {len(shards)} of {entry[shard_format.NUM_SHARDS]} shards "
+            "written; re-run the converter to finish"
+        )
+    listed = {shard[shard_format.FILE] for shard in shards}
+    for path in sorted(out_dir.glob(shard_format.shard_pattern(split))):
+        if path.name not in listed:
+            problems.append(
+                f"{path}: a {split} shard {MANIFEST} does not list (left by "
+                "another run; readers ignore it)"
+            )
+    total, unreadable = 0, False
+    for shard in tqdm(shards, desc=f"{split}: verify", disable=not progress):
+        count, found = _verify_shard(out_dir / shard[shard_format.FILE], shard, tf)
+        problems += found
+        unreadable = unreadable or count is None
+        total += count or 0
+    expected = entry[shard_format.NUM_IMAGES]
+    if total != expected and not unreadable:
+        problems.append(f"{split}: {total} records, manifest says {expected} images")
+    return problems
+
+
+def _verify_shard(path: Path, shard: dict, tf) -> tuple[int | None, list[str]]:
+    """(records read, None if it cannot be read through; its problems)."""
+    if not path.is_file():
+        return None, [f"{path}: shard missing"]
+    problems = []
+    if _sha256(path) != shard[shard_format.SHA256]:
+        problems.append(f"{path}: sha256 differs from the manifest")
+    count, unreadable = _count_records(path, tf)
+    if unreadable:
+        return None, [*problems, unreadable]
+    if count != shard[shard_format.NUM_RECORDS]:
+        expected = shard[shard_format.NUM_RECORDS]
+        problems.append(f"{path}: {count} records, manifest says {expected}")
+    return count, problems
+
+
+def _count_records(path: Path, tf) -> tuple[int, str]:
+    count = 0
+    try:
+        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+            shard_format.parse_example(record)
+            count += 1
+    except (tf.errors.DataLossError, ValueError) as error:
+        return count, f"{path}: unreadable record after {count} ({error})"
+    return count, ""

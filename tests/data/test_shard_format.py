@@ -64,7 +64,7 @@ def test_shard_names_match_their_pattern(tmp_path):
 
 def test_manifest_round_trip_and_stale_temporaries(tmp_path):
     assert read_manifest(tmp_path) == {"format_version": 1, "splits": {}}
-    (tmp_path / ".manifest.json.tmp-12345").write_text('{"half": ')
+    (tmp_path / ".manifest.json.partial-999999-ab.json").write_text('{"half": ')
     manifest = {
         "format_version": 1,
         "dataset": "voc",

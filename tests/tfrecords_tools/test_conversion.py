@@ -141,11 +141,13 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(voc_root, tmp_path)
     out = tmp_path / "out"
     assert run(voc_root, out) == 0
     before = shard_bytes(out)
-    (out / ".manifest.json.tmp-99999").write_text('{"half": ')
-    (out / ".train-00000-of-00003.tfrecord.tmp-99999").write_bytes(b"half")
+    # pid 999999 is not running: these are a killed writer's.
+    (out / ".manifest.json.partial-999999-ab.json").write_text('{"half": ')
+    (out / ".train-00000-of-00003.tfrecord.partial-999999-cd").write_bytes(b"half")
+    (out / ".train-00001-of-00003.tfrecord.tmp-99999").write_bytes(b"an older one")
     sorted(out.glob("train-*.tfrecord"))[0].unlink()  # so the rerun has work to do
     assert run(voc_root, out) == 0
-    assert not list(out.glob(".*tmp*"))
+    assert not list(out.glob(".*partial*")) and not list(out.glob(".*tmp*"))
     assert shard_bytes(out) == before
 
 
@@ -209,7 +211,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     assert strip((killed / "manifest.json").read_text()) == strip(
         (reference / "manifest.json").read_text()
     )
-    assert not list(killed.glob(".*tmp*"))
+    assert not list(killed.glob(".*tmp*")) and not list(killed.glob(".*partial*"))
 
 
 def test_workers_in_parallel_give_the_same_shards(voc_root, tmp_path):
@@ -236,3 +238,22 @@ def test_unreadable_manifest_is_one_line(voc_root, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {out / 'manifest.json'}: not valid JSON")
     shutil.rmtree(out)
+
+
+def test_verify_reports_every_splits_problems(voc_root, tmp_path, capsys):
+    """A problem in one split once hid a count mismatch in every later one."""
+    out = tmp_path / "out"
+    assert run(voc_root, out) == 0
+    train = sorted(out.glob("train-*.tfrecord"))[0]  # sorted before val
+    data = bytearray(train.read_bytes())
+    data[-5] ^= 0xFF
+    train.write_bytes(bytes(data))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["splits"]["val"]["num_images"] += 1
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert voc.main(["--out", str(out), "--verify", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{train}: sha256 differs from the manifest" in err
+    val_images = manifest["splits"]["val"]["num_images"]
+    assert f"val: {val_images - 1} records, manifest says {val_images} images" in err

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 import tensorflow as tf
 
+from tfdeeplab.catalog.choices import UnknownChoiceError
 from tfdeeplab.training.strategy import (
     DistributionError,
     build_strategy,
@@ -40,8 +41,12 @@ def test_multi_worker_needs_a_cluster(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(DistributionError, match="TF_CONFIG names no cluster"):
         build_strategy("multi_worker")
-    with pytest.raises(DistributionError, match="unknown train.distribution 'tpu'"):
+    with pytest.raises(UnknownChoiceError) as raised:
         build_strategy("tpu")
+    assert str(raised.value) == (
+        "train.distribution: expected one of 'auto', 'one_device', 'mirrored', "
+        "'multi_worker', got 'tpu'"
+    )
 
 
 def _with_task(task_type, task_id, cluster):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from tfdeeplab.catalog import choices
 from tfdeeplab.catalog.datasets import DATASETS, DatasetDescriptor
 from tfdeeplab.catalog.resnet_layout import (
     OUTPUT_STRIDES,
@@ -93,16 +94,16 @@ class ModelConfig:
     units_per_stage: tuple[int, ...] = _field((), minimum=1)
     output_stride: int = _field(16, choices=OUTPUT_STRIDES)
     stem_pool_padding: int = _field(0, choices=(0, 1))
-    batch_norm: str = _field("frozen", choices=("frozen", "train", "sync"))
+    batch_norm: str = _field("frozen", choices=choices.BATCH_NORMS)
     batch_norm_epsilon: float = _field(1e-5, minimum=0.0)
     batch_norm_momentum: float = _field(0.9, minimum=0.0)
     frozen_stages: tuple[str, ...] = _field(("conv1", "res2"), choices=STAGE_NAMES)
     deformable_units: tuple[str, ...] = _field(())
     deformable_groups: int = _field(1, minimum=1)
-    head: str = _field("dcn_deeplab", choices=("dcn_deeplab", "aspp_v2"))
+    head: str = _field("dcn_deeplab", choices=choices.HEADS)
     fc6_channels: int = _field(1024, minimum=1)
     atrous_rates: tuple[int, ...] = _field((6, 12, 18, 24), minimum=1)
-    upsampling: str = _field("deconv", choices=("deconv", "interp"))
+    upsampling: str = _field("deconv", choices=choices.UPSAMPLINGS)
     msc_scales: tuple[float, ...] = _field((), minimum=0.0)
     head_init_stddev: float = _field(0.01, minimum=0.0)
     head_kernel_lr_multiplier: float = _field(1.0, minimum=0.0)
@@ -128,8 +129,10 @@ class ModelConfig:
                     f"expected unit names of ResNet-{self.depth} such as res5a, "
                     f"got {unit!r}",
                 )
-        if self.head == "aspp_v2" and not self.atrous_rates:
-            raise SchemaError("atrous_rates", "expected at least one rate for aspp_v2")
+        if "atrous_rates" in choices.HEAD_OPTIONS[self.head] and not self.atrous_rates:
+            raise SchemaError(
+                "atrous_rates", f"expected at least one rate for {self.head}"
+            )
         if self.msc_scales and self.msc_scales[0] != 1.0:
             raise SchemaError(
                 "msc_scales",
@@ -182,10 +185,10 @@ class DataConfig:
     scale_range: tuple[float, ...] = _field((0.7, 1.5), length=2, minimum=0.0)
     aspect_ratio_tolerance: float = _field(0.15, minimum=0.0)
     max_resize_attempts: int = _field(50, minimum=0)
-    image_interpolation: str = _field("bilinear", choices=("bilinear", "nearest"))
+    image_interpolation: str = _field("bilinear", choices=choices.IMAGE_INTERPOLATIONS)
     pad_value: int = _field(255, minimum=0)
     flip_probability: float = _field(0.5, minimum=0.0)
-    channel_order: str = _field("bgr", choices=("bgr", "rgb"))
+    channel_order: str = _field("bgr", choices=choices.CHANNEL_ORDERS)
     mean: tuple[float, ...] = _field((104.0, 116.0, 122.0), length=3)
     shuffle_buffer: int = _field(1000, minimum=1)
     deterministic: bool = _field(False)
@@ -217,7 +220,7 @@ class ScheduleConfig:
         power: float. Poly: lr = base * (1 - step / total_steps) ** power.
     """
 
-    type: str = _field("piecewise", choices=("piecewise", "poly"))
+    type: str = _field("piecewise", choices=choices.SCHEDULE_TYPES)
     family: str = _field("", choices=("",) + tuple(SCHEDULE_FAMILIES))
     steps: tuple[tuple[float, ...], ...] = _field(
         ((5.0, 1e-3), (8.0, 1e-4)), item_length=2
@@ -290,16 +293,12 @@ class TrainConfig:
     schedule: ScheduleConfig = ScheduleConfig()
     momentum: float = _field(0.9, minimum=0.0)
     weight_decay: float = _field(5e-4, minimum=0.0)
-    gradient_reduction: str = _field("sum", choices=("sum", "mean"))
-    mixed_precision: str = _field(
-        "float32", choices=("float32", "mixed_float16", "mixed_bfloat16")
-    )
+    gradient_reduction: str = _field("sum", choices=choices.GRADIENT_REDUCTIONS)
+    mixed_precision: str = _field("float32", choices=choices.MIXED_PRECISIONS)
     jit_compile: bool = _field(False)
     seed: int = _field(0, minimum=0)
     init_weights: str = _field("")
-    distribution: str = _field(
-        "auto", choices=("auto", "one_device", "mirrored", "multi_worker")
-    )
+    distribution: str = _field("auto", choices=choices.DISTRIBUTIONS)
     checkpoint_every: int = _field(1000, minimum=1)
     keep_checkpoints: int = _field(3, minimum=1)
     log_every: int = _field(20, minimum=1)

@@ -26,6 +26,16 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import implemented, lookup
+
+# Whether a channel order is RGB (as images decode) reversed.
+CHANNEL_REVERSED = implemented(choices.CHANNEL_ORDERS, {"bgr": True, "rgb": False})
+# Whether an image interpolation is bilinear (else nearest).
+BILINEAR = implemented(
+    choices.IMAGE_INTERPOLATIONS, {"bilinear": True, "nearest": False}
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
@@ -212,7 +222,7 @@ def flip_left_right(
 def normalize(image: tf.Tensor, channel_order: str, mean: Sequence[float]) -> tf.Tensor:
     """Step 4: RGB (as decoded) to `channel_order`, minus the per-channel mean."""
     image = tf.cast(image, tf.float32)
-    if channel_order == "bgr":
+    if lookup(CHANNEL_REVERSED, channel_order, "data.channel_order"):
         image = tf.reverse(image, [-1])
     return image - tf.constant(mean, tf.float32)
 

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfdeeplab.data.augment import Augmentation, sample_geometry
+from tfdeeplab.catalog.choices import lookup
+from tfdeeplab.data.augment import (
+    BILINEAR,
+    CHANNEL_REVERSED,
+    Augmentation,
+    sample_geometry,
+)
 from tfdeeplab.ops.crop_resample import (
     crop_labels,
     crop_labels_reference,
@@ -77,6 +83,23 @@ def _window(first, step, valid, crop_len: int, size):
     return start, stop - start + 1
 
 
+def _positions(first, step, length: int) -> tf.Tensor:
+    """first + step * i for i < length, float32."""
+    return first + step * tf.cast(tf.range(length), tf.float32)
+
+
+def _decode_window(encoded, start_row, start_col, height, width) -> tf.Tensor:
+    """The window of the image: only it decoded for a JPEG, cut from a PNG."""
+    window = tf.stack([start_row, start_col, height, width])
+    return tf.cond(
+        tf.io.is_jpeg(encoded),
+        lambda: tf.image.decode_and_crop_jpeg(encoded, window, channels=3),
+        lambda: tf.image.crop_to_bounding_box(
+            tf.io.decode_png(encoded, channels=3), start_row, start_col, height, width
+        ),
+    )
+
+
 def sample_crop(
     encoded_image: tf.Tensor,
     label: tf.Tensor,
@@ -104,12 +127,13 @@ def sample_crop(
         ...                            augmentation)
     """
     crop_height, crop_width = augmentation.crop_size
-    bilinear = augmentation.image_interpolation == "bilinear"
+    bilinear = lookup(
+        BILINEAR, augmentation.image_interpolation, "data.image_interpolation"
+    )
     height, width = tf.shape(label)[0], tf.shape(label)[1]
     new_size, top, left, flip = sample_geometry(
         seed, tf.stack([height, width]), augmentation
     )
-
     first_row, row_step, valid_rows = _axis_plan(height, new_size[0], crop_height, top)
     first_col, col_step, valid_cols = _axis_plan(width, new_size[1], crop_width, left)
     start_row, window_height = _window(
@@ -120,26 +144,19 @@ def sample_crop(
     )
     # A flip mirrors every per-column plan; the window does not change.
     valid_cols = tf.where(flip, tf.reverse(valid_cols, [0]), valid_cols)
-    window = tf.stack([start_row, start_col, window_height, window_width])
-    source = tf.cond(
-        tf.io.is_jpeg(encoded_image),
-        lambda: tf.image.decode_and_crop_jpeg(encoded_image, window, channels=3),
-        lambda: tf.image.crop_to_bounding_box(
-            tf.io.decode_png(encoded_image, channels=3),
-            start_row,
-            start_col,
-            window_height,
-            window_width,
-        ),
+    source = _decode_window(
+        encoded_image, start_row, start_col, window_height, window_width
     )
     nearest_rows = _nearest_indices(height, new_size[0], crop_height, top)
     nearest_cols = _nearest_indices(width, new_size[1], crop_width, left)
     nearest_cols = tf.where(flip, tf.reverse(nearest_cols, [0]), nearest_cols)
     if bilinear:
-        positions_r = tf.cast(tf.range(crop_height), tf.float32)
-        positions_c = tf.cast(tf.range(crop_width), tf.float32)
-        rows = first_row + row_step * positions_r - tf.cast(start_row, tf.float32)
-        cols = first_col + col_step * positions_c - tf.cast(start_col, tf.float32)
+        rows = _positions(first_row, row_step, crop_height) - tf.cast(
+            start_row, tf.float32
+        )
+        cols = _positions(first_col, col_step, crop_width) - tf.cast(
+            start_col, tf.float32
+        )
         cols = tf.where(flip, tf.reverse(cols, [0]), cols)
     else:
         rows = tf.cast(nearest_rows - start_row, tf.float32)
@@ -153,10 +170,11 @@ def sample_crop(
         valid_cols,
         tf.constant(augmentation.mean, tf.float32),
         bilinear=bilinear,
-        reverse_channels=augmentation.channel_order == "bgr",
+        reverse_channels=lookup(
+            CHANNEL_REVERSED, augmentation.channel_order, "data.channel_order"
+        ),
         pad_value=float(augmentation.pad_value),
     )
-
     crop_label = crop_labels if use_kernel else crop_labels_reference
     label = crop_label(
         label,

@@ -47,14 +47,18 @@ def check_shard_sizes(files: Sequence[str], dataset: str) -> None:
             continue
         for name in sorted(files):
             entry = shards.get(Path(name).name)
-            if Path(name).parent != directory or not entry or "bytes" not in entry:
+            if (
+                Path(name).parent != directory
+                or not entry
+                or shard_format.BYTES not in entry
+            ):
                 continue
             size = Path(name).stat().st_size
-            if size != entry["bytes"]:
+            if size != entry[shard_format.BYTES]:
                 verify = dataset_descriptor(dataset).verifier(directory)
                 raise CorruptShardError(
                     f"{name}: {size} bytes, {shard_format.MANIFEST} says "
-                    f"{entry['bytes']}; check the shards with: {verify}"
+                    f"{entry[shard_format.BYTES]}; check the shards with: {verify}"
                 )
 
 
@@ -122,13 +126,9 @@ def check_shards_fit(
     """
     root = Path(root).expanduser()
     manifest = shard_format.read_manifest(root)
-    if "dataset" not in manifest:
+    held = shard_format.dataset_held(manifest)
+    if held is None:
         return
-    held = (
-        manifest["dataset"],
-        manifest.get("num_classes"),
-        manifest.get("ignore_label"),
-    )
     if held != (dataset, num_classes, ignore_label):
         raise ShardsMismatchError(
             f"{Path(root) / shard_format.MANIFEST}: the shards hold dataset {held[0]} "
@@ -162,12 +162,12 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
     directory = Path(root).expanduser()
     pattern = shard_format.shard_pattern(split)
     try:
-        splits = shard_format.read_manifest(directory)["splits"]
+        splits = shard_format.read_manifest(directory)[shard_format.SPLITS]
     except shard_format.ManifestError:
         splits = {}
     converted = sorted(splits)
     entry = splits.get(split) or {}
-    if entry.get("shards") or entry.get("num_shards"):
+    if entry.get(shard_format.SHARDS) or entry.get(shard_format.NUM_SHARDS):
         # The converter's own shards: exactly those the manifest lists.
         files = _listed_shards(directory, split, entry, converter)
     else:  # other tools' shards, or no manifest
@@ -185,11 +185,14 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
 
 
 def _listed_shards(directory: Path, split: str, entry: dict, converter: str):
-    listed = sorted(shard["file"] for shard in entry.get("shards", []))
-    if len(listed) != entry.get("num_shards", len(listed)):
+    listed = sorted(
+        shard[shard_format.FILE] for shard in shard_format.listed_shards(entry)
+    )
+    expected = entry.get(shard_format.NUM_SHARDS, len(listed))
+    if len(listed) != expected:
         raise MissingShardsError(
             f"{directory}: split {split} is incomplete ({len(listed)} of "
-            f"{entry['num_shards']} shards written); finish it with: {converter}"
+            f"{expected} shards written); finish it with: {converter}"
         )
     missing = [name for name in listed if not (directory / name).is_file()]
     if missing:
@@ -223,7 +226,10 @@ def record_counts(files: Sequence[str]) -> list[int]:
         except shard_format.ManifestError:
             continue  # an unreadable manifest only costs a count
         known.update(
-            {str(directory / name): int(s["num_records"]) for name, s in shards.items()}
+            {
+                str(directory / name): int(entry[shard_format.NUM_RECORDS])
+                for name, entry in shards.items()
+            }
         )
     counts = []
     for name in files:

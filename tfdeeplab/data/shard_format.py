@@ -24,9 +24,9 @@ processes import this module and never load it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from tfdeeplab.atomic_files import write_json
 from tfdeeplab.errors import TfdeeplabError
 
 IMAGE_ENCODED = "image/encoded"
@@ -42,6 +42,17 @@ INTEGER_KEYS = (IMAGE_HEIGHT, IMAGE_WIDTH)
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+# The manifest's keys, for its writers and readers alike.
+FORMAT_VERSION_KEY = "format_version"
+DATASET, NUM_CLASSES, IGNORE_LABEL = "dataset", "num_classes", "ignore_label"
+SPLITS = "splits"
+# ... of a split's entry
+NUM_IMAGES, NUM_SHARDS, SHARDS = "num_images", "num_shards", "shards"
+CLASS_PIXELS, IGNORED_PIXELS, SKIPPED = "class_pixels", "ignored_pixels", "skipped"
+# ... of a shard's entry
+FILE, NUM_RECORDS, BYTES = "file", "num_records", "bytes"
+SHA256, PLAN = "sha256", "plan"
 
 
 class ManifestError(TfdeeplabError, ValueError):
@@ -165,7 +176,61 @@ def feature_spec() -> dict:
 # ------------------------------------------------------------------------ manifest
 def empty_manifest() -> dict:
     """A manifest with no splits yet."""
-    return {"format_version": FORMAT_VERSION, "splits": {}}
+    return {FORMAT_VERSION_KEY: FORMAT_VERSION, SPLITS: {}}
+
+
+def set_dataset(
+    manifest: dict, *, dataset: str, num_classes: int, ignore_label: int
+) -> None:
+    """Record in `manifest` what the shards hold (what readers check a recipe by)."""
+    manifest.update(
+        {
+            FORMAT_VERSION_KEY: FORMAT_VERSION,
+            DATASET: dataset,
+            NUM_CLASSES: num_classes,
+            IGNORE_LABEL: ignore_label,
+        }
+    )
+    manifest.setdefault(SPLITS, {})
+
+
+def dataset_held(manifest: dict) -> tuple | None:
+    """(dataset, class count, ignore label) the manifest records, or None (shards
+    of another tool)."""
+    if DATASET not in manifest:
+        return None
+    return manifest[DATASET], manifest.get(NUM_CLASSES), manifest.get(IGNORE_LABEL)
+
+
+def split_entry(
+    *,
+    num_images: int,
+    num_shards: int,
+    class_pixels: list[int],
+    ignored_pixels: int,
+    skipped: list[dict],
+    facts: dict | None = None,
+) -> dict:
+    """A split's entry: its counts, histogram and skipped items (shards to come)."""
+    return {
+        NUM_IMAGES: num_images,
+        NUM_SHARDS: num_shards,
+        SHARDS: [],
+        CLASS_PIXELS: class_pixels,
+        IGNORED_PIXELS: ignored_pixels,
+        SKIPPED: skipped,
+        **(facts or {}),
+    }
+
+
+def shard_entry(*, file: str, num_records: int, size: int, sha256: str) -> dict:
+    """A shard's entry (the converter adds its `plan` key)."""
+    return {FILE: file, NUM_RECORDS: num_records, BYTES: size, SHA256: sha256}
+
+
+def listed_shards(entry: dict) -> list[dict]:
+    """The shard entries of a split's entry."""
+    return list(entry.get(SHARDS, []))
 
 
 def read_manifest(directory: str | Path) -> dict:
@@ -192,23 +257,15 @@ def read_manifest(directory: str | Path) -> dict:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ManifestError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(manifest, dict) or not isinstance(
-        manifest.get("splits", {}), dict
-    ):
+    if not isinstance(manifest, dict) or not isinstance(manifest.get(SPLITS, {}), dict):
         raise ManifestError(f"{path}: expected a JSON object with a `splits` object")
-    manifest.setdefault("splits", {})
+    manifest.setdefault(SPLITS, {})
     return manifest
 
 
 def write_manifest(directory: str | Path, manifest: dict) -> None:
-    """Write the manifest atomically, removing temporaries of killed earlier runs."""
-    directory = Path(directory)
-    path = directory / MANIFEST
-    temporary = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, path)
-    for stale in directory.glob(f".{MANIFEST}.tmp-*"):  # left by a killed earlier run
-        stale.unlink(missing_ok=True)
+    """Write the manifest, whole or not at all."""
+    write_json(Path(directory) / MANIFEST, manifest, sort_keys=True)
 
 
 def manifest_shards(directory: str | Path) -> dict[str, dict]:
@@ -222,7 +279,7 @@ def manifest_shards(directory: str | Path) -> dict[str, dict]:
         725
     """
     return {
-        shard["file"]: shard
-        for split in read_manifest(directory)["splits"].values()
-        for shard in split.get("shards", [])
+        shard[FILE]: shard
+        for split in read_manifest(directory)[SPLITS].values()
+        for shard in listed_shards(split)
     }

@@ -19,9 +19,14 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from tfdeeplab.catalog.choices import lookup
 from tfdeeplab.evaluation.inference import InferenceSettings, predict_probabilities
 
-OUTPUTS = ("labels", "probabilities")
+# What a replica returns of an image's probabilities [H, W, C].
+OUTPUTS = {
+    "labels": lambda probabilities: tf.argmax(probabilities, -1, output_type=tf.int32),
+    "probabilities": lambda probabilities: probabilities,
+}
 
 
 class ReplicatedInference:
@@ -48,17 +53,13 @@ class ReplicatedInference:
         output: str = "labels",
         strategy: tf.distribute.Strategy | None = None,
     ):
-        if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        finish = lookup(OUTPUTS, output, "output")
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         self._output = output
 
         def infer(image):
-            probabilities = predict_probabilities(model, image, settings)
-            if output == "labels":
-                return tf.argmax(probabilities, -1, output_type=tf.int32)
-            return probabilities
+            return finish(predict_probabilities(model, image, settings))
 
         if self.replicas == 1:
             self._infer_one = tf.function(

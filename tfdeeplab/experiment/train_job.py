@@ -17,6 +17,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import lookup
 from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.config import Recipe, save_recipe
 from tfdeeplab.data import shard_format
@@ -127,7 +129,10 @@ def run_notes(recipe: Recipe, replicas: int, images_found: int) -> list[str]:
             f"this run has {replicas}: global batch "
             f"{recipe.train.batch_size * replicas}, steps per epoch follow it"
         )
-    if recipe.model.batch_norm == "train" and replicas > 1:
+    per_replica = lookup(
+        choices.STATISTICS_PER_REPLICA, recipe.model.batch_norm, "model.batch_norm"
+    )
+    if per_replica and replicas > 1:
         notes.append(
             "note: batch_norm is train: every replica keeps its own moving "
             "statistics and the first replica's are saved; batch_norm: sync "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.config.schema import ModelConfig
 from tfdeeplab.models.heads import HEADS
 from tfdeeplab.models.layers import AlignedBilinearResize, FixedBilinearUpsampling
@@ -26,27 +28,39 @@ def _raw_logits(images, config: ModelConfig, dtype_policy):
         deformable_groups=config.deformable_groups,
         dtype_policy=dtype_policy,
     )
+    head = lookup(HEADS, config.head, "model.head")
     head_kwargs = dict(
         num_classes=config.num_classes,
         init_stddev=config.head_init_stddev,
         kernel_lr_multiplier=config.head_kernel_lr_multiplier,
         bias_lr_multiplier=config.head_bias_lr_multiplier,
         dtype_policy=dtype_policy,
+        # The recipe keys only this head reads (fc6_channels, atrous_rates).
+        **{key: getattr(config, key) for key in choices.HEAD_OPTIONS[config.head]},
     )
-    if config.head == "dcn_deeplab":
-        head_kwargs["fc6_channels"] = config.fc6_channels
-    else:
-        head_kwargs["atrous_rates"] = config.atrous_rates
-    return HEADS[config.head](features, **head_kwargs)
+    return head(features, **head_kwargs)
+
+
+UPSAMPLERS = implemented(
+    choices.UPSAMPLINGS,
+    {
+        # The seed's fixed bilinear transposed convolution, kernel 2 * stride.
+        "deconv": lambda config, name, dtype: FixedBilinearUpsampling(
+            config.output_stride, name=name, dtype=dtype
+        ),
+        # DeepLab v2's Caffe Interp: an align-corners bilinear resize.
+        "interp": lambda config, name, dtype: AlignedBilinearResize(
+            name=name, dtype=dtype
+        ),
+    },
+)
 
 
 def _upsampler_factory(config: ModelConfig, dtype_policy):
+    upsampler = lookup(UPSAMPLERS, config.upsampling, "model.upsampling")
+
     def make(name: str) -> keras.layers.Layer:
-        if config.upsampling == "deconv":
-            return FixedBilinearUpsampling(
-                config.output_stride, name=name, dtype=dtype_policy
-            )
-        return AlignedBilinearResize(name=name, dtype=dtype_policy)
+        return upsampler(config, name, dtype_policy)
 
     return make
 

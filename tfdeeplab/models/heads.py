@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import keras
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import implemented
 from tfdeeplab.models.layers import MultiplierConv2D
 
 
@@ -127,4 +129,6 @@ def aspp_v2_head(
     return keras.layers.Add(name="aspp_sum", dtype=dtype_policy)(branches)
 
 
-HEADS = {"dcn_deeplab": dcn_deeplab_head, "aspp_v2": aspp_v2_head}
+HEADS = implemented(
+    choices.HEADS, {"dcn_deeplab": dcn_deeplab_head, "aspp_v2": aspp_v2_head}
+)

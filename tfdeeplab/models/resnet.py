@@ -21,7 +21,10 @@ from collections.abc import Sequence
 
 import keras
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.catalog.resnet_layout import (
+    batch_norm_name,
     resnet_unit_names,
     stage_strides_and_dilations,
 )
@@ -32,11 +35,36 @@ STAGE_WIDTHS = {"res2": 64, "res3": 128, "res4": 256, "res5": 512}  # bottleneck
 BOTTLENECK_EXPANSION = 4
 
 
+def _frozen(factory: _LayerFactory, stage: str, common: dict):
+    """A fixed affine map from the moving statistics, also in training (SPEC §3)."""
+    return FrozenBatchNormalization(**common)
+
+
+def _trained(factory: _LayerFactory, stage: str, common: dict, synchronized=False):
+    """Ordinary BatchNorm: batch statistics in training, per replica or synced."""
+    return keras.layers.BatchNormalization(
+        momentum=factory.momentum,
+        synchronized=synchronized,
+        trainable=factory.trainable(stage),
+        **common,
+    )
+
+
+def _synced(factory: _LayerFactory, stage: str, common: dict):
+    """BatchNorm with statistics over the global batch (all replicas)."""
+    return _trained(factory, stage, common, synchronized=True)
+
+
+BATCH_NORM_LAYERS = implemented(
+    choices.BATCH_NORMS, {"frozen": _frozen, "train": _trained, "sync": _synced}
+)
+
+
 class _LayerFactory:
     """Makes the backbone's conv and BN layers with the options they all share."""
 
     def __init__(self, batch_norm, epsilon, momentum, frozen_stages, dtype_policy):
-        self.batch_norm = batch_norm
+        self.make_batch_norm = lookup(BATCH_NORM_LAYERS, batch_norm, "batch_norm")
         self.epsilon = epsilon
         self.momentum = momentum
         self.frozen_stages = frozenset(frozen_stages)
@@ -70,14 +98,7 @@ class _LayerFactory:
 
     def batch_norm_layer(self, stage, name):
         common = dict(epsilon=self.epsilon, name=name, dtype=self.dtype_policy)
-        if self.batch_norm == "frozen":
-            return FrozenBatchNormalization(**common)
-        return keras.layers.BatchNormalization(
-            momentum=self.momentum,
-            synchronized=self.batch_norm == "sync",
-            trainable=self.trainable(stage),
-            **common,
-        )
+        return self.make_batch_norm(self, stage, common)
 
     def relu(self, name):
         return keras.layers.ReLU(name=name, dtype=self.dtype_policy)
@@ -88,7 +109,7 @@ def _stem(images, layers: _LayerFactory, pool_padding: int):
         images
     )
     x = layers.conv("conv1", "conv1", 64, 7, strides=2)(x)
-    x = layers.batch_norm_layer("conv1", "bn_conv1")(x)
+    x = layers.batch_norm_layer("conv1", batch_norm_name("conv1"))(x)
     x = layers.relu("conv1_relu")(x)
     # Caffe's ceil-mode pooling equals floor-mode pooling over one extra row/column of
     # padding at the bottom/right. The input is post-ReLU (>= 0) and every window holds
@@ -114,17 +135,20 @@ def _bottleneck(
     deformable_groups: int | None,
 ):
     """One bottleneck unit; `unit` is its Caffe name (res4b3), BN names follow."""
-    bn_name = "bn" + unit[len("res") :]
+
+    def batch_norm(stage, conv_name):
+        return layers.batch_norm_layer(stage, batch_norm_name(conv_name))
+
     if shortcut_conv:
         shortcut = layers.conv(
             stage, f"{unit}_branch1", width * BOTTLENECK_EXPANSION, 1, stride
         )(x)
-        shortcut = layers.batch_norm_layer(stage, f"{bn_name}_branch1")(shortcut)
+        shortcut = batch_norm(stage, f"{unit}_branch1")(shortcut)
     else:
         shortcut = x
 
     y = layers.conv(stage, f"{unit}_branch2a", width, 1, stride)(x)
-    y = layers.batch_norm_layer(stage, f"{bn_name}_branch2a")(y)
+    y = batch_norm(stage, f"{unit}_branch2a")(y)
     y = layers.relu(f"{unit}_branch2a_relu")(y)
     if deformable_groups is None:
         y = layers.conv(
@@ -134,10 +158,10 @@ def _bottleneck(
         y = _deformable_branch2b(
             y, layers, stage, unit, width, dilation, deformable_groups
         )
-    y = layers.batch_norm_layer(stage, f"{bn_name}_branch2b")(y)
+    y = batch_norm(stage, f"{unit}_branch2b")(y)
     y = layers.relu(f"{unit}_branch2b_relu")(y)
     y = layers.conv(stage, f"{unit}_branch2c", width * BOTTLENECK_EXPANSION, 1)(y)
-    y = layers.batch_norm_layer(stage, f"{bn_name}_branch2c")(y)
+    y = batch_norm(stage, f"{unit}_branch2c")(y)
 
     y = keras.layers.Add(name=unit, dtype=layers.dtype_policy)([shortcut, y])
     return layers.relu(f"{unit}_relu")(y)

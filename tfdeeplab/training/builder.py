@@ -14,6 +14,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.config.schema import Recipe, TrainConfig
 from tfdeeplab.models import build_model, weight_multipliers
 from tfdeeplab.training.schedules import (
@@ -53,15 +55,34 @@ def build_schedule(
     Example:
         >>> build_schedule(recipe.train, 10582, 10)(21160)  # lr after epoch 5
     """
-    schedule = config.schedule
-    if schedule.type == "poly":
-        return PolySchedule(
-            schedule.base_learning_rate,
-            total_steps(config, num_images, global_batch),
-            schedule.power,
-        )
+    make = lookup(SCHEDULES, config.schedule.type, "train.schedule.type")
+    return make(config, num_images, global_batch)
+
+
+def _piecewise(config: TrainConfig, num_images: int, global_batch: int):
+    """The seed's steps in scaled epochs (SPEC §3)."""
     per_epoch = iterations_per_epoch(num_images, global_batch, config.epoch_scale)
-    return PiecewiseEpochSchedule(schedule.piecewise_steps, per_epoch)
+    return PiecewiseEpochSchedule(config.schedule.piecewise_steps, per_epoch)
+
+
+def _poly(config: TrainConfig, num_images: int, global_batch: int):
+    """DeepLab v2's base * (1 - step / total) ** power."""
+    schedule = config.schedule
+    return PolySchedule(
+        schedule.base_learning_rate,
+        total_steps(config, num_images, global_batch),
+        schedule.power,
+    )
+
+
+SCHEDULES = implemented(
+    choices.SCHEDULE_TYPES, {"piecewise": _piecewise, "poly": _poly}
+)
+# Whether a precision's gradients need dynamic loss scaling (float16's range).
+LOSS_SCALED = implemented(
+    choices.MIXED_PRECISIONS,
+    {"float32": False, "mixed_float16": True, "mixed_bfloat16": False},
+)
 
 
 def build_optimizer(
@@ -95,7 +116,7 @@ def build_optimizer(
     optimizer = keras.optimizers.SGD(
         learning_rate=learning_rate, momentum=config.momentum
     )
-    if config.mixed_precision == "mixed_float16":
+    if lookup(LOSS_SCALED, config.mixed_precision, "train.mixed_precision"):
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 

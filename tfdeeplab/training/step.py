@@ -18,9 +18,18 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.models.multipliers import Multipliers
 from tfdeeplab.training.losses import segmentation_loss
 from tfdeeplab.training.optimizer import scale_gradients
+
+# What each replica's loss counts for, given the replicas: Keras sums the replicas'
+# gradients, so `sum` keeps each loss whole and `mean` takes 1/replicas of it.
+OBJECTIVE_SHARES = implemented(
+    choices.GRADIENT_REDUCTIONS,
+    {"sum": lambda replicas: 1.0, "mean": lambda replicas: 1.0 / replicas},
+)
 
 
 class TrainStep:
@@ -54,8 +63,9 @@ class TrainStep:
         ignore_label: int = 255,
         jit_compile: bool = False,
     ):
-        if gradient_reduction not in ("sum", "mean"):
-            raise ValueError(f"unknown gradient_reduction {gradient_reduction!r}")
+        self._objective_share = lookup(
+            OBJECTIVE_SHARES, gradient_reduction, "train.gradient_reduction"
+        )
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -82,7 +92,7 @@ class TrainStep:
         with tf.GradientTape() as tape:
             outputs = self.model(images, training=True)
             loss = segmentation_loss(labels, outputs, self.ignore_label)
-            objective = loss / replicas if self.gradient_reduction == "mean" else loss
+            objective = loss * self._objective_share(replicas)
             if self._loss_scaled:
                 objective = self.optimizer.scale_loss(objective)
         return loss, tape.gradient(objective, variables)

@@ -14,6 +14,8 @@ import os
 
 import tensorflow as tf
 
+from tfdeeplab.catalog import choices
+from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.errors import TfdeeplabError
 
 
@@ -55,36 +57,51 @@ def build_strategy(kind: str = "auto") -> tf.distribute.Strategy:
         tf.distribute.Strategy.
 
     Raises:
-        DistributionError: for `multi_worker` without a cluster in TF_CONFIG, or an
-            unknown kind.
+        DistributionError: for `multi_worker` without a cluster in TF_CONFIG.
+        UnknownChoiceError: an unknown kind.
 
     Example:
         >>> strategy = build_strategy("auto")
         >>> global_batch = recipe.train.batch_size * strategy.num_replicas_in_sync
     """
     cluster = cluster_from_env()
-    if kind == "auto":
-        if cluster:
-            kind = "multi_worker"
-        elif len(tf.config.list_logical_devices("GPU")) > 1:
-            kind = "mirrored"
-        else:
-            kind = "one_device"
-    if kind == "one_device":
-        return tf.distribute.get_strategy()
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy(_local_devices())
-    if kind == "multi_worker":
-        if not cluster:
-            raise DistributionError(
-                "train.distribution is multi_worker but TF_CONFIG names no cluster; "
-                "set TF_CONFIG on every worker (see README, 'Several machines')"
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise DistributionError(
-        f"unknown train.distribution {kind!r} (expected auto, one_device, mirrored "
-        "or multi_worker)"
-    )
+    return lookup(STRATEGIES, kind, "train.distribution")(cluster)
+
+
+def _auto(cluster: dict | None) -> tf.distribute.Strategy:
+    if cluster:
+        return _multi_worker(cluster)
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return _mirrored(cluster)
+    return _one_device(cluster)
+
+
+def _one_device(cluster: dict | None) -> tf.distribute.Strategy:
+    return tf.distribute.get_strategy()
+
+
+def _mirrored(cluster: dict | None) -> tf.distribute.Strategy:
+    return tf.distribute.MirroredStrategy(_local_devices())
+
+
+def _multi_worker(cluster: dict | None) -> tf.distribute.Strategy:
+    if not cluster:
+        raise DistributionError(
+            "train.distribution is multi_worker but TF_CONFIG names no cluster; "
+            "set TF_CONFIG on every worker (see README, 'Several machines')"
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+STRATEGIES = implemented(
+    choices.DISTRIBUTIONS,
+    {
+        "auto": _auto,
+        "one_device": _one_device,
+        "mirrored": _mirrored,
+        "multi_worker": _multi_worker,
+    },
+)
 
 
 def evaluation_strategy(kind: str = "auto") -> tf.distribute.Strategy:

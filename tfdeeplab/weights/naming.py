@@ -4,9 +4,10 @@ Our ResNet layers carry the released Caffe models' names: `conv1`, `bn_conv1`,
 `res4b22_branch2c`, `bn4b22_branch2c`; heads `fc6`/`score` (DCN DeepLab) or
 `aspp_c0..3` (ASPP). A format's tensors become `Tensor(layer, role, array)` records:
 role `kernel` (already HWIO), `bias`, or a BatchNorm statistic (`gamma`, `beta`,
-`mean`, `variance`), with the format's BatchNorm epsilon, so the importer can fold
-what needs folding. Anything else a file holds (a classifier, `num_batches_tracked`)
-is `None`: reported as unused.
+`mean`, `variance`, Caffe's `scale_factor`); the importer knows each format's
+BatchNorm epsilon (`importer.SOURCE_EPSILON`) and folds what needs folding. Anything
+else a file holds (a classifier, `num_batches_tracked`) is `None`: reported as
+unused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import dataclasses
 import re
 
 import numpy as np
+
+from tfdeeplab.catalog.resnet_layout import batch_norm_name
+
+# The naming rule conv -> BatchNorm lives in the ResNet layout; its old name here.
+bn_name = batch_norm_name
 
 BRANCHES = {0: "branch1", 1: "branch2a", 2: "branch2b", 3: "branch2c"}
 BN_ROLES = ("gamma", "beta", "mean", "variance")
@@ -34,12 +40,6 @@ class Tensor:
     layer: str
     role: str
     value: np.ndarray
-
-
-def bn_name(conv_layer: str) -> str:
-    """The BatchNorm after a convolution: conv1 -> bn_conv1, res2a_branch1 ->
-    bn2a_branch1."""
-    return "bn_conv1" if conv_layer == "conv1" else "bn" + conv_layer[len("res") :]
 
 
 def _oihw_to_hwio(value: np.ndarray) -> np.ndarray:
@@ -125,7 +125,7 @@ def from_keras(
     stage, block, branch, kind = match.groups()[:4]
     unit = _unit(units, f"res{stage}", int(block))
     conv = f"{unit}_{BRANCHES[int(branch)]}"
-    return [Tensor(conv if kind == "conv" else bn_name(conv), role, value)]
+    return [Tensor(conv if kind == "conv" else batch_norm_name(conv), role, value)]
 
 
 # kazuto1011/deeplab-pytorch DeepLabV2: layer1.conv1.conv.weight,
@@ -173,7 +173,7 @@ def from_torch(
         role = "kernel" if weight == "weight" else "bias"
         value = _oihw_to_hwio(value) if role == "kernel" else value
         return [Tensor(conv, role, value)]
-    return [Tensor(bn_name(conv), _TORCH_BN_ROLES[weight], value)]
+    return [Tensor(batch_norm_name(conv), _TORCH_BN_ROLES[weight], value)]
 
 
 def _unit(units: dict[str, tuple[str, ...]], stage: str, block: int) -> str:
