@@ -284,9 +284,33 @@ def _variant_tiles(image, window, strides):
     return starts, cut, counts
 
 
-def _add_variant(total, model, scaled, size, flip, settings, weight):
+def _add_unscaled_tiles(total, probabilities, starts, size, counts, flip, weight):
+    """`_add_tiles` for a variant at the image's own size: no resampling, only the
+    division by the overlap counts (a tile past the image is cut to it)."""
+    rows = starts[:, :1] + tf.range(tf.shape(probabilities)[1])[None, :]  # [B, wh]
+    cols = starts[:, 1:] + tf.range(tf.shape(probabilities)[2])[None, :]  # [B, ww]
+    keep_rows = tf.minimum(tf.shape(rows)[1], size[0])
+    keep_cols = tf.minimum(tf.shape(cols)[1], size[1])
+    rows, cols = rows[:, :keep_rows], cols[:, :keep_cols]
+    share = (
+        weight
+        / tf.gather(counts[0], rows)[:, :, None, None]
+        / tf.gather(counts[1], cols)[:, None, :, None]
+    )
+    values = probabilities[:, :keep_rows, :keep_cols] * share
+    if flip:  # the canvas is of the flipped image: column c is the image's W-1-c
+        cols = size[1] - 1 - cols
+    pixels = rows[:, :, None] * size[1] + cols[:, None, :]
+    classes = tf.shape(values)[-1]
+    return tf.raw_ops.InplaceAdd(
+        x=total, i=tf.reshape(pixels, [-1]), v=tf.reshape(values, [-1, classes])
+    )
+
+
+def _add_variant(total, model, scaled, size, flip, settings, weight, unscaled):
     """Add one variant's (scale's, flip's) probabilities into `total`, flat
-    [H * W, C]; None makes the sum (its class count comes from the first batch)."""
+    [H * W, C]; None makes the sum (its class count comes from the first batch).
+    An `unscaled` variant (scale 1) is added without resampling."""
     if settings.window is None:  # the scaled image whole: one tile of its size
         window = (tf.shape(scaled)[0], tf.shape(scaled)[1])
         strides = window
@@ -319,7 +343,14 @@ def _add_variant(total, model, scaled, size, flip, settings, weight):
         at = starts[index : tf.minimum(index + batch, count)]
         if probabilities is None:
             probabilities = _softmax(model, cut(at))
-        total = _add_tiles(total, probabilities, at, window, rows, cols, reach, weight)
+        if unscaled:
+            total = _add_unscaled_tiles(
+                total, probabilities, at, size, counts, flip, weight
+            )
+        else:
+            total = _add_tiles(
+                total, probabilities, at, window, rows, cols, reach, weight
+            )
         return index + batch, total
 
     if total is None:
@@ -375,6 +406,13 @@ def predict_probabilities(
         if flip:
             scaled = tf.reverse(scaled, [1])
         total = _add_variant(
-            total, model, scaled, size, flip, settings, 1.0 / len(variants)
+            total,
+            model,
+            scaled,
+            size,
+            flip,
+            settings,
+            1.0 / len(variants),
+            unscaled=scale == 1.0,
         )
     return tf.reshape(total, tf.concat([size, tf.shape(total)[-1:]], 0))
