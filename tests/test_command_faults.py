@@ -1084,3 +1084,36 @@ def test_a_command_starts_without_tensorflows_cuda_complaint(tmp_path):
     assert finished.returncode == 0, finished.stderr
     assert "cuInit" not in finished.stderr and finished.stderr.strip() == ""
     assert "parameters" in finished.stdout
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbled"])
+@pytest.mark.parametrize("command", ["evaluate", "export", "predict"])
+def test_a_lost_checkpoint_index_hides_nothing_from_any_command(
+    demo_shards, run_copy, tmp_path, damage, command, capsys
+):
+    """Training resumes by the checkpoint files; every other command reads the
+    same newest checkpoint, not the `checkpoint` index."""
+    index = run_copy / "checkpoints" / "checkpoint"
+    if damage == "deleted":
+        index.unlink()
+    else:
+        index.write_text("model_checkpoint_path: {{{ garbage\n")
+    out = tmp_path / "out"
+    checkpoint = ["--checkpoint", str(run_copy)]
+    if command == "evaluate":
+        code = evaluate(demo_shards, *checkpoint, "--json", str(out))
+        assert json.loads(out.read_text())["checkpoint"].endswith("ckpt-6")
+    elif command == "export":
+        code = export(demo_shards, *checkpoint, "--out", str(out))
+    else:
+        code = predict(
+            demo_shards,
+            *map(str, photos(tmp_path / "in", 1)),
+            "--recipe",
+            str(RECIPE),
+            *checkpoint,
+            "--out",
+            str(out),
+        )
+    assert code == 0
+    assert str(run_copy / "checkpoints" / "ckpt-6") in capsys.readouterr().out

@@ -85,6 +85,11 @@ def test_only_builders_read_recipe_objects():
     "module",
     [
         "tfdeeplab.config",  # recipes are checked before TensorFlow loads
+        "tfdeeplab.catalog.datasets",
+        "tfdeeplab.catalog.choices",
+        "tfdeeplab.cli",  # commands check their arguments before TensorFlow loads
+        "tfdeeplab.errors",
+        "tfdeeplab.atomic_files",
         "tfdeeplab.data.datasets",
         "tfdeeplab.evaluation.crf_pool",  # imported by the CRF workers
         "tfdeeplab.data.shard_format",
@@ -100,3 +105,49 @@ def test_light_modules_load_without_tensorflow(module):
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+# The two functions that are the deformable convolution's maths, kept whole.
+LONG_ON_PURPOSE = {
+    "tfdeeplab/ops/deformable_conv/reference.py:deformable_conv2d_reference",
+    "tfdeeplab/ops/deformable_conv/kernel.py:deformable_conv2d_custom_op",
+}
+
+
+def test_no_library_function_is_longer_than_80_lines():
+    long = []
+    for package in ("tfdeeplab", "tfrecords_tools"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                lines = node.end_lineno - node.lineno + 1
+                name = f"{relative}:{node.name}"
+                if lines > 80 and name not in LONG_ON_PURPOSE:
+                    long.append(f"{name} ({lines} lines)")
+    assert long == []
+
+
+def test_the_recipe_schema_imports_no_package_that_reads_recipes():
+    """config imports only the pure facts (catalog) and the shared helpers: no
+    cycle config <-> data or config <-> models."""
+    allowed = {
+        "tfdeeplab.catalog",
+        "tfdeeplab.errors",
+        "tfdeeplab.atomic_files",
+        "tfdeeplab.cli",
+    }
+    for path in sorted((ROOT / "tfdeeplab" / "config").rglob("*.py")):
+        for name in imported_modules(path):
+            if name.startswith("tfdeeplab.") and not name.startswith(
+                "tfdeeplab.config"
+            ):
+                assert any(name.startswith(prefix) for prefix in allowed), (path, name)
+    for path in sorted((ROOT / "tfdeeplab" / "catalog").rglob("*.py")):
+        for name in imported_modules(path):
+            if name.startswith("tfdeeplab."):
+                assert name.startswith(("tfdeeplab.catalog", "tfdeeplab.errors")), (
+                    path,
+                    name,
+                )

@@ -106,18 +106,7 @@ def write_demo_shards(
         "seed": seed,
     }
     record_file = directory / DATA_RECORD
-    record = _read_record(record_file)
-    if record is None:
-        log(f"note: {record_file} is damaged; writing the demo data again")
-        record = {"settings": settings}
-    elif record.get("settings", settings) != settings or (
-        not record and (shards / "manifest.json").is_file()
-    ):
-        raise DemoDataMismatch(
-            f"{directory} holds demo data written with other settings "
-            f"({record.get('settings', 'an older demo')}, not {settings}); remove "
-            "it or use another --dir"
-        )
+    record = _data_record(directory, settings, log)
     if record.get("converted"):
         return shards
     sources = directory / "sources"
@@ -140,6 +129,27 @@ def write_demo_shards(
         )
     write_json(record_file, {"settings": settings, "converted": True})
     return shards
+
+
+def _data_record(directory: Path, settings: dict, log) -> dict:
+    """The data step's record: {} for none, the settings alone when it was damaged.
+
+    Raises:
+        DemoDataMismatch: the directory holds data of other settings.
+    """
+    record = _read_record(directory / DATA_RECORD)
+    if record is None:
+        log(f"note: {directory / DATA_RECORD} is damaged; writing the demo data again")
+        return {"settings": settings}
+    if record.get("settings", settings) != settings or (
+        not record and (directory / "shards" / "manifest.json").is_file()
+    ):
+        raise DemoDataMismatch(
+            f"{directory} holds demo data written with other settings "
+            f"({record.get('settings', 'an older demo')}, not {settings}); remove "
+            "it or use another --dir"
+        )
+    return record
 
 
 def _write_demo_sources(

@@ -100,6 +100,25 @@ def _decode_window(encoded, start_row, start_col, height, width) -> tf.Tensor:
     )
 
 
+def _resample_image(
+    source, rows, cols, valid_rows, valid_cols, bilinear, augmentation, use_kernel
+):
+    """The crop from the decoded window: resampled, padded, channels, mean."""
+    resample = crop_resample if use_kernel else crop_resample_reference
+    reverse = lookup(CHANNEL_REVERSED, augmentation.channel_order, "data.channel_order")
+    return resample(
+        source,
+        rows,
+        cols,
+        valid_rows,
+        valid_cols,
+        tf.constant(augmentation.mean, tf.float32),
+        bilinear=bilinear,
+        reverse_channels=reverse,
+        pad_value=float(augmentation.pad_value),
+    )
+
+
 def sample_crop(
     encoded_image: tf.Tensor,
     label: tf.Tensor,
@@ -161,19 +180,8 @@ def sample_crop(
     else:
         rows = tf.cast(nearest_rows - start_row, tf.float32)
         cols = tf.cast(nearest_cols - start_col, tf.float32)
-    resample = crop_resample if use_kernel else crop_resample_reference
-    image = resample(
-        source,
-        rows,
-        cols,
-        valid_rows,
-        valid_cols,
-        tf.constant(augmentation.mean, tf.float32),
-        bilinear=bilinear,
-        reverse_channels=lookup(
-            CHANNEL_REVERSED, augmentation.channel_order, "data.channel_order"
-        ),
-        pad_value=float(augmentation.pad_value),
+    image = _resample_image(
+        source, rows, cols, valid_rows, valid_cols, bilinear, augmentation, use_kernel
     )
     crop_label = crop_labels if use_kernel else crop_labels_reference
     label = crop_label(

@@ -148,8 +148,17 @@ def training_batches(
     example_seeds = tf.data.Dataset.range(consumed, 2**62).map(
         lambda index: tf.stack([tf.constant(seed, tf.int64), index])
     )
+    crop = _cropper(augmentation, ignore_label, use_kernel)
+    dataset = tf.data.Dataset.zip((records, example_seeds)).map(
+        crop, num_parallel_calls=AUTOTUNE, deterministic=deterministic
+    )
+    return _finish(dataset.batch(batch_size, drop_remainder=True), deterministic)
 
-    def example(record, example_seed):
+
+def _cropper(augmentation: Augmentation, ignore_label: int, use_kernel: bool):
+    """(record, example seed) -> the SPEC §3 crop (image, label) of the record."""
+
+    def crop(record, example_seed):
         parsed = parse_record(record)
         label = decode_label(parsed, ignore_label)
         return sample_crop(
@@ -160,10 +169,10 @@ def training_batches(
             use_kernel=use_kernel,
         )
 
-    dataset = tf.data.Dataset.zip((records, example_seeds)).map(
-        example, num_parallel_calls=AUTOTUNE, deterministic=deterministic
-    )
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return crop
+
+
+def _finish(dataset: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
     options = tf.data.Options()
     options.deterministic = deterministic
     # Shards are split by file above; stop tf.distribute from sharding again.

@@ -116,23 +116,14 @@ def evaluate_split(
         predictions = _predictions(dataset, infer)
         if crf is not None:
             pool = stack.enter_context(CrfPool(crf, crf_workers))
-            predictions = pool.ordered(
-                (
-                    (example, output.numpy(), example["rgb"].numpy())
-                    for example, output in predictions
-                ),
-                name=_image_id,
-            )
+            predictions = _refined(pool, predictions)
         for example, labels in predictions:
             matrix.update(example["label"], labels)
             if on_prediction is not None:
-                on_prediction(
-                    {key: value.numpy() for key, value in example.items()},
-                    np.asarray(labels),
-                )
+                as_numpy = {key: value.numpy() for key, value in example.items()}
+                on_prediction(as_numpy, np.asarray(labels))
             count += 1
-            if first_done is None:
-                first_done = time.perf_counter()
+            first_done = first_done or time.perf_counter()
             bar.update(1)
     bar.close()
     if not count:
@@ -141,6 +132,15 @@ def evaluate_split(
     return EvaluationResult(
         matrix.counts, matrix.metrics(), count, end - start, end - first_done
     )
+
+
+def _refined(pool: CrfPool, predictions):
+    """(example, CRF label map) in order, the CRF in the pool's processes."""
+    items = (
+        (example, output.numpy(), example["rgb"].numpy())
+        for example, output in predictions
+    )
+    return pool.ordered(items, name=_image_id)
 
 
 def _image_id(example: dict) -> str:

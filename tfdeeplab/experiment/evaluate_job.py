@@ -153,23 +153,10 @@ def evaluate(
     if recipe.eval.crf.enabled:
         require_crf()  # before any work
         crf = crf_arguments(recipe)
-    strategy = evaluation_strategy(recipe.train.distribution)
-    with strategy.scope():
-        model = build_model(recipe.model)
-    loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
+    strategy, model, loaded = _weighted_model(recipe, checkpoint, weights)
     descriptor = dataset_descriptor(data.dataset)
-    save = None
-    if save_predictions is not None:
-        write = outputs.submission_writer(descriptor, Path(save_predictions))
-        save = lambda example, labels: write(example["id"].decode(), labels)  # noqa: E731
     settings = inference_settings(recipe)
-    replicas = strategy.num_replicas_in_sync
-    log(
-        f"evaluating {loaded} on {data.root} {split}: scales "
-        f"{list(settings.scales)}, window {list(settings.window)}, flip "
-        f"{settings.flip}, CRF {'on' if crf else 'off'}"
-        + (f", {replicas} replicas" if replicas > 1 else "")
-    )
+    log(_evaluating(loaded, data.root, split, settings, crf, strategy))
     images = naming_bad_shards(
         iter(eval_dataset(recipe, split)), files, descriptor.verifier(data.root)
     )
@@ -181,18 +168,62 @@ def evaluate(
         crf=crf,
         crf_workers=recipe.eval.crf.workers,
         strategy=strategy,
-        on_prediction=save,
+        on_prediction=_prediction_writer(descriptor, save_predictions),
         progress=progress,
         total=sum(record_counts(files)),
     )
-    run = run_directory_of(loaded) if checkpoint is not None else None
+    settings = {**dataclasses.asdict(settings), "crf": crf, "split": split}
+    return _report(
+        recipe,
+        split,
+        loaded,
+        checkpoint is not None,
+        settings,
+        result,
+        descriptor,
+        json_path,
+    )
+
+
+def _evaluating(loaded, root, split, settings, crf, strategy) -> str:
+    """The line saying what is evaluated, on what, how."""
+    replicas = strategy.num_replicas_in_sync
+    return (
+        f"evaluating {loaded} on {root} {split}: scales {list(settings.scales)}, "
+        f"window {list(settings.window)}, flip {settings.flip}, CRF "
+        f"{'on' if crf else 'off'}" + (f", {replicas} replicas" if replicas > 1 else "")
+    )
+
+
+def _weighted_model(recipe: Recipe, checkpoint, weights):
+    """(strategy, the recipe's model under it with the weights, what was loaded)."""
+    strategy = evaluation_strategy(recipe.train.distribution)
+    with strategy.scope():
+        model = build_model(recipe.model)
+    return strategy, model, load_weights(model, checkpoint=checkpoint, weights=weights)
+
+
+def _prediction_writer(descriptor, folder):
+    """The evaluator's `on_prediction` writing each label map, or None."""
+    if folder is None:
+        return None
+    write = outputs.submission_writer(descriptor, Path(folder))
+    return lambda example, labels: write(example["id"].decode(), labels)
+
+
+def _report(
+    recipe, split, loaded, from_checkpoint, settings, result, descriptor, json_path
+) -> EvaluationReport:
+    """The report, written as JSON and to the run's TensorBoard where they go."""
+    run = run_directory_of(loaded) if from_checkpoint else None
+    classes = recipe.model.num_classes
     report = EvaluationReport(
         recipe=recipe.name,
         split=split,
         checkpoint=loaded,
         step=checkpoint_step(loaded) if run else None,
-        settings={**dataclasses.asdict(settings), "crf": crf, "split": split},
-        class_names=[descriptor.class_name(i) for i in range(recipe.model.num_classes)],
+        settings=settings,
+        class_names=[descriptor.class_name(i) for i in range(classes)],
         metrics=result.metrics,
         matrix=result.matrix,
         images=result.images,

@@ -268,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         "($TFDEEPLAB_OP_CACHE, else ~/.cache/tfdeeplab/ops) and print where.",
     )
     parser.parse_args(argv)
+    from tfdeeplab.cli import run_command
+
+    return run_command(_build_every_op)
+
+
+def _build_every_op() -> int:
     failed = 0
     for name in project_ops():
         try:
