@@ -401,8 +401,13 @@ def convert_split(
 def _inspect_all(split, items, dataset, pool, progress) -> list[Inspection]:
     inspect = functools.partial(inspect_item, dataset=dataset)
     checks = _map(inspect, items, pool, chunksize=8)
-    bar = tqdm(checks, total=len(items), desc=f"{split}: check", unit="img",
-               disable=not progress)  # fmt: skip
+    bar = tqdm(
+        checks,
+        total=len(items),
+        desc=f"{split}: check",
+        unit="img",
+        disable=not progress,
+    )
     return list(bar)
 
 
@@ -413,8 +418,11 @@ def _split_entry(inspections, dataset: DatasetDescriptor, num_shards: int, extra
     for result in good:
         if result.histogram is not None:
             histogram += np.asarray(result.histogram)
-    skipped = [{"id": result.item.id, "problems": result.problems}
-               for result in inspections if result.problems]  # fmt: skip
+    skipped = [
+        {"id": result.item.id, "problems": result.problems}
+        for result in inspections
+        if result.problems
+    ]
     return shard_format.split_entry(
         num_images=len(good),
         num_shards=num_shards,
@@ -544,9 +552,12 @@ def _convert_locked(
     splits, dataset, out_dir, workers, shard_bytes, skip_bad, split_facts, progress
 ):
     manifest = read_manifest(out_dir)
-    shard_format.set_dataset(manifest, dataset=dataset.name,
-                             num_classes=dataset.num_classes,
-                             ignore_label=dataset.ignore_label)  # fmt: skip
+    shard_format.set_dataset(
+        manifest,
+        dataset=dataset.name,
+        num_classes=dataset.num_classes,
+        ignore_label=dataset.ignore_label,
+    )
     pool = make_pool(workers)
     finished = False
     try:

@@ -87,3 +87,45 @@ def test_the_converters_write_the_splits_the_table_names(tmp_path):
     sbd_root = write_sbd_tree(tmp_path, ["2007_000003"], [], size=(8, 8))
     splits, _ = voc_splits(voc_root, sbd_root)
     assert set(splits) == set(DATASETS["voc"].splits)
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_a_descriptor_is_a_value_that_travels_through_json(name):
+    import json
+
+    from tfdeeplab.catalog.datasets import DatasetDescriptor
+
+    descriptor = DATASETS[name]
+    record = json.loads(json.dumps(descriptor.to_json()))
+    assert DatasetDescriptor.from_json(record, "manifest.json") == descriptor
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"class_names": "background"}, "class_names"),
+        ({"colours": [[0, 0, 0]] * 255}, "colours"),
+        ({"ignore_label": 256}, "ignore_label"),
+        ({"splits": {"train": "many"}}, "splits"),
+        ({"name": None}, "name"),
+    ],
+)
+def test_a_descriptor_file_that_is_not_one_names_the_key(change, key):
+    from tfdeeplab.catalog.datasets import DatasetDescriptor, DescriptorError
+
+    record = {**DATASETS["voc"].to_json(), **change}
+    with pytest.raises(DescriptorError) as raised:
+        DatasetDescriptor.from_json(record, "data/x/manifest.json")
+    assert str(raised.value).startswith(f"data/x/manifest.json: {key}: expected")
+    with pytest.raises(DescriptorError, match="dataset: expected a JSON object"):
+        DatasetDescriptor.from_json([1, 2], "data/x/manifest.json")
+
+
+def test_cityscapes_predictions_are_submitted_as_label_ids():
+    from cityscapesscripts.helpers.labels import trainId2label
+
+    submission = DATASETS["cityscapes"].submission
+    values = submission.values()
+    assert [values[i] for i in range(19)] == [trainId2label[i].id for i in range(19)]
+    assert submission.file_name.format(id="x") == "x_leftImg8bit.png"
+    assert DATASETS["voc"].submission.palette

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfdeeplab.atomic_files import write_atomically
 from tfdeeplab.comparison.schedule_table import ScheduleTable
 
 
@@ -18,12 +19,14 @@ def _pyplot():
 
 
 def _save(figure, path: Path) -> Path:
-    """Write `figure` atomically: a finished PNG or none."""
+    """Write `figure` as a PNG, whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
-    temporary.replace(path)
-    return path
+    return write_atomically(
+        path,
+        lambda temporary: figure.savefig(
+            temporary, format="png", dpi=110, bbox_inches="tight"
+        ),
+    )
 
 
 def plot_learning_rates(tables: Sequence[ScheduleTable], path: Path) -> Path:

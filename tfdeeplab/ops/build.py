@@ -29,13 +29,12 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
 
-from tfdeeplab.atomic_files import write_text
+from tfdeeplab.atomic_files import atomic_path, write_text
 from tfdeeplab.errors import TfdeeplabError
 
 OPS_DIRECTORY = Path(__file__).resolve().parent
@@ -145,8 +144,8 @@ def build_op_library(sources: Sequence[Path], name: str) -> Path:
         target.unlink(missing_ok=True)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-            _compile(sources, Path(scratch) / target.name, target, flags)
+        with atomic_path(target) as partial:
+            _compile(sources, partial, target, flags)
     except OSError as error:  # an unwritable or full cache, a file in the way
         raise OpBuildError(
             f"op cache {target.parent}: cannot write it ({error.strerror or error}); "
@@ -177,7 +176,8 @@ def _cached_library_problem(library: Path) -> str:
 
 
 def _compile(sources, partial: Path, target: Path, flags) -> None:
-    """Compile into `partial`, record it beside `target`, move it into place."""
+    """Compile into `partial` and record it beside `target` (the caller moves it
+    into place)."""
     command = [_compiler(), *map(str, sources), "-o", str(partial), *flags]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -187,7 +187,6 @@ def _compile(sources, partial: Path, target: Path, flags) -> None:
             details=result.stderr,
         )
     write_text(_record_of(target), _file_record(partial) + "\n")
-    os.replace(partial, target)
 
 
 @functools.cache
