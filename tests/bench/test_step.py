@@ -125,3 +125,46 @@ def test_the_calibrated_network_computes_the_same_in_and_out_of_a_graph():
     np.testing.assert_allclose(graph, eager, rtol=1e-3, atol=1e-3 * np.abs(eager).max())
     losses = [step() for _ in range(3)]
     assert all(np.isfinite(losses)) and max(losses) < 2 * np.log(21), losses
+
+
+@pytest.mark.slow
+def test_the_benchmarks_run_on_cpus_without_onednn(tmp_path):
+    """TensorFlow enables oneDNN on CPUs with AVX-512 VNNI only; elsewhere (AMD EPYC
+    with AVX2) its own kernels run, which lack a dilated `tf.nn.conv2d` filter
+    gradient. Both benchmarks that once failed there run here with oneDNN off."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {
+        **os.environ,
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    commands = [
+        ["deform", "--sizes", "5", "--repeats", "1", "--no-memory"],
+        [
+            "step",
+            "--recipe",
+            "recipes/voc_dcn.yaml",
+            "--crop",
+            "33",
+            "--batch",
+            "1",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--repeats",
+            "1",
+        ],
+    ]
+    for command in commands:
+        finished = subprocess.run(
+            [sys.executable, "-m", "tfdeeplab.bench", *command],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=600,
+        )
+        assert finished.returncode == 0, finished.stderr[-2000:]
