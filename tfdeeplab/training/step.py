@@ -24,11 +24,20 @@ from tfdeeplab.models.multipliers import Multipliers
 from tfdeeplab.training.losses import segmentation_loss
 from tfdeeplab.training.optimizer import scale_gradients
 
+def _whole_loss(replicas: int) -> float:
+    del replicas
+    return 1.0
+
+
+def _replica_share(replicas: int) -> float:
+    return 1.0 / replicas
+
+
 # What each replica's loss counts for, given the replicas: Keras sums the replicas'
 # gradients, so `sum` keeps each loss whole and `mean` takes 1/replicas of it.
+# Named functions, not lambdas: AutoGraph cannot read a lambda's source in a dict.
 OBJECTIVE_SHARES = implemented(
-    choices.GRADIENT_REDUCTIONS,
-    {"sum": lambda replicas: 1.0, "mean": lambda replicas: 1.0 / replicas},
+    choices.GRADIENT_REDUCTIONS, {"sum": _whole_loss, "mean": _replica_share}
 )
 
 
