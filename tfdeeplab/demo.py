@@ -247,9 +247,11 @@ def after_training(directory: Path, recipe: Recipe, checkpoint: str) -> int:
     if steps.reused("evaluate", checkpoint, [report]):
         record = _read_record(report)
     if not record or "miou" not in record:
-        record = evaluate(
+        evaluation = evaluate(
             recipe, checkpoint=checkpoint, json_path=report, progress=False
-        ).to_json()
+        )
+        print(evaluation.table())
+        record = evaluation.to_json()
         steps.mark("evaluate", checkpoint)
     remove_stale_partials(model)  # a killed export's staging folder
     if not steps.reused("export", checkpoint, [model / "saved_model.pb"]):
