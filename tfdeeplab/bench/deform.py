@@ -17,12 +17,10 @@ than the reference, at most half the reference's peak memory.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 
 from tfdeeplab.bench.arguments import BenchmarkError, positive_int
+from tfdeeplab.bench.fresh_process import call_in_fresh_process
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import PeakSampler, median_seconds, rss_bytes
 
@@ -72,20 +70,9 @@ def training_step(implementation: str, size: int, groups: int, modulated: bool):
 
 def peak_memory(implementation: str, size: int, groups: int, modulated: bool) -> int:
     """Bytes the peak resident set grows by in one step, in a fresh process."""
-    code = (
-        "import json, sys; from tfdeeplab.bench.deform import _child;"
-        f" print(json.dumps(_child({implementation!r}, {size}, {groups},"
-        f" {modulated})))"
+    return call_in_fresh_process(
+        "tfdeeplab.bench.deform", "_child", implementation, size, groups, modulated
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _child(implementation: str, size: int, groups: int, modulated: bool) -> int:

@@ -21,11 +21,8 @@ photo takes at that rate (target: under 4 GB).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -33,6 +30,7 @@ import numpy as np
 
 from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.export import image_size
+from tfdeeplab.bench.fresh_process import call_in_fresh_process
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.cli import add_override_argument
@@ -168,20 +166,14 @@ def _memory_child(recipe_path: str, overrides: list, height: int, width: int) ->
 
 
 def _memory_row(recipe_path, overrides, size) -> dict:
-    code = (
-        "import json; from tfdeeplab.bench.evaluation import _memory_child; "
-        f"print(json.dumps(_memory_child({str(recipe_path)!r}, {list(overrides)!r}, "
-        f"{size[0]}, {size[1]})))"
+    measured = call_in_fresh_process(
+        "tfdeeplab.bench.evaluation",
+        "_memory_child",
+        str(recipe_path),
+        list(overrides),
+        size[0],
+        size[1],
     )
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    finished = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=True,
-    )
-    measured = json.loads(finished.stdout.strip().splitlines()[-1])
     pixels = size[0] * size[1]
     per_pixel = (measured["peak"] - measured["before"]) / pixels
     return {

@@ -14,9 +14,10 @@ refused unless `--force`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,28 @@ def planned_outputs(images: Sequence[Path], out: Path) -> list[tuple[Path, Path]
     return planned
 
 
+# What PIL raises for a file it cannot read as an image (missing, truncated, not an
+# image, a decompression bomb).
+_UNREADABLE_IMAGE = (
+    OSError,
+    UnidentifiedImageError,
+    SyntaxError,
+    Image.DecompressionBombError,
+)
+
+
+@contextlib.contextmanager
+def _opened_image(path: Path) -> Iterator[Image.Image]:
+    """`Image.open(path)`, whose errors and its decoding's are one ValueError."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except _UNREADABLE_IMAGE as error:
+        raise ValueError(
+            f"{path}: not a readable image ({first_line(error)})"
+        ) from None
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(height, width) from the file's header, without decoding it.
 
@@ -101,18 +124,8 @@ def image_size(path: Path) -> tuple[int, int]:
         ValueError: one line naming the file (missing, not an image, a
             decompression bomb).
     """
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except (
-        OSError,
-        UnidentifiedImageError,
-        SyntaxError,
-        Image.DecompressionBombError,
-    ) as error:
-        raise ValueError(
-            f"{path}: not a readable image ({first_line(error)})"
-        ) from None
+    with _opened_image(path) as image:
+        return image.height, image.width
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -125,23 +138,13 @@ def read_rgb(path: Path) -> np.ndarray:
             one that is no image, or one too large to decode (a decompression
             bomb).
     """
-    try:
-        with Image.open(path) as image:
-            if image.mode in _SIXTEEN_BIT_MODES:
-                values = np.asarray(image, np.int64)
-                peak = 65535 if values.max(initial=0) <= 65535 else values.max()
-                grey = np.round(values * (255.0 / max(peak, 1))).astype(np.uint8)
-                return np.repeat(grey[..., None], 3, axis=2)
-            return np.asarray(image.convert("RGB"))
-    except (
-        OSError,
-        UnidentifiedImageError,
-        SyntaxError,
-        Image.DecompressionBombError,
-    ) as error:
-        raise ValueError(
-            f"{path}: not a readable image ({first_line(error)})"
-        ) from None
+    with _opened_image(path) as image:
+        if image.mode in _SIXTEEN_BIT_MODES:
+            values = np.asarray(image, np.int64)
+            peak = 65535 if values.max(initial=0) <= 65535 else values.max()
+            grey = np.round(values * (255.0 / max(peak, 1))).astype(np.uint8)
+            return np.repeat(grey[..., None], 3, axis=2)
+        return np.asarray(image.convert("RGB"))
 
 
 def overlay(

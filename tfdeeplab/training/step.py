@@ -24,6 +24,7 @@ from tfdeeplab.models.multipliers import Multipliers
 from tfdeeplab.training.losses import segmentation_loss
 from tfdeeplab.training.optimizer import scale_gradients
 
+
 def _whole_loss(replicas: int) -> float:
     del replicas
     return 1.0
