@@ -135,6 +135,33 @@ def test_tiling_scales_and_flip_match_the_reference(size, window, scales, flip):
     np.testing.assert_allclose(got.sum(-1), 1.0, rtol=1e-5)
 
 
+def test_no_pixel_is_named_twice_in_one_in_place_addition(monkeypatch):
+    """On a GPU `InplaceAdd` adds one call's rows in parallel without atomics, so
+    a repeated index would lose additions there (the CPU adds them in order, so
+    the reference comparison above cannot see it): overlapping tiles of a batch,
+    and the positions past a scaled tile's reach, must each be a call apart."""
+    calls = []
+    in_place_add = tf.raw_ops.InplaceAdd
+
+    def checked(x, i, v, name=None):
+        calls.append(i)
+        return in_place_add(x=x, i=i, v=v, name=name)
+
+    monkeypatch.setattr(tf.raw_ops, "InplaceAdd", checked)
+    model, image = PositionModel(), random_image(20, 23)
+    for scales in ((1.0,), (0.6, 1.3)):
+        settings = InferenceSettings(
+            scales=scales, window=(7, 9), flip=True, tile_batch=4
+        )
+        got = predict_probabilities(model, image, settings).numpy()
+        want = reference(model, image, scales, (7, 9), 2 / 3, True)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert len(calls) > 20  # one a tile: 3 x 4 tiles a variant, and more scaled
+    for indices in calls:
+        indices = indices.numpy()
+        assert indices.size and np.unique(indices).size == indices.size
+
+
 def test_overlaps_average_and_flips_change_position_dependent_outputs():
     """Guards for the test above: tiling and flipping do change this model's output."""
     model, image = PositionModel(), random_image(20, 23)

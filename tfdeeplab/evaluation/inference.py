@@ -28,7 +28,8 @@ made. The sum grows in place (`tf.raw_ops.InplaceAdd` on a buffer
 `tf.raw_ops.Empty` made for this call, which nothing else reads; TensorFlow copies
 a tensor that a loop updates by any other op), the scales run one after the other,
 and what is held is the sum (4 * C bytes a pixel), the scaled image and a batch of
-tiles.
+tiles. Each tile is added by a call of its own, naming each pixel once: on a GPU
+`InplaceAdd` adds one call's rows in parallel without atomics.
 """
 
 from __future__ import annotations
@@ -187,9 +188,10 @@ def _resampling(axis: _Axis, starts: tf.Tensor, window, reach):
         reach: int32 scalar, the most output positions one tile reaches.
 
     Returns:
-        (outputs [B, reach] int32, and for the two taps: local positions in the
-        tile [B, reach] int32 and weights [B, reach] float32, zero for a tap
-        outside the tile or an output past the tile's reach).
+        (outputs [B, reach] int32, how many of them each tile reaches [B] int32
+        (the rest repeat the last output), and for the two taps: local positions
+        in the tile [B, reach] int32 and weights [B, reach] float32, zero for a
+        tap outside the tile or an output past the tile's reach).
     """
     if axis.flip:  # the tile's canvas span, in unflipped source positions
         first = axis.length - starts - window
@@ -209,7 +211,7 @@ def _resampling(axis: _Axis, starts: tf.Tensor, window, reach):
         covered = inside & (local >= 0) & (local < window)
         taps.append(tf.clip_by_value(local, 0, window - 1))
         taps.append(tf.where(covered, tf.gather(weight, outputs), 0.0))
-    return (outputs, *taps)
+    return (outputs, tf.clip_by_value(end - begin, 0, reach), *taps)
 
 
 def _interpolate(
@@ -222,6 +224,44 @@ def _interpolate(
     lower = tf.gather(values, local_lower, axis=axis_index, batch_dims=1)
     upper = tf.gather(values, local_upper, axis=axis_index, batch_dims=1)
     return lower * weight_lower[tuple(expand)] + upper * weight_upper[tuple(expand)]
+
+
+def _add_at(total, pixels, values, extents=None):
+    """`total[pixels] += values` in place, one tile after the other.
+
+    `InplaceAdd` adds the rows of one call in parallel on a GPU, unguarded (`*p +=
+    v`, no atomics): a pixel named twice in one call could lose an addition.
+    Tiles overlap, so each tile is a call of its own, adding only its own outputs.
+
+    Args:
+        total: float32 [H * W, C]. The sum.
+        pixels: int32 [B, h, w]. Each tile's outputs as flat pixel indices.
+        values: float32 [B, h, w, C]. What to add there.
+        extents: int32 [B, 2] or None. The rows and columns of each tile's
+            outputs that are its own (past them, positions repeat); None: all.
+    """
+    classes = tf.shape(values)[-1]
+
+    def add(index, total):
+        tile_pixels, tile_values = pixels[index], values[index]
+        if extents is not None:
+            rows, cols = extents[index, 0], extents[index, 1]
+            tile_pixels = tile_pixels[:rows, :cols]
+            tile_values = tile_values[:rows, :cols]
+        total = tf.raw_ops.InplaceAdd(
+            x=total,
+            i=tf.reshape(tile_pixels, [-1]),
+            v=tf.reshape(tile_values, [-1, classes]),
+        )
+        return index + 1, total
+
+    _, total = tf.while_loop(
+        lambda index, _: index < tf.shape(pixels)[0],
+        add,
+        (tf.constant(0), total),
+        parallel_iterations=1,
+    )
+    return total
 
 
 def _add_tiles(
@@ -238,15 +278,16 @@ def _add_tiles(
         reach: (int32, int32), the most output rows and columns one tile reaches.
         weight: float. The variant's share of the average.
     """
-    out_rows, *row_taps = _resampling(rows, starts[:, 0], window[0], reach[0])
-    out_cols, *col_taps = _resampling(cols, starts[:, 1], window[1], reach[1])
+    out_rows, row_extent, *row_taps = _resampling(
+        rows, starts[:, 0], window[0], reach[0]
+    )
+    out_cols, col_extent, *col_taps = _resampling(
+        cols, starts[:, 1], window[1], reach[1]
+    )
     values = _interpolate(probabilities, 1, *row_taps)  # [B, reach_y, ww, C]
     values = _interpolate(values, 2, *col_taps) * weight  # [B, reach_y, reach_x, C]
     pixels = out_rows[:, :, None] * tf.size(cols.lower) + out_cols[:, None, :]
-    classes = tf.shape(values)[-1]
-    return tf.raw_ops.InplaceAdd(
-        x=total, i=tf.reshape(pixels, [-1]), v=tf.reshape(values, [-1, classes])
-    )
+    return _add_at(total, pixels, values, tf.stack([row_extent, col_extent], 1))
 
 
 def _variant_tiles(image, window, strides):
@@ -301,10 +342,7 @@ def _add_unscaled_tiles(total, probabilities, starts, size, counts, flip, weight
     if flip:  # the canvas is of the flipped image: column c is the image's W-1-c
         cols = size[1] - 1 - cols
     pixels = rows[:, :, None] * size[1] + cols[:, None, :]
-    classes = tf.shape(values)[-1]
-    return tf.raw_ops.InplaceAdd(
-        x=total, i=tf.reshape(pixels, [-1]), v=tf.reshape(values, [-1, classes])
-    )
+    return _add_at(total, pixels, values)
 
 
 def _add_variant(total, model, scaled, size, flip, settings, weight, unscaled):
