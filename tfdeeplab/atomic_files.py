@@ -12,6 +12,7 @@ running (`remove_stale_partials`).
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -29,14 +30,7 @@ class OutputError(TfdeeplabError, OSError):
     the message names the output. Nothing of it was left behind."""
 
 
-def glob_escape(name: str) -> str:
-    """`name` as a glob pattern matching only itself."""
-    import glob
-
-    return glob.escape(name)
-
-
-def partial_prefix(path: Path) -> str:
+def _partial_prefix(path: Path) -> str:
     """The name every temporary of `path` starts with: `.NAME.partial-`."""
     return f".{path.name}{PARTIAL}"
 
@@ -75,7 +69,7 @@ def remove_stale_partials(path: Path, name: str | None = None) -> list[Path]:
     removed = []
     if not path.parent.is_dir():
         return removed
-    pattern = f".{name or glob_escape(path.name)}{PARTIAL}*"
+    pattern = f".{name or glob.escape(path.name)}{PARTIAL}*"
     for candidate in sorted(path.parent.glob(pattern)):
         prefix = candidate.name[: candidate.name.index(PARTIAL) + len(PARTIAL)]
         if _writer_alive(candidate.name, prefix):
@@ -97,7 +91,7 @@ def atomic_path(
     Args:
         path: str or PathLike. The destination (its folder must exist).
         directory: bool. Make the temporary a folder (for a SavedModel, say). An
-            existing `path` is replaced by it (`replace_directory`): the caller
+            existing `path` is replaced by it (`_replace_directory`): the caller
             decides whether it may be.
         suffix: str or None. The temporary file's suffix; None for `path`'s own
             (for writers that read the format from it), "" for none (a shard's
@@ -121,7 +115,7 @@ def atomic_path(
     if path.is_dir() and not directory:
         raise OutputError(f"{path}: cannot write it: a folder is in the way")
     remove_stale_partials(path)
-    prefix = f"{partial_prefix(path)}{os.getpid()}-"
+    prefix = f"{_partial_prefix(path)}{os.getpid()}-"
     try:
         if directory:
             temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
@@ -138,7 +132,7 @@ def atomic_path(
     try:
         yield temporary
         if directory:
-            replace_directory(temporary, path)
+            _replace_directory(temporary, path)
         else:
             os.replace(temporary, path)
     except OSError as error:
@@ -156,11 +150,11 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
-def replace_directory(new: Path, out: Path) -> None:
+def _replace_directory(new: Path, out: Path) -> None:
     """Move the folder `new` to `out`; an old `out` is removed only after the move."""
     old = None
     if out.exists() or out.is_symlink():
-        old = out.with_name(f"{partial_prefix(out)}{os.getpid()}-old")
+        old = out.with_name(f"{_partial_prefix(out)}{os.getpid()}-old")
         os.replace(out, old)
     os.replace(new, out)
     if old is not None:
