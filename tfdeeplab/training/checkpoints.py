@@ -35,6 +35,7 @@ from tfdeeplab.errors import TfdeeplabError, first_line
 from tfdeeplab.run_directory import (
     CHECKPOINT_PREFIX,
     checkpoint_steps,
+    complete_checkpoint_steps,
     newest_checkpoint,
 )
 
@@ -170,12 +171,7 @@ class RunCheckpoints:
             if self.chief and (self.skipped or indexed_step(self.directory) != step):
                 self._set_aside_newer_than(step)
                 write_index(
-                    self.directory,
-                    sorted(
-                        s
-                        for s in checkpoint_steps(self.directory)
-                        if (self.directory / f"{CHECKPOINT_PREFIX}-{s}.index").is_file()
-                    ),
+                    self.directory, sorted(complete_checkpoint_steps(self.directory))
                 )
             self._managers()
             return str(prefix)
