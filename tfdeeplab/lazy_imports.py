@@ -20,8 +20,9 @@ def lazy_exports(
 
     Args:
         package: str. The package's `__name__`.
-        exports: mapping from a module name relative to the package (`builder`) to
-            the public names it defines (`["build_model"]`).
+        exports: mapping from a module name relative to the package (`builder`),
+            or a full one (`tfdeeplab.experiment.train_job`, for a name kept where
+            it used to be), to the public names it defines (`["build_model"]`).
 
     Returns:
         (`__getattr__`, `__dir__`, `__all__`) to assign in the package.
@@ -36,7 +37,8 @@ def lazy_exports(
         module = owners.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{module}"), name)
+        full = module if "." in module else f"{package}.{module}"
+        return getattr(importlib.import_module(full), name)
 
     def __dir__() -> list[str]:
         return sorted(owners)

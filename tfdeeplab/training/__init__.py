@@ -20,5 +20,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ],
         "schedules": ["PiecewiseEpochSchedule", "PolySchedule", "iterations_per_epoch"],
         "trainer": ["LoopOutcome", "train_loop"],
+        # Their earlier place: the job now lives in the experiment layer.
+        "tfdeeplab.experiment.train_job": ["RunSummary", "train"],
     },
 )

@@ -29,6 +29,18 @@ __all__ = [
     "validation_line",
 ]
 
+# Names this module had before the experiment layer took the job over; scripts
+# that import them from here get the experiment layer's objects.
+_MOVED_TO_TRAIN_JOB = ("RunSummary", "open_run", "run_notes", "train")
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_TRAIN_JOB:
+        from tfdeeplab.experiment import train_job
+
+        return getattr(train_job, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 @dataclasses.dataclass
 class LoopOutcome:
