@@ -3,11 +3,14 @@
 `python -m tfdeeplab.ops.build` builds every op ahead of time and prints where.
 
 Every op lives in its own folder, `tfdeeplab/ops/<name>/`: its pure-TensorFlow
-reference (`reference.py`), the loader and wrappers of its kernels (`kernel.py`), and
-its C++ sources (every `*.cc` there), side by side. `load_op(name)` compiles the
-sources with the flags of the installed TensorFlow (`tf.sysconfig`) into one shared
-library in a cache directory the first time it is needed, then loads it. Nothing is
-downloaded; the only requirement is a C++17 compiler (`g++`, or `$CXX`).
+reference (`reference.py`), the loader and wrappers of its kernels (`kernel.py`), its
+C++ sources (every `*.cc` there, and the `*.h` they share) and its CUDA sources
+(`*.cu`), side by side. `load_op(name)` compiles the C++ sources with the flags of
+the installed TensorFlow (`tf.sysconfig`) into one shared library in a cache
+directory the first time it is needed, then loads it. Nothing is downloaded; the
+only requirement is a C++17 compiler (`g++`, or `$CXX`). GPU kernels are registered
+by the same library, which links no CUDA library; their CUDA code is compiled by
+NVRTC for the GPU found (`tfdeeplab.ops.cuda_compile`), no CUDA toolkit needed.
 
 The cache is `$TFDEEPLAB_OP_CACHE`, else `~/.cache/tfdeeplab/ops`; the library's name
 includes a hash of the sources, the flags, the TensorFlow version and the CPU (the
@@ -62,7 +65,8 @@ def first_error_line(output: str) -> str:
     return (errors or lines or ["(no output)"])[0]
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """The op cache: `$TFDEEPLAB_OP_CACHE`, else `~/.cache/tfdeeplab/ops`."""
     configured = os.environ.get("TFDEEPLAB_OP_CACHE")
     return (
         Path(configured) if configured else Path.home() / ".cache" / "tfdeeplab" / "ops"
@@ -99,6 +103,12 @@ def op_sources(name: str) -> list[Path]:
     return sorted((OPS_DIRECTORY / name).glob("*.cc"))
 
 
+def _headers_beside(sources: Sequence[Path]) -> list[Path]:
+    """The `*.h` files in the sources' folders (they include them by name)."""
+    folders = sorted({source.parent for source in sources})
+    return [header for folder in folders for header in sorted(folder.glob("*.h"))]
+
+
 def build_op_library(sources: Sequence[Path], name: str) -> Path:
     """Compile `sources` into one shared library in the cache (if not there yet).
 
@@ -131,13 +141,13 @@ def build_op_library(sources: Sequence[Path], name: str) -> Path:
         *tf.sysconfig.get_link_flags(),
     ]
     digest = hashlib.sha256()
-    for source in sources:
+    for source in [*sources, *_headers_beside(sources)]:
         digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
     digest.update(" ".join(flags).encode() + tf.__version__.encode())
     digest.update(_cpu_description().encode())
-    target = _cache_dir() / f"{name}-{digest.hexdigest()[:16]}.so"
+    target = cache_dir() / f"{name}-{digest.hexdigest()[:16]}.so"
     if target.is_file():
-        problem = _cached_library_problem(target)
+        problem = cached_file_problem(target)
         if not problem:
             return target
         _log.warning("%s: %s; building it again", target, problem)
@@ -154,23 +164,29 @@ def build_op_library(sources: Sequence[Path], name: str) -> Path:
     return target
 
 
-def _record_of(library: Path) -> Path:
-    """The file beside a cached library recording its size and sha256."""
-    return library.with_name(library.name + ".sha256")
+def record_of(path: Path) -> Path:
+    """The file beside a cached build output recording its size and sha256."""
+    return path.with_name(path.name + ".sha256")
 
 
-def _file_record(path: Path) -> str:
+def file_record(path: Path) -> str:
+    """`<size> <sha256>` of a file, as `record_of` holds it."""
     return f"{path.stat().st_size} {hashlib.sha256(path.read_bytes()).hexdigest()}"
 
 
-def _cached_library_problem(library: Path) -> str:
-    """Why a cached library must not be loaded (cut short, changed, unrecorded),
-    or the empty string. Loading a truncated library kills the process (SIGBUS)."""
+def cached_file_problem(path: Path) -> str:
+    """Why a cached build output must not be used (cut short, changed, unrecorded),
+    or the empty string. Loading a truncated library kills the process (SIGBUS).
+
+    Example:
+        >>> cached_file_problem(Path("~/.cache/tfdeeplab/ops/x.so").expanduser())
+        'no record of its size and sha256 from its build'
+    """
     try:
-        recorded = _record_of(library).read_text().strip()
+        recorded = record_of(path).read_text().strip()
     except (OSError, UnicodeDecodeError):
         return "no record of its size and sha256 from its build"
-    if recorded != _file_record(library):
+    if recorded != file_record(path):
         return "its size or sha256 differs from its build (a cut copy?)"
     return ""
 
@@ -186,7 +202,7 @@ def _compile(sources, partial: Path, target: Path, flags) -> None:
             f"compiling {names} failed: {first_error_line(result.stderr)}",
             details=result.stderr,
         )
-    write_text(_record_of(target), _file_record(partial) + "\n")
+    write_text(record_of(target), file_record(partial) + "\n")
 
 
 @functools.cache
@@ -257,22 +273,54 @@ def project_ops() -> list[str]:
     )
 
 
+def cuda_sources(name: str) -> list[Path]:
+    """The CUDA sources of op `name`: every `*.cu` in `tfdeeplab/ops/<name>/`
+    (compiled by NVRTC, see `tfdeeplab.ops.cuda_compile`).
+
+    Example:
+        >>> [path.name for path in cuda_sources("deformable_conv")]
+        ['deformable_conv_kernels.cu']
+    """
+    return sorted((OPS_DIRECTORY / name).glob("*.cu"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tfdeeplab.ops.build`: build every op now; print where, or why not."""
+    """`python -m tfdeeplab.ops.build [--gpu-archs sm_70,sm_80,sm_90]`: build every
+    op now, and its CUDA kernels for the GPUs found or the architectures named;
+    print one line per library and per architecture: where, or why not."""
     from tfdeeplab.cli import OneLineArgumentParser
 
     parser = OneLineArgumentParser(
         prog="python -m tfdeeplab.ops.build",
         description="Compile the project's custom TensorFlow ops into the op cache "
-        "($TFDEEPLAB_OP_CACHE, else ~/.cache/tfdeeplab/ops) and print where.",
+        "($TFDEEPLAB_OP_CACHE, else ~/.cache/tfdeeplab/ops) and print where; their "
+        "CUDA kernels too, for the GPUs found or for --gpu-archs.",
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--gpu-archs",
+        type=_architectures,
+        metavar="LIST",
+        help="compile the CUDA kernels for these architectures (sm_70,sm_80,sm_90); "
+        "no GPU is needed",
+    )
+    args = parser.parse_args(argv)
     from tfdeeplab.cli import run_command
 
-    return run_command(_build_every_op)
+    return run_command(lambda: _build_every_op(args.gpu_archs))
 
 
-def _build_every_op() -> int:
+def _architectures(text: str) -> list[int]:
+    import argparse
+
+    from tfdeeplab.ops.cuda_compile import parse_arch
+
+    try:
+        return [parse_arch(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _build_every_op(gpu_archs: list[int] | None = None) -> int:
     failed = 0
     for name in project_ops():
         try:
@@ -280,9 +328,56 @@ def _build_every_op() -> int:
         except OpBuildError as error:
             failed += 1
             print(f"{name}: not built: {error}")
-            continue
-        print(f"{name}: {library}")
+        else:
+            print(f"{name}: {library}")
+        for source in cuda_sources(name):
+            failed += _compile_cuda(name, source, gpu_archs)
     return 1 if failed else 0
+
+
+def _compile_cuda(name: str, source: Path, gpu_archs: list[int] | None) -> int:
+    """Print one line per architecture of `source`'s image; the number that failed."""
+    from tfdeeplab.ops import cuda_compile
+
+    try:
+        compiler = cuda_compile.cuda_compiler()
+        supported = compiler.supported_archs()
+    except OpBuildError as error:
+        print(f"{name} CUDA: not compiled: {error}")
+        return 1
+    print(f"{name} CUDA: {compiler.identity} ({getattr(compiler, 'library', '')})")
+    if gpu_archs:
+        targets = [cuda_compile.CudaTarget(arch) for arch in gpu_archs]
+    else:
+        from tfdeeplab.ops.deformable_conv.gpu import visible_gpu_capabilities
+
+        capabilities = visible_gpu_capabilities()
+        if not capabilities:
+            print(
+                f"{name} CUDA: no GPU visible; its kernels compile on a GPU's first "
+                "use (--gpu-archs sm_70,sm_80,sm_90 compiles them now)"
+            )
+            return 0
+        try:
+            targets = [
+                cuda_compile.choose_target(capability, supported)
+                for capability in capabilities
+            ]
+        except OpBuildError as error:
+            print(f"{name} CUDA: not compiled: {error}")
+            return 1
+    failed = 0
+    for target in targets:
+        try:
+            image = cuda_compile.cuda_image(
+                source, target, compiler, cuda_compile.DEFAULT_OPTIONS
+            )
+        except OpBuildError as error:
+            failed += 1
+            print(f"{name} {target.name}: not compiled: {error}")
+            continue
+        print(f"{name} {target.name}: {image}")
+    return failed
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/util/work_sharder.h"
+#include "deformable_conv_geometry.h"
 
 namespace tfdeeplab {
 
@@ -55,7 +56,7 @@ REGISTER_OP("TfdeeplabDeformableIm2col")
     .Input("mask: T")      // [N, Ho, Wo, G * kh * kw], or any shape without use_mask
     .Input("start: int64")  // first pixel of the block in the flattened [N, Ho, Wo]
     .Input("count: int64")  // pixels in the block
-    .Attr("T: {float, double}")
+    .Attr("T: {half, bfloat16, float, double}")
     .Attr("kernel_size: list(int)")  // [kh, kw]
     .Attr("stride: int >= 1")
     .Attr("padding: int >= 0")
@@ -81,7 +82,7 @@ REGISTER_OP("TfdeeplabDeformableIm2colGrad")
     .Input("mask: T")
     .Input("grad_columns: T")  // [count, kh * kw * C]
     .Input("start: int64")
-    .Attr("T: {float, double}")
+    .Attr("T: {half, bfloat16, float, double}")
     .Attr("kernel_size: list(int)")
     .Attr("stride: int >= 1")
     .Attr("padding: int >= 0")
@@ -99,15 +100,6 @@ REGISTER_OP("TfdeeplabDeformableIm2colGrad")
     });
 
 namespace {
-
-// The geometry both kernels share, checked once per call.
-struct Geometry {
-  int64_t batch, height, width, channels;
-  int64_t out_height, out_width;
-  int kernel_h, kernel_w, taps, stride, padding, dilation, groups;
-  int64_t group_channels;
-  bool use_mask;
-};
 
 // One bilinear sample: four corner element offsets (into the image's [H, W, C] data,
 // at channel 0 of the group) and their weights; outside corners have weight 0 and a
@@ -181,90 +173,6 @@ inline void TapOrigin(const Geometry& g, int64_t ho, int64_t wo, int tap, int64_
   *y = ho * g.stride - g.padding + (tap / g.kernel_w) * g.dilation;
   *x = wo * g.stride - g.padding + (tap % g.kernel_w) * g.dilation;
 }
-
-Status ReadGeometry(OpKernelContext* context, const std::vector<int>& kernel_size,
-                    int stride, int padding, int dilation, int groups, bool use_mask,
-                    Geometry* g) {
-  const Tensor& input = context->input(0);
-  const Tensor& offsets = context->input(1);
-  const Tensor& mask = context->input(2);
-  if (input.dims() != 4) {
-    return InvalidArgument("input must be [N, H, W, C], got ",
-                           input.shape().DebugString());
-  }
-  if (kernel_size.size() != 2 || kernel_size[0] < 1 || kernel_size[1] < 1) {
-    return InvalidArgument("kernel_size must be two positive ints");
-  }
-  g->batch = input.dim_size(0);
-  g->height = input.dim_size(1);
-  g->width = input.dim_size(2);
-  g->channels = input.dim_size(3);
-  g->kernel_h = kernel_size[0];
-  g->kernel_w = kernel_size[1];
-  g->taps = g->kernel_h * g->kernel_w;
-  g->stride = stride;
-  g->padding = padding;
-  g->dilation = dilation;
-  g->groups = groups;
-  g->use_mask = use_mask;
-  if (g->channels % groups != 0) {
-    return InvalidArgument("channels ", g->channels,
-                           " are not divisible by deformable_groups ", groups);
-  }
-  g->group_channels = g->channels / groups;
-  g->out_height =
-      (g->height + 2 * padding - dilation * (g->kernel_h - 1) - 1) / stride + 1;
-  g->out_width = (g->width + 2 * padding - dilation * (g->kernel_w - 1) - 1) / stride + 1;
-  const TensorShape expected_offsets(
-      {g->batch, g->out_height, g->out_width, 2 * int64_t{groups} * g->taps});
-  if (offsets.shape() != expected_offsets) {
-    return InvalidArgument("offsets must be ", expected_offsets.DebugString(),
-                           " for input ", input.shape().DebugString(), ", got ",
-                           offsets.shape().DebugString());
-  }
-  if (use_mask) {
-    const TensorShape expected_mask(
-        {g->batch, g->out_height, g->out_width, int64_t{groups} * g->taps});
-    if (mask.shape() != expected_mask) {
-      return InvalidArgument("mask must be ", expected_mask.DebugString(), ", got ",
-                             mask.shape().DebugString());
-    }
-  }
-  return Status();
-}
-
-// Reads the op's attributes once at construction.
-class DeformableOpBase : public OpKernel {
- public:
-  explicit DeformableOpBase(OpKernelConstruction* context) : OpKernel(context) {
-    OP_REQUIRES_OK(context, context->GetAttr("kernel_size", &kernel_size_));
-    OP_REQUIRES_OK(context, context->GetAttr("stride", &stride_));
-    OP_REQUIRES_OK(context, context->GetAttr("padding", &padding_));
-    OP_REQUIRES_OK(context, context->GetAttr("dilation", &dilation_));
-    OP_REQUIRES_OK(context, context->GetAttr("deformable_groups", &groups_));
-    OP_REQUIRES_OK(context, context->GetAttr("use_mask", &use_mask_));
-  }
-
- protected:
-  Status Geometry_(OpKernelContext* context, Geometry* g) const {
-    return ReadGeometry(context, kernel_size_, stride_, padding_, dilation_, groups_,
-                        use_mask_, g);
-  }
-
-  // The block [start, start + count) of pixels, checked against the grid.
-  static Status Block(const Geometry& g, int64_t start, int64_t count) {
-    const int64_t pixels = g.batch * g.out_height * g.out_width;
-    if (start < 0 || count < 0 || start + count > pixels) {
-      return InvalidArgument("pixel block [", start, ", ", start + count,
-                             ") is outside the ", pixels, " output pixels");
-    }
-    return Status();
-  }
-
-  std::vector<int> kernel_size_;
-  int stride_, padding_, dilation_, groups_;
-  bool use_mask_;
-};
 
 }  // namespace
 

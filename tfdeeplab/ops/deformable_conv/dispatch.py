@@ -1,10 +1,13 @@
-"""`deformable_conv2d`: the C++ kernels where they can run, the reference elsewhere.
+"""`deformable_conv2d`: our C++ and CUDA kernels where they can run, else the reference.
 
-`implementation="auto"` takes the custom op when its kernels are built, the dtype is
-float32 or float64, no GPU is visible and the call is not being compiled by XLA;
-otherwise the pure-TensorFlow reference, which runs on GPUs (under XLA it is the GPU
-path) and is what a SavedModel export holds, so the exported model loads without
-tfdeeplab's library.
+`implementation="auto"` takes the custom op
+- on a CPU (no GPU visible) for float32 and float64, when its kernels are built;
+- on a GPU for float16, bfloat16, float32 and float64, when its CUDA kernels compile
+  and pass the guard's check for that dtype (`gpu_guard`: once per process, against
+  the reference; a failure warns once and keeps the reference);
+and the pure-TensorFlow reference otherwise, and always under XLA (the op has no XLA
+kernel), which is also what a SavedModel export holds, so the exported model loads
+without tfdeeplab's library.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from tfdeeplab.ops.deformable_conv.kernel import (
 from tfdeeplab.ops.deformable_conv.reference import deformable_conv2d_reference
 
 IMPLEMENTATIONS = ("auto", "custom_op", "reference")
+CPU_KERNEL_DTYPES = (tf.float32, tf.float64)
+GPU_KERNEL_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
 def _compiled_by_xla() -> bool:
@@ -27,6 +32,10 @@ def _compiled_by_xla() -> bool:
         return False
     graph = tf.compat.v1.get_default_graph()
     return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+
+
+def _gpu_visible() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def check_implementation(implementation: str) -> str:
@@ -43,8 +52,14 @@ def check_implementation(implementation: str) -> str:
     return implementation
 
 
-def resolve_implementation(implementation: str, dtype: tf.DType) -> str:
+def resolve_implementation(implementation: str, dtype: tf.DType, guard=None) -> str:
     """`custom_op` or `reference` for a call now, with `auto` decided as above.
+
+    Args:
+        implementation: str. One of IMPLEMENTATIONS.
+        dtype: the inputs' dtype.
+        guard: what decides for a GPU (`usable(dtype) -> bool`); defaults to the
+            process's `gpu_guard.process_guard()`.
 
     Raises:
         ValueError: an unknown implementation name.
@@ -55,12 +70,18 @@ def resolve_implementation(implementation: str, dtype: tf.DType) -> str:
     """
     if check_implementation(implementation) != "auto":
         return implementation
-    usable = (
-        tf.as_dtype(dtype) in (tf.float32, tf.float64)
-        and not tf.config.list_logical_devices("GPU")
-        and not _compiled_by_xla()
-        and deformable_conv_available()
-    )
+    dtype = tf.as_dtype(dtype)
+    if _compiled_by_xla():
+        return "reference"
+    if _gpu_visible():
+        if dtype not in GPU_KERNEL_DTYPES:
+            return "reference"
+        if guard is None:
+            from tfdeeplab.ops.deformable_conv.gpu_guard import process_guard
+
+            guard = process_guard()
+        return "custom_op" if guard.usable(dtype) else "reference"
+    usable = dtype in CPU_KERNEL_DTYPES and deformable_conv_available()
     return "custom_op" if usable else "reference"
 
 
@@ -87,7 +108,7 @@ def deformable_conv2d(
         dilation: int. Defaults to 1.
         deformable_groups: int. Defaults to 1.
         mask: optional [N, Ho, Wo, G * kh * kw] modulation (DCN v2).
-        implementation: str. `auto`, `custom_op` (the C++ kernels; raises
+        implementation: str. `auto`, `custom_op` (our C++/CUDA kernels; raises
             OpBuildError where they cannot be built) or `reference`. Defaults to
             `auto`.
 

@@ -11,8 +11,12 @@ of keeping them, so neither pass holds more than one block of columns:
     grad_columns = grad_out @ kernel^T, then the C++ gradient kernel turns it into
                    the gradients of the input, the offsets and the mask.
 
-The kernels are compiled on first use by `tfdeeplab.ops.build` (CPU, float32 and
-float64).
+The C++ kernels are compiled on first use by `tfdeeplab.ops.build`: CPU kernels for
+float32 and float64, and GPU kernels for those and float16 and bfloat16, whose CUDA
+code (`deformable_conv_kernels.cu`) NVRTC compiles for the GPUs found (`gpu.py`).
+The 16-bit types compute in float32 inside the kernels and sum the blocks'
+gradients in float32 here; their GEMMs are TensorFlow's (cuBLAS accumulates in
+float32).
 """
 
 from __future__ import annotations
@@ -61,18 +65,26 @@ def deformable_conv2d_custom_op(
             64 MiB.
 
     Returns:
-        [N, Ho, Wo, O] tensor in the dtype of `inputs` (float32 or float64).
+        [N, Ho, Wo, O] tensor in the dtype of `inputs` (float32 or float64 on a
+        CPU; those, float16 or bfloat16 on a GPU).
 
     Raises:
-        OpBuildError: the kernels cannot be built (`deformable_conv_available()`
-            says so without raising).
+        OpBuildError: the kernels cannot be built, or (with a GPU visible) their
+            CUDA code cannot be compiled (`deformable_conv_available()` and
+            `gpu_guard` say so without raising).
 
     Example:
         >>> out = deformable_conv2d_custom_op(x, offsets, w, padding=2, dilation=2)
     """
     ops = load_op(OP_NAME)
+    if tf.config.list_logical_devices("GPU"):
+        from tfdeeplab.ops.deformable_conv.gpu import prepare_gpu_kernels
+
+        prepare_gpu_kernels()  # the CUDA images, once per process
     kh, kw, channels, filters = kernel.shape
     dtype = inputs.dtype
+    # The blocks' gradients add up in float32 for the 16-bit types.
+    sum_dtype = tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
     row = kh * kw * channels
     block = max(1, block_bytes // (row * dtype.size))
     attributes = {
@@ -115,30 +127,29 @@ def deformable_conv2d_custom_op(
             grad_out = tf.reshape(upstream, [-1, filters])
 
             def backward(start, count, sums):
-                grad_kernel, grad_inputs, grad_offsets, grad_mask = sums
                 grad_block = grad_out[start : start + count]
-                grad_kernel += tf.matmul(
+                block_kernel = tf.matmul(
                     columns(start, count), grad_block, transpose_a=True
                 )
                 grad_columns = tf.matmul(grad_block, flat_kernel, transpose_b=True)
                 block_grads = ops.tfdeeplab_deformable_im2col_grad(
                     inputs, offsets, mask, grad_columns, start, **attributes
                 )
-                return (
-                    grad_kernel,
-                    grad_inputs + block_grads[0],
-                    grad_offsets + block_grads[1],
-                    grad_mask + block_grads[2],
+                parts = (block_kernel, *block_grads)
+                return tuple(
+                    total + tf.cast(part, sum_dtype)
+                    for total, part in zip(sums, parts, strict=True)
                 )
 
             initial = (
-                tf.zeros([row, filters], dtype),
-                tf.zeros_like(inputs),
-                tf.zeros_like(offsets),
-                tf.zeros_like(mask),
+                tf.zeros([row, filters], sum_dtype),
+                tf.zeros(tf.shape(inputs), sum_dtype),
+                tf.zeros(tf.shape(offsets), sum_dtype),
+                tf.zeros(tf.shape(mask), sum_dtype),
             )
-            grad_kernel, grad_inputs, grad_offsets, grad_mask = _over_blocks(
-                pixels, block, backward, initial
+            sums = _over_blocks(pixels, block, backward, initial)
+            grad_kernel, grad_inputs, grad_offsets, grad_mask = (
+                tf.cast(total, dtype) for total in sums
             )
             grad_kernel = tf.reshape(grad_kernel, [kh, kw, channels, filters])
             return grad_inputs, grad_offsets, grad_kernel, grad_mask
