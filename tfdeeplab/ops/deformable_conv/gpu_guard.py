@@ -54,15 +54,21 @@ def check_case(seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, int]]:
 
 
 def _values_and_gradients(convolve, tensors, options):
-    watched = [tensors[name] for name in ("inputs", "offsets", "kernel", "mask")]
-    with tf.GradientTape() as tape:
-        tape.watch(watched)
-        out = convolve(*watched[:3], mask=watched[3], **options)
-    grads = tape.gradient(out, watched, output_gradients=tensors["upstream"])
-    names = ("out", "grad_inputs", "grad_offsets", "grad_kernel", "grad_mask")
+    """Output and the four gradients, as float64 arrays. A graph of its own, with
+    `tf.gradients`: the guard runs under `tf.init_scope`, which pauses tapes."""
+
+    @tf.function(autograph=False)
+    def run(inputs, offsets, kernel, mask, upstream):
+        out = convolve(inputs, offsets, kernel, mask=mask, **options)
+        grads = tf.gradients(out, [inputs, offsets, kernel, mask], grad_ys=upstream)
+        return [out, *grads]
+
+    names = ("inputs", "offsets", "kernel", "mask", "upstream")
+    results = run(*(tensors[name] for name in names))
+    keys = ("out", "grad_inputs", "grad_offsets", "grad_kernel", "grad_mask")
     return {
-        name: tf.cast(value, tf.float64).numpy()
-        for name, value in zip(names, [out, *grads], strict=True)
+        key: tf.cast(value, tf.float64).numpy()
+        for key, value in zip(keys, results, strict=True)
     }
 
 
@@ -124,7 +130,7 @@ class GpuKernelGuard:
     ):
         self._prepare = prepare
         self._compare = compare
-        self._warn = warn or _log.warning
+        self._warn = warn if warn is not None else _log.warning
         self._prepared: str | None = None  # None: not tried; "": ready; else why not
         self._decisions: dict[str, bool] = {}
 
