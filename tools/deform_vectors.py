@@ -13,18 +13,9 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from deform_cases import CASES
 
 from tfdeeplab.ops.deformable_conv import deformable_conv2d_custom_op, output_size
-
-# batch, height, width, channels, filters, stride, pad, dilation, groups, mask
-CASES = [
-    (2, 9, 7, 4, 3, 1, 1, 1, 1, False),
-    (2, 9, 7, 4, 3, 1, 1, 1, 1, True),
-    (1, 11, 8, 6, 5, 2, 0, 1, 2, False),
-    (2, 10, 13, 4, 2, 1, 2, 2, 2, True),
-    (3, 7, 5, 8, 4, 2, 2, 2, 1, True),
-    (2, 21, 21, 16, 8, 1, 2, 2, 4, True),
-]
 
 
 def main(path: str) -> None:

@@ -156,6 +156,7 @@ def blocked_deformable_conv(
     pixels: int,
     row_bytes: int,
     block_bytes: int,
+    accumulate: Callable = lambda part: part,
 ):
     """Forward and backward of a deformable convolution by blocks, as `kernel.py`.
 
@@ -166,6 +167,8 @@ def blocked_deformable_conv(
         flat_kernel: [K * C, O] array (any library with `@`, `.T` and slicing).
         upstream: [pixels, O] gradient of the output, or None for the forward only.
         pixels, row_bytes, block_bytes: the blocks, as `pixel_blocks`.
+        accumulate: applied to each block's gradients before they are summed
+            (`kernel.py` sums the 16-bit types' blocks in float32).
 
     Returns:
         (outputs: list of [count, O] blocks, gradients: None, or (grad_kernel
@@ -180,12 +183,12 @@ def blocked_deformable_conv(
         grad_block = upstream[start : start + count]
         grad_kernel = im2col(start, count).T @ grad_block
         parts = im2col_grad(grad_block @ flat_kernel.T, start)
-        block_sums = (grad_kernel, *parts)
-        sums = (
-            block_sums
-            if sums is None
-            else tuple(
-                total + part for total, part in zip(sums, block_sums, strict=True)
+        block_sums = tuple(accumulate(part) for part in (grad_kernel, *parts))
+        if sums is None:
+            sums = block_sums
+        else:  # a gradient that is None (no mask) stays None
+            sums = tuple(
+                None if total is None else total + part
+                for total, part in zip(sums, block_sums, strict=True)
             )
-        )
     return outputs, sums
