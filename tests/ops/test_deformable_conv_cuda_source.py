@@ -88,9 +88,9 @@ def pointer(array):
     return array.ctypes.data_as(ctypes.c_void_p) if array is not None else None
 
 
-def emulated_columns(kernels, arrays, options, start, count, dtype, lanes=1):
-    inputs, offsets, mask = arrays
-    geometry = cuda_geometry(
+def block_geometry(arrays, options, start, count, lanes):
+    inputs, _, mask = arrays
+    return cuda_geometry(
         inputs.shape,
         (3, 3),
         options["strides"],
@@ -102,6 +102,11 @@ def emulated_columns(kernels, arrays, options, start, count, dtype, lanes=1):
         count,
         lanes=lanes,
     )
+
+
+def emulated_columns(kernels, arrays, options, start, count, dtype, lanes=1):
+    inputs, offsets, mask = arrays
+    geometry = block_geometry(arrays, options, start, count, lanes)
     storage, suffix = STORAGE[dtype]
     columns = np.full((count, 9 * inputs.shape[3]), 7, storage)
     getattr(kernels, f"run_im2col_{suffix}")(
@@ -117,19 +122,7 @@ def emulated_columns(kernels, arrays, options, start, count, dtype, lanes=1):
 
 def emulated_gradients(kernels, arrays, options, grad_columns, start, dtype):
     inputs, offsets, mask = arrays
-    count = grad_columns.shape[0]
-    geometry = cuda_geometry(
-        inputs.shape,
-        (3, 3),
-        options["strides"],
-        options["padding"],
-        options["dilation"],
-        options["deformable_groups"],
-        mask is not None,
-        start,
-        count,
-        lanes=1,
-    )
+    geometry = block_geometry(arrays, options, start, grad_columns.shape[0], lanes=1)
     storage, suffix = STORAGE[dtype]
     buffered = dtype in ("float16", "bfloat16")
     grad_input = np.zeros(inputs.shape, np.float32 if buffered else storage)

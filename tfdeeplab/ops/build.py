@@ -146,22 +146,43 @@ def build_op_library(sources: Sequence[Path], name: str) -> Path:
     digest.update(" ".join(flags).encode() + tf.__version__.encode())
     digest.update(_cpu_description().encode())
     target = cache_dir() / f"{name}-{digest.hexdigest()[:16]}.so"
-    if target.is_file():
-        problem = cached_file_problem(target)
-        if not problem:
-            return target
-        _log.warning("%s: %s; building it again", target, problem)
-        target.unlink(missing_ok=True)
+    if usable_cache_entry(target):
+        return target
+    return write_cache_entry(target, lambda partial: _compile(sources, partial, flags))
+
+
+def usable_cache_entry(path: Path) -> bool:
+    """True when `path` is in the cache whole; a cut or changed entry is removed,
+    with one warning, so the caller builds it again."""
+    if not path.is_file():
+        return False
+    problem = cached_file_problem(path)
+    if not problem:
+        return True
+    _log.warning("%s: %s; building it again", path, problem)
+    path.unlink(missing_ok=True)
+    return False
+
+
+def write_cache_entry(path: Path, write) -> Path:
+    """Write a cache entry whole or not at all: `write(temporary)` fills a
+    temporary, its size and sha256 are recorded beside `path`, then it is renamed.
+
+    Raises:
+        OpBuildError: the cache cannot be written (one line); or what `write`
+            raises.
+    """
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as partial:
-            _compile(sources, partial, target, flags)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as partial:
+            write(partial)
+            write_text(record_of(path), file_record(partial) + "\n")
     except OSError as error:  # an unwritable or full cache, a file in the way
         raise OpBuildError(
-            f"op cache {target.parent}: cannot write it ({error.strerror or error}); "
+            f"op cache {path.parent}: cannot write it ({error.strerror or error}); "
             "set TFDEEPLAB_OP_CACHE to a writable folder"
         ) from None
-    return target
+    return path
 
 
 def record_of(path: Path) -> Path:
@@ -191,9 +212,8 @@ def cached_file_problem(path: Path) -> str:
     return ""
 
 
-def _compile(sources, partial: Path, target: Path, flags) -> None:
-    """Compile into `partial` and record it beside `target` (the caller moves it
-    into place)."""
+def _compile(sources, partial: Path, flags) -> None:
+    """Compile into `partial` (the caller records it and moves it into place)."""
     command = [_compiler(), *map(str, sources), "-o", str(partial), *flags]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -202,7 +222,6 @@ def _compile(sources, partial: Path, target: Path, flags) -> None:
             f"compiling {names} failed: {first_error_line(result.stderr)}",
             details=result.stderr,
         )
-    write_text(record_of(target), file_record(partial) + "\n")
 
 
 @functools.cache

@@ -27,7 +27,6 @@ import ctypes
 import dataclasses
 import hashlib
 import importlib.util
-import logging
 import os
 import re
 import shutil
@@ -36,17 +35,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfdeeplab.atomic_files import atomic_path, write_text
 from tfdeeplab.ops.build import (
     OpBuildError,
     cache_dir,
-    cached_file_problem,
-    file_record,
     first_error_line,
-    record_of,
+    usable_cache_entry,
+    write_cache_entry,
 )
-
-_log = logging.getLogger(__name__)
 
 # C++17, as the op libraries; IEEE arithmetic (no --use_fast_math), so results are
 # those of the CPU kernels up to rounding and fused multiply-adds.
@@ -329,26 +324,12 @@ def cuda_image(
         / "cuda"
         / f"{source.stem}-{digest.hexdigest()[:16]}-{target.name}{target.suffix}"
     )
-    if image.is_file():
-        problem = cached_file_problem(image)
-        if not problem:
-            return image
-        _log.warning("%s: %s; compiling it again", image, problem)
-        image.unlink(missing_ok=True)
+    if usable_cache_entry(image):
+        return image
     try:
         compiled = compiler.compile(text, source.name, target, options)
     except CudaCompileError as error:
         raise CudaCompileError(
             f"{source.name} for {target.name}: {error}", details=error.details
         ) from None
-    try:
-        image.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(image) as partial:
-            partial.write_bytes(compiled)
-            write_text(record_of(image), file_record(partial) + "\n")
-    except OSError as error:
-        raise OpBuildError(
-            f"op cache {image.parent}: cannot write it ({error.strerror or error}); "
-            "set TFDEEPLAB_OP_CACHE to a writable folder"
-        ) from None
-    return image
+    return write_cache_entry(image, lambda partial: partial.write_bytes(compiled))

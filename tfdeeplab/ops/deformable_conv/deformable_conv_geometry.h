@@ -109,6 +109,27 @@ class DeformableOpBase : public OpKernel {
     return Status();
   }
 
+  // The gradient op's block: grad_columns (input 3) must be [count, K * C] for the
+  // block starting at pixel `start` (input 4); allocates the three gradients,
+  // shaped like input, offsets and mask (not zeroed).
+  static Status GradientBlock(OpKernelContext* context, const Geometry& g,
+                              int64_t* start, int64_t* count, Tensor* outputs[3]) {
+    const Tensor& grad_columns = context->input(3);
+    const int64_t row = g.taps * g.channels;
+    if (grad_columns.dims() != 2 || grad_columns.dim_size(1) != row) {
+      return InvalidArgument("grad_columns must be [count, ", row, "], got ",
+                             grad_columns.shape().DebugString());
+    }
+    *count = grad_columns.dim_size(0);
+    *start = context->input(4).scalar<int64_t>()();
+    TF_RETURN_IF_ERROR(Block(g, *start, *count));
+    for (int i = 0; i < 3; ++i) {
+      TF_RETURN_IF_ERROR(
+          context->allocate_output(i, context->input(i).shape(), &outputs[i]));
+    }
+    return Status();
+  }
+
   std::vector<int> kernel_size_;
   int stride_, padding_, dilation_, groups_;
   bool use_mask_;

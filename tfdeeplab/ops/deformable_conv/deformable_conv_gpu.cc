@@ -337,22 +337,11 @@ class DeformableIm2colGradGpuOp : public DeformableOpBase {
   void Compute(OpKernelContext* context) override {
     Geometry g;
     OP_REQUIRES_OK(context, Geometry_(context, &g));
+    int64_t start, count;
+    Tensor* outputs[3];
+    OP_REQUIRES_OK(context, GradientBlock(context, g, &start, &count, outputs));
+    Tensor *grad_input = outputs[0], *grad_offsets = outputs[1], *grad_mask = outputs[2];
     const Tensor& grad_columns = context->input(3);
-    const int64_t row = g.taps * g.channels;
-    OP_REQUIRES(context, grad_columns.dims() == 2 && grad_columns.dim_size(1) == row,
-                InvalidArgument("grad_columns must be [count, ", row, "], got ",
-                                grad_columns.shape().DebugString()));
-    const int64_t count = grad_columns.dim_size(0);
-    const int64_t start = context->input(4).scalar<int64_t>()();
-    OP_REQUIRES_OK(context, Block(g, start, count));
-
-    Tensor *grad_input, *grad_offsets, *grad_mask;
-    OP_REQUIRES_OK(context, context->allocate_output(0, context->input(0).shape(),
-                                                     &grad_input));
-    OP_REQUIRES_OK(context, context->allocate_output(1, context->input(1).shape(),
-                                                     &grad_offsets));
-    OP_REQUIRES_OK(context,
-                   context->allocate_output(2, context->input(2).shape(), &grad_mask));
     Tensor buffer;  // the float32 accumulator of the 16-bit types
     Tensor* accumulator = grad_input;
     if (CudaType<T>::buffered) {

@@ -39,13 +39,6 @@
 namespace tfdeeplab {
 
 using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Status;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::errors::InvalidArgument;
 using ::tensorflow::shape_inference::DimensionHandle;
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
@@ -249,23 +242,14 @@ class DeformableIm2colGradOp : public DeformableOpBase {
   void Compute(OpKernelContext* context) override {
     Geometry g;
     OP_REQUIRES_OK(context, Geometry_(context, &g));
+    int64_t start, count;
+    Tensor* outputs[3];
+    OP_REQUIRES_OK(context, GradientBlock(context, g, &start, &count, outputs));
+    Tensor* grad_input_tensor = outputs[0];
+    Tensor* grad_offsets_tensor = outputs[1];
+    Tensor* grad_mask_tensor = outputs[2];
     const Tensor& grad_columns_tensor = context->input(3);
     const int64_t row = g.taps * g.channels;
-    OP_REQUIRES(context,
-                grad_columns_tensor.dims() == 2 && grad_columns_tensor.dim_size(1) == row,
-                InvalidArgument("grad_columns must be [count, ", row, "], got ",
-                                grad_columns_tensor.shape().DebugString()));
-    const int64_t count = grad_columns_tensor.dim_size(0);
-    const int64_t start = context->input(4).scalar<int64_t>()();
-    OP_REQUIRES_OK(context, Block(g, start, count));
-
-    Tensor *grad_input_tensor, *grad_offsets_tensor, *grad_mask_tensor;
-    OP_REQUIRES_OK(context, context->allocate_output(0, context->input(0).shape(),
-                                                     &grad_input_tensor));
-    OP_REQUIRES_OK(context, context->allocate_output(1, context->input(1).shape(),
-                                                     &grad_offsets_tensor));
-    OP_REQUIRES_OK(context, context->allocate_output(2, context->input(2).shape(),
-                                                     &grad_mask_tensor));
     grad_input_tensor->flat<T>().setZero();
     grad_offsets_tensor->flat<T>().setZero();
     grad_mask_tensor->flat<T>().setZero();
