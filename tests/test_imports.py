@@ -61,6 +61,7 @@ def test_only_builders_read_recipe_objects():
     assert readers == {
         "tfdeeplab/config/__init__.py",
         "tfdeeplab/config/loader.py",
+        "tfdeeplab/config/cli.py",  # load_recipe_or_report, kept by its earlier name
         "tfdeeplab/models/builder.py",
         "tfdeeplab/data/builder.py",
         "tfdeeplab/evaluation/builder.py",

@@ -1,8 +1,10 @@
 """Deformable convolution (DCN v1, Dai et al. 2017) and its modulated form (DCN v2).
 
-`deformable_conv2d` runs the C++ kernels (`kernel.py`, CPU) or the pure-TensorFlow
-reference (`reference.py`: gathers, bilinear weights, matmul; GPU, XLA, export), as
-`implementation` says; `DeformableConv2D` is the Keras layer the models use.
+`deformable_conv2d` runs our kernels (`kernel.py`: C++ on a CPU, CUDA on a GPU,
+compiled by NVRTC in `gpu.py` and checked once per process by `gpu_guard.py`) or the
+pure-TensorFlow reference (`reference.py`: gathers, bilinear weights, matmul; XLA,
+export), as `implementation` says; `DeformableConv2D` is the Keras layer the models
+use.
 """
 
 from tfdeeplab.ops.deformable_conv.dispatch import (

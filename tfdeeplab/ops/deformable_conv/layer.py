@@ -31,8 +31,9 @@ class DeformableConv2D(keras.layers.Layer):
         use_bias: bool. Defaults to False (the DCN ResNet units have none).
         kernel_initializer: initializer. Defaults to "he_normal".
         bias_initializer: initializer. Defaults to "zeros".
-        implementation: str. `auto` (the C++ kernels on a CPU where they are built,
-            else the reference), `custom_op` or `reference`. Defaults to `auto`.
+        implementation: str. `auto` (our kernels where they are built: C++ on a
+            CPU, CUDA on a GPU once they pass the guard; else the reference),
+            `custom_op` or `reference`. Defaults to `auto`.
 
     Call arguments:
         inputs: `[features, offsets]` or `[features, offsets, mask]`, with offsets
