@@ -272,3 +272,57 @@ def write_cityscapes_tree(
                 label_dir / f"{image_id}_{annotation}_color.png"
             )
     return root
+
+
+FOLDER_COLOURS = ((0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128))
+
+
+def write_folder_tree(
+    root: Path,
+    stems: Iterable[str],
+    *,
+    mask_format: str = "ids",
+    num_classes: int = 5,
+    size: tuple[int, int] = (48, 64),
+    mask_suffix: str = "",
+    colours: Sequence[tuple[int, int, int]] = FOLDER_COLOURS,
+    seed: int = 0,
+) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    """A "your own data" layout: `root/images/<stem>.jpg` and `root/masks/<stem>
+    <mask_suffix>.png`, a stem with `/` making subfolders.
+
+    Args:
+        root: Path. Created if missing.
+        stems: the images' stems (`a/0001` goes to `images/a/0001.jpg`).
+        mask_format: str. `ids` (8-bit L), `ids16` (16-bit I;16), `palette` (VOC
+            colour map) or `rgb` (class colours from `colours`).
+        num_classes: int. Ids 0..num_classes-1, background 0.
+        size: (height, width).
+        mask_suffix: str. Appended to each mask's stem (CamVid's `_L`).
+        colours: the class colours of `rgb` masks.
+        seed: int.
+
+    Returns:
+        (images folder, masks folder, {stem: label uint8 [H, W]}).
+    """
+    images, masks, labels = root / "images", root / "masks", {}
+    for stem in stems:
+        rng = _rng(stem, seed)
+        label = synthetic_label(rng, size, range(1, num_classes), void=None)
+        labels[stem] = label
+        _write_jpeg(images / f"{stem}.jpg", synthetic_photo(rng, label))
+        path = masks / f"{stem}{mask_suffix}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if mask_format == "ids":
+            Image.fromarray(label, mode="L").save(path)
+        elif mask_format == "ids16":
+            Image.fromarray(label.astype(np.uint16)).save(path)
+        elif mask_format == "palette":
+            image = Image.fromarray(label, mode="P")
+            image.putpalette(voc_palette())
+            image.save(path)
+        elif mask_format == "rgb":
+            Image.fromarray(np.asarray(colours, np.uint8)[label]).save(path)
+        else:
+            raise ValueError(f"unknown mask format {mask_format!r}")
+    return images, masks, labels

@@ -55,13 +55,17 @@ class Item:
         image: Path. The image file (JPEG or PNG), copied into the record as it is.
         label: Path or None. The label file; None for unannotated images.
         label_kind: str. How to read `label`: `palette_png`, `sbd_mat`,
-            `cityscapes_label_ids` or `none`.
+            `cityscapes_label_ids`, `folder_mask` or `none`.
+        label_reading: tuple. For `folder_mask`: the arguments of
+            `labels.read_folder_mask` after the path (format, colours, reduce
+            zero label, ignore label).
     """
 
     id: str
     image: Path
     label: Path | None
     label_kind: str = "none"
+    label_reading: tuple = ()
 
 
 @dataclasses.dataclass
@@ -96,6 +100,8 @@ def read_label(item: Item) -> np.ndarray:
         return label_readers.read_sbd_mat(item.label)
     if item.label_kind == "cityscapes_label_ids":
         return label_readers.read_cityscapes_label_ids(item.label, _cityscapes_table())
+    if item.label_kind == "folder_mask":
+        return label_readers.read_folder_mask(item.label, *item.label_reading)
     raise ValueError(f"unknown label kind {item.label_kind!r}")
 
 
@@ -252,6 +258,8 @@ def _write_shard(task: ShardTask, temporary: Path, prepared, tf) -> None:
 def _item_fingerprint(item: Item) -> list:
     """What identifies an item's content: paths, sizes and modification times."""
     fingerprint = [item.id, item.label_kind]
+    if item.label_reading:  # how a folder's masks are read changes the labels
+        fingerprint.append(repr(item.label_reading))
     for path in (item.image, item.label):
         if path is None:
             fingerprint.append(None)
@@ -415,9 +423,11 @@ def _split_entry(inspections, dataset: DatasetDescriptor, num_shards: int, extra
     """The manifest entry of a split's good items: counts and class histogram."""
     good = [result for result in inspections if not result.problems]
     histogram = np.zeros(dataset.num_classes + 1, np.int64)
+    images = np.zeros(dataset.num_classes, np.int64)  # images each class is in
     for result in good:
         if result.histogram is not None:
             histogram += np.asarray(result.histogram)
+            images += np.asarray(result.histogram[:-1]) > 0
     skipped = [
         {"id": result.item.id, "problems": result.problems}
         for result in inspections
@@ -429,7 +439,7 @@ def _split_entry(inspections, dataset: DatasetDescriptor, num_shards: int, extra
         class_pixels=histogram[:-1].tolist(),
         ignored_pixels=int(histogram[-1]),
         skipped=skipped,
-        facts=extra,
+        facts={shard_format.CLASS_IMAGES: images.tolist(), **(extra or {})},
     )
 
 
@@ -557,6 +567,7 @@ def _convert_locked(
         dataset=dataset.name,
         num_classes=dataset.num_classes,
         ignore_label=dataset.ignore_label,
+        descriptor=dataset.to_json(),
     )
     pool = make_pool(workers)
     finished = False

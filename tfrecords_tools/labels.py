@@ -132,3 +132,105 @@ def encode_label_png(label: np.ndarray) -> bytes:
         buffer, format="PNG"
     )
     return buffer.getvalue()
+
+
+MASK_FORMATS = ("ids", "palette", "rgb")
+
+
+def mask_format_of(path: Path) -> str:
+    """The mask format a file is in, from its mode: `rgb` (RGB, RGBA), `palette`
+    (P), else `ids` (L, I;16, I).
+
+    Raises:
+        LabelError: for an unreadable file or another mode.
+    """
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+    except (OSError, SyntaxError) as error:
+        raise LabelError(f"cannot decode mask ({error})") from None
+    if mode in ("RGB", "RGBA"):
+        return "rgb"
+    if mode == "P":
+        return "palette"
+    if mode in ("L", "I;16", "I;16B", "I;16L", "I"):
+        return "ids"
+    raise LabelError(f"mask mode is {mode}, expected ids (L, I;16), P or RGB")
+
+
+def read_folder_mask(
+    path: Path,
+    mask_format: str,
+    colours: tuple[tuple[int, int, int], ...] = (),
+    reduce_zero_label: bool = False,
+    ignore_label: int = 255,
+) -> np.ndarray:
+    """Class ids of a mask of `python -m tfrecords_tools.folder`.
+
+    Args:
+        path: Path. The mask (PNG).
+        mask_format: str. `ids` (one channel of ids, 8 or 16 bit), `palette` (the
+            palette indices are the ids) or `rgb` (colours, mapped by `colours`).
+        colours: tuple of (r, g, b). Class id i's colour, for `rgb` masks; the
+            ignore label's colour may be among them at index `ignore_label`.
+        reduce_zero_label: bool. Id 0 is unlabelled (the ignore label) and the
+            other ids shift down by one (ADE20K's convention).
+        ignore_label: int. The label of pixels that do not count.
+
+    Returns:
+        uint8 array [H, W] of class ids (or the ignore label).
+
+    Raises:
+        LabelError: an unreadable file, a mode that is not `mask_format`, colours
+            not in `colours` (each with its pixel count), or ids past 255.
+
+    Example:
+        >>> read_folder_mask(Path("masks/0001_L.png"), "rgb", ((0, 0, 0), (128, 0, 0)))
+    """
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            if mask_format == "rgb":
+                values = np.array(image.convert("RGB"))
+            else:
+                values = np.array(image)
+    except (OSError, SyntaxError) as error:
+        raise LabelError(f"cannot decode mask ({error})") from None
+    if mask_format == "palette" and mode != "P":
+        raise LabelError(f"mask mode is {mode}, expected a palette PNG (P)")
+    if mask_format == "ids" and values.ndim != 2:
+        raise LabelError(f"mask mode is {mode}, expected one channel of ids")
+    if mask_format == "rgb":
+        ids = _ids_of_colours(values, colours)
+    else:
+        ids = values.astype(np.int64)
+    if reduce_zero_label:
+        ids = np.where(ids == 0, ignore_label + 1, ids) - 1
+        ids[ids == ignore_label - 1] = ignore_label  # an ignored 255 stays ignored
+    too_large = np.unique(ids[(ids > 255) | (ids < 0)])
+    if too_large.size:
+        shown = ", ".join(str(value) for value in too_large[:8].tolist())
+        raise LabelError(f"mask ids past 255 (a class id is one byte): {shown}")
+    return ids.astype(np.uint8)
+
+
+def _ids_of_colours(rgb: np.ndarray, colours) -> np.ndarray:
+    """Class ids of an RGB mask by its colours; unknown colours are an error."""
+    codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8)
+    codes |= rgb[..., 2]
+    table = {(r << 16) | (g << 8) | b: index for index, (r, g, b) in enumerate(colours)}
+    found, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    unknown = [
+        (int(code), int(count))
+        for code, count in zip(found, counts, strict=True)
+        if int(code) not in table
+    ]
+    if unknown:
+        shown = ", ".join(
+            f"({code >> 16}, {(code >> 8) & 255}, {code & 255}) {count} px"
+            for code, count in unknown[:6]
+        )
+        more = f" and {len(unknown) - 6} more" if len(unknown) > 6 else ""
+        raise LabelError(f"colours not in the classes file: {shown}{more}")
+    ids = np.array([table[int(code)] for code in found], np.int64)
+    return ids[inverse.reshape(codes.shape)]

@@ -14,9 +14,10 @@ from pathlib import Path
 import yaml
 
 from tfdeeplab.atomic_files import write_text
-from tfdeeplab.catalog.datasets import dataset_descriptor
+from tfdeeplab.catalog.datasets import DescriptorError, UnknownDatasetError
 from tfdeeplab.config.schema import Recipe, SchemaError, with_dataset_facts
 from tfdeeplab.config.typed import from_dict, to_dict
+from tfdeeplab.data.shard_format import ManifestError, dataset_of
 from tfdeeplab.errors import TfdeeplabError
 
 
@@ -189,10 +190,19 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
     data.setdefault("name", path.stem)
     try:
         recipe = from_dict(Recipe, data)
-        return with_dataset_facts(recipe, dataset_descriptor(recipe.data.dataset))
+        return with_dataset_facts(recipe, _dataset(recipe))
     except SchemaError as error:
         where = _origin(error.key, origins, path)
         raise RecipeError(f"{where}: {error.key}: {error.message}") from None
+
+
+def _dataset(recipe: Recipe):
+    """The recipe's dataset descriptor (the table's, or its shards'); a recipe for
+    shards names their dataset from here on."""
+    try:
+        return dataset_of(recipe.data.dataset, recipe.data.root)
+    except (UnknownDatasetError, DescriptorError, ManifestError) as error:
+        raise SchemaError("data.dataset", str(error)) from None
 
 
 def recipe_to_dict(recipe: Recipe) -> dict:

@@ -18,7 +18,7 @@ import dataclasses
 import math
 
 from tfdeeplab.catalog import choices
-from tfdeeplab.catalog.datasets import DATASETS, DatasetDescriptor
+from tfdeeplab.catalog.datasets import DatasetDescriptor
 from tfdeeplab.catalog.resnet_layout import (
     OUTPUT_STRIDES,
     RESNET_UNITS,
@@ -150,7 +150,10 @@ class DataConfig:
 
     Args:
         dataset: str. A name in `tfdeeplab.catalog.datasets.DATASETS` (`voc`,
-            `cityscapes`): its classes, names, palette and converter.
+            `cityscapes`): its classes, names, palette and converter; or
+            `from_shards` (or the name a folder was converted under): the
+            dataset the manifest in `root` records (`python -m
+            tfrecords_tools.folder`).
         root: str. Directory with the converted TFRecord shards.
         train_split: str or None. Split trained on; None for the dataset's
             (`train_aug` for VOC + SBD).
@@ -175,7 +178,7 @@ class DataConfig:
             reads and maps, at some speed); False lets tf.data reorder for speed.
     """
 
-    dataset: str = _field("voc", choices=tuple(DATASETS))
+    dataset: str = _field("voc")
     root: str = _field("data/voc")
     train_split: str | None = _field(None)
     eval_split: str | None = _field(None)
@@ -491,6 +494,7 @@ def with_dataset_facts(recipe: Recipe, descriptor: DatasetDescriptor) -> Recipe:
         model=dataclasses.replace(model, num_classes=num_classes),
         data=dataclasses.replace(
             data,
+            dataset=descriptor.name,  # `from_shards`: the name the shards hold
             ignore_label=ignore_label,
             num_train_images=num_train_images,
             **splits,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.data import shard_format
 from tfdeeplab.data.shard_format import (
     IMAGE_ENCODED,
@@ -55,7 +54,7 @@ def check_shard_sizes(files: Sequence[str], dataset: str) -> None:
                 continue
             size = Path(name).stat().st_size
             if size != entry[shard_format.BYTES]:
-                verify = dataset_descriptor(dataset).verifier(directory)
+                verify = shard_format.dataset_of(dataset, directory).verifier(directory)
                 raise CorruptShardError(
                     f"{name}: {size} bytes, {shard_format.MANIFEST} says "
                     f"{entry[shard_format.BYTES]}; check the shards with: {verify}"
@@ -158,7 +157,7 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
         >>> shard_files("data/voc", "val", "voc")
         ['data/voc/val-00000-of-00002.tfrecord', 'data/voc/val-00001-of-00002.tfrecord']
     """
-    converter = dataset_descriptor(dataset).converter(root)
+    converter = shard_format.dataset_of(dataset, root).converter(root)
     directory = Path(root).expanduser()
     pattern = shard_format.shard_pattern(split)
     try:

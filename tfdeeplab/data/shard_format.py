@@ -11,11 +11,12 @@ one-channel PNG of class ids, 255 = ignore). Images with no annotation (Cityscap
 test) have no `image/segmentation/*` keys.
 
 Shards are `{split}-{index:05d}-of-{count:05d}.tfrecord`. `manifest.json` beside them
-records the dataset (`dataset`, `num_classes`, `ignore_label`, `format_version`) and
-per split (`splits`): `num_images`, `num_shards`, `shards` (each with `file`,
+records the dataset (`dataset`, `num_classes`, `ignore_label`, `format_version`, and
+since 2026-12-01 its whole `descriptor`: class names, colours, ignore label, splits)
+and per split (`splits`): `num_images`, `num_shards`, `shards` (each with `file`,
 `num_records`, `bytes` (since 2026-11-26), `sha256` and the converter's `plan` key),
-`class_pixels`,
-`ignored_pixels`, `skipped` and the converter's facts about the split's source.
+`class_pixels`, `class_images` (since 2026-12-01), `ignored_pixels`, `skipped` and the
+converter's facts about the split's source.
 
 TensorFlow is imported inside the functions that need it: the converters' worker
 processes import this module and never load it.
@@ -50,6 +51,8 @@ SPLITS = "splits"
 # ... of a split's entry
 NUM_IMAGES, NUM_SHARDS, SHARDS = "num_images", "num_shards", "shards"
 CLASS_PIXELS, IGNORED_PIXELS, SKIPPED = "class_pixels", "ignored_pixels", "skipped"
+CLASS_IMAGES = "class_images"  # per class, the images it appears in (2026-12-01)
+DESCRIPTOR = "descriptor"  # the dataset's DatasetDescriptor.to_json (2026-12-01)
 # ... of a shard's entry
 FILE, NUM_RECORDS, BYTES = "file", "num_records", "bytes"
 SHA256, PLAN = "sha256", "plan"
@@ -180,9 +183,15 @@ def empty_manifest() -> dict:
 
 
 def set_dataset(
-    manifest: dict, *, dataset: str, num_classes: int, ignore_label: int
+    manifest: dict,
+    *,
+    dataset: str,
+    num_classes: int,
+    ignore_label: int,
+    descriptor: dict | None = None,
 ) -> None:
-    """Record in `manifest` what the shards hold (what readers check a recipe by)."""
+    """Record in `manifest` what the shards hold (what readers check a recipe by),
+    and the dataset's whole descriptor (names, colours, splits) when given."""
     manifest.update(
         {
             FORMAT_VERSION_KEY: FORMAT_VERSION,
@@ -191,6 +200,8 @@ def set_dataset(
             IGNORE_LABEL: ignore_label,
         }
     )
+    if descriptor is not None:
+        manifest[DESCRIPTOR] = descriptor
     manifest.setdefault(SPLITS, {})
 
 
@@ -283,3 +294,69 @@ def manifest_shards(directory: str | Path) -> dict[str, dict]:
         for split in read_manifest(directory)[SPLITS].values()
         for shard in listed_shards(split)
     }
+
+
+def descriptor_held(directory: str | Path):
+    """The DatasetDescriptor the manifest in `directory` records, or None (shards
+    written before 2026-12-01, or by another tool).
+
+    Raises:
+        ManifestError: an unreadable manifest.
+        DescriptorError: a recorded descriptor that is not one (names the file).
+
+    Example:
+        >>> descriptor_held("data/my_folder").class_names[:2]
+        ('background', 'crack')
+    """
+    from tfdeeplab.catalog.datasets import DatasetDescriptor
+
+    record = read_manifest(directory).get(DESCRIPTOR)
+    if record is None:
+        return None
+    return DatasetDescriptor.from_json(record, str(Path(directory) / MANIFEST))
+
+
+# `data.dataset: from_shards`: the dataset is the one its shards' manifest records.
+FROM_SHARDS = "from_shards"
+
+
+def dataset_of(name: str, root: str | Path | None):
+    """The descriptor of a recipe's dataset: the built-in table's entry (`voc`,
+    `cityscapes`), else the one the manifest in `root` records (a folder converted
+    by `python -m tfrecords_tools.folder`), which `name` must name or be
+    `from_shards`.
+
+    Raises:
+        UnknownDatasetError: no such built-in dataset and no descriptor in `root`,
+            or a descriptor of another name (one line naming both).
+        ManifestError, DescriptorError: an unreadable manifest.
+
+    Example:
+        >>> dataset_of("from_shards", "data/cracks").class_names
+        ('background', 'crack')
+    """
+    from tfdeeplab.catalog.datasets import DATASETS, UnknownDatasetError
+
+    if name in DATASETS:
+        return DATASETS[name]
+    held = None
+    if root is not None and (Path(root) / MANIFEST).is_file():
+        held = descriptor_held(root)
+    known = ", ".join(sorted(DATASETS))
+    if held is None and name == FROM_SHARDS:
+        raise UnknownDatasetError(
+            f"{FROM_SHARDS}: {root} has no {MANIFEST} recording a dataset (convert "
+            "a folder into it: python -m tfrecords_tools.folder --out ...)"
+        )
+    if held is None:
+        where = f"{root} has no {MANIFEST} recording a dataset" if root else "no root"
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r} (known datasets: {known}; or {FROM_SHARDS} "
+            f"for shards of python -m tfrecords_tools.folder, but {where})"
+        )
+    if name not in (FROM_SHARDS, held.name):
+        raise UnknownDatasetError(
+            f"{name!r}, but the shards in {root} hold the dataset {held.name!r} "
+            f"(say {held.name} or {FROM_SHARDS})"
+        )
+    return held

@@ -18,10 +18,10 @@ import numpy as np
 from PIL import Image
 
 from tfdeeplab.atomic_files import write_atomically, write_json
-from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.config import Recipe
 from tfdeeplab.data.builder import eval_dataset
 from tfdeeplab.data.records import naming_bad_shards, record_counts, shard_files
+from tfdeeplab.data.shard_format import dataset_of
 from tfdeeplab.evaluation import outputs
 from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
 from tfdeeplab.evaluation.crf import require_crf
@@ -154,7 +154,7 @@ def evaluate(
         require_crf()  # before any work
         crf = crf_arguments(recipe)
     strategy, model, loaded = _weighted_model(recipe, checkpoint, weights)
-    descriptor = dataset_descriptor(data.dataset)
+    descriptor = dataset_of(data.dataset, data.root)
     settings = inference_settings(recipe)
     log(_evaluating(loaded, data.root, split, settings, crf, strategy))
     images = naming_bad_shards(

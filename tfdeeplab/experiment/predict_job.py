@@ -23,9 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfdeeplab.atomic_files import OutputError
-from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.checkpoint_reading import why_unreadable
 from tfdeeplab.config import Recipe, load_recipe
+from tfdeeplab.data.shard_format import dataset_of
 from tfdeeplab.errors import Interrupted, TfdeeplabError, first_line
 from tfdeeplab.evaluation import prediction
 from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
@@ -122,7 +122,7 @@ class Predictor:
         def labels(rgb):
             return tf.argmax(server.probabilities(rgb), -1, output_type=tf.int32)
 
-        descriptor = dataset_descriptor(recipe.data.dataset)
+        descriptor = dataset_of(recipe.data.dataset, recipe.data.root)
         names = tuple(descriptor.class_name(i) for i in range(recipe.model.num_classes))
         return cls(
             probabilities=lambda rgb: probabilities(rgb).numpy(),

@@ -19,7 +19,6 @@ import tensorflow as tf
 
 from tfdeeplab.catalog import choices
 from tfdeeplab.catalog.choices import lookup
-from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.config import Recipe, save_recipe
 from tfdeeplab.data import shard_format
 from tfdeeplab.data.builder import eval_dataset, train_dataset
@@ -31,6 +30,7 @@ from tfdeeplab.data.records import (
     record_counts,
     shard_files,
 )
+from tfdeeplab.data.shard_format import dataset_of
 from tfdeeplab.run_directory import RunDirectory, checkpoint_steps
 from tfdeeplab.training.builder import TrainingState, build_training_state
 from tfdeeplab.training.progress import TrainingProgress
@@ -185,7 +185,7 @@ def open_run(
     log: Callable[[str], None],
 ) -> TrainingRun:
     """The TrainingRun of `directory`: summaries, validation data and checkpoints."""
-    descriptor = dataset_descriptor(recipe.data.dataset)
+    descriptor = dataset_of(recipe.data.dataset, recipe.data.root)
     num_classes = recipe.model.num_classes
     try:
         validation_data = eval_dataset(recipe)
@@ -305,7 +305,7 @@ def _train_in(
             )
         ),
         files,
-        dataset_descriptor(recipe.data.dataset).verifier(recipe.data.root),
+        dataset_of(recipe.data.dataset, recipe.data.root).verifier(recipe.data.root),
     )
     progress = TrainingProgress(
         state.total_steps,

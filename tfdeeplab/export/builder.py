@@ -7,9 +7,9 @@ import json
 import keras
 import yaml
 
-from tfdeeplab.catalog.datasets import dataset_descriptor
 from tfdeeplab.config.loader import recipe_to_dict
 from tfdeeplab.config.schema import Recipe
+from tfdeeplab.data.shard_format import dataset_of
 from tfdeeplab.evaluation.builder import inference_settings
 from tfdeeplab.export.labels_file import LABELS_FILE, labels_record
 from tfdeeplab.export.serving import SegmentationServer
@@ -50,7 +50,7 @@ def labels_description(recipe: Recipe) -> dict:
         'person'
     """
     return labels_record(
-        dataset_descriptor(recipe.data.dataset), recipe.model.num_classes
+        dataset_of(recipe.data.dataset, recipe.data.root), recipe.model.num_classes
     )
 
 

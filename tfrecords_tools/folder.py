@@ -1,0 +1,509 @@
+"""Your own images and masks, in two folders, to TFRecord shards: no code to write.
+
+    python -m tfrecords_tools.folder --images DIR --masks DIR --out DIR
+        [--classes FILE] [--mask-format ids|palette|rgb] [--mask-suffix S] [--name NAME]
+        [--split NAME | --split-lists DIR | --val-fraction 0.1 --seed 0]
+        [--ignore-label 255] [--reduce-zero-label] [--report]
+
+- Images (JPEG, PNG) and masks (PNG) are found recursively and paired by file stem,
+  a mask's stem possibly ending in `--mask-suffix` (CamVid's `X_L.png`: `_L`).
+- Masks: `ids` (one channel of class ids, 8 or 16 bit), `palette` (a palette PNG
+  whose indices are the ids, as VOC) or `rgb` (colours, mapped by the classes
+  file); by default the first mask's mode decides. `--reduce-zero-label`: id 0 is
+  unlabelled and the other ids shift down by one (ADE20K; mmsegmentation's
+  `reduce_zero_label`).
+- `--classes`: one class name a line (`.txt`); a CSV with the header `name,r,g,b`
+  (CamVid's `class_dict.csv`); or JSON `{"names": [...], "colours": [[r, g, b],
+  ...], "ignore_label": 255}`. Without it, the ids found name the classes
+  `class_<id>`, drawn in VOC's colour map.
+- Splits: `--split NAME` (every pair; run again with other folders and the same
+  `--out` to add a split), `--split-lists DIR` (`<split>.txt` files of stems, as
+  VOC's ImageSets), `--val-fraction F --seed S` (a seeded random `val` split, the
+  rest `train`), or, without any, the first level of folders when images and masks
+  have the same ones (ADE20K's `training/` and `validation/`).
+
+The conversion itself is the VOC and Cityscapes converters' (`conversion.convert`):
+atomic, resumable shards, every bad file listed and nothing written for its split
+(unless `--skip-bad`), `--verify`, one converter per folder, Ctrl-C. The manifest
+records the dataset's descriptor (names, colours, ignore label, split sizes), so a
+recipe for these shards needs only `data.root` (see `recipes/custom.yaml`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tfdeeplab.catalog.datasets import DatasetDescriptor
+from tfdeeplab.catalog.palettes import voc_palette
+from tfdeeplab.cli import OneLineArgumentParser, path_argument
+from tfdeeplab.data import shard_format
+from tfrecords_tools import labels as label_readers
+from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
+from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
+from tfrecords_tools.voc import read_list
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+MASK_SUFFIXES = (".png",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassTable:
+    """The classes of a folder dataset.
+
+    Args:
+        names: tuple of str. Name of each class id.
+        colours: tuple of (r, g, b), or empty. Each class's colour (for `rgb` masks
+            and drawings); empty for VOC's colour map.
+        ignore_label: int or None. From the classes file, if it says.
+    """
+
+    names: tuple[str, ...]
+    colours: tuple[tuple[int, int, int], ...] = ()
+    ignore_label: int | None = None
+
+
+def read_classes(path: Path) -> ClassTable:
+    """The class table of a `--classes` file (text, CSV `name,r,g,b`, or JSON).
+
+    Raises:
+        ConversionError: one line naming the file, the line or key, and what was
+            expected.
+
+    Example:
+        >>> read_classes(Path("class_dict.csv")).names[:2]
+        ('Animal', 'Archway')
+    """
+    if not path.is_file():
+        raise ConversionError(f"--classes {path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConversionError(f"{path}: not UTF-8 text ({error.reason})") from None
+    if path.suffix.lower() == ".json":
+        return _classes_from_json(path, text)
+    if path.suffix.lower() == ".csv":
+        return _classes_from_csv(path, text)
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not names:
+        raise ConversionError(f"{path}: expected one class name a line, found none")
+    return ClassTable(names)
+
+
+def _colour(value, where: str) -> tuple[int, int, int]:
+    try:
+        colour = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        colour = ()
+    if len(colour) != 3 or not all(0 <= v <= 255 for v in colour):
+        raise ConversionError(f"{where}: expected a colour r, g, b of 0..255")
+    return colour
+
+
+def _classes_from_csv(path: Path, text: str) -> ClassTable:
+    rows = list(csv.reader(text.splitlines()))
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    if header[:4] != ["name", "r", "g", "b"]:
+        raise ConversionError(f"{path}: line 1: expected the header name,r,g,b")
+    names, colours = [], []
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 4:
+            raise ConversionError(f"{path}: line {number}: expected name,r,g,b")
+        names.append(row[0].strip())
+        colours.append(_colour(row[1:4], f"{path}: line {number}"))
+    if not names:
+        raise ConversionError(f"{path}: expected a class a line after the header")
+    return ClassTable(tuple(names), tuple(colours))
+
+
+def _classes_from_json(path: Path, text: str) -> ClassTable:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConversionError(f"{path}: not valid JSON ({error})") from None
+    names = record.get("names") if isinstance(record, dict) else None
+    if not (
+        isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+    ):
+        raise ConversionError(f"{path}: names: expected a list of class names")
+    colours = record.get("colours", record.get("colors", []))
+    if colours and len(colours) != len(names):
+        raise ConversionError(
+            f"{path}: colours: expected one per class ({len(names)}), got "
+            f"{len(colours)}"
+        )
+    ignore = record.get("ignore_label")
+    if ignore is not None and not (isinstance(ignore, int) and 0 <= ignore <= 255):
+        raise ConversionError(f"{path}: ignore_label: expected an integer in 0..255")
+    return ClassTable(
+        tuple(names),
+        tuple(_colour(c, f"{path}: colours[{i}]") for i, c in enumerate(colours)),
+        ignore,
+    )
+
+
+def _files(root: Path, suffixes) -> list[Path]:
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file() and path.suffix.lower() in suffixes
+    )
+
+
+def pair_files(images: Path, masks: Path, mask_suffix: str = "") -> list[Item]:
+    """Pair every image with its mask by stem; an unpaired file stays in the list
+    with its partner's expected path, so the conversion lists it as missing.
+
+    Raises:
+        ConversionError: a missing folder, or two images (or masks) with one stem.
+    """
+    for flag, folder in (("--images", images), ("--masks", masks)):
+        if not folder.is_dir():
+            raise ConversionError(f"{flag} {folder}: not a directory")
+    by_stem: dict[str, Path] = {}
+    masks_by_stem: dict[str, Path] = {}
+    twice = []
+    for path in _files(images, IMAGE_SUFFIXES):
+        if path.stem in by_stem:
+            twice.append(f"{by_stem[path.stem]} and {path}")
+        by_stem[path.stem] = path
+    for path in _files(masks, MASK_SUFFIXES):
+        stem = path.stem
+        if mask_suffix:
+            if not stem.endswith(mask_suffix):
+                continue  # not a mask of this naming (CamVid keeps other files)
+            stem = stem[: -len(mask_suffix)]
+        if stem in masks_by_stem:
+            twice.append(f"{masks_by_stem[stem]} and {path}")
+        masks_by_stem[stem] = path
+    if twice:
+        shown = "; ".join(twice[:3]) + (
+            f"; {len(twice) - 3} more" if len(twice) > 3 else ""
+        )
+        raise ConversionError(f"two files with one stem: {shown}")
+    items = []
+    for stem in sorted(set(by_stem) | set(masks_by_stem)):
+        image = by_stem.get(stem) or images / f"{stem}.jpg"
+        mask = masks_by_stem.get(stem) or masks / f"{stem}{mask_suffix}.png"
+        items.append(Item(stem, image, mask, "folder_mask"))
+    return items
+
+
+def split_items(
+    items: list[Item],
+    images: Path,
+    masks: Path,
+    *,
+    split: str | None = None,
+    split_lists: Path | None = None,
+    val_fraction: float | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, list[Item]], dict[str, dict]]:
+    """The splits of the pairs, as the options say (see the module docstring).
+
+    Returns:
+        (dict split -> items, dict split -> facts for the manifest).
+
+    Raises:
+        ConversionError: a list naming a stem that is not a pair, or no way to
+            split.
+    """
+    if split:
+        return {split: items}, {split: {"source": f"--split {split}"}}
+    if split_lists is not None:
+        if not split_lists.is_dir():
+            raise ConversionError(f"--split-lists {split_lists}: not a directory")
+        by_id = {item.id: item for item in items}
+        splits, facts = {}, {}
+        for path in sorted(split_lists.glob("*.txt")):
+            ids = read_list(path)
+            unknown = [i for i in ids if i not in by_id]
+            if unknown:
+                shown = ", ".join(unknown[:5]) + (
+                    f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                )
+                raise ConversionError(f"{path}: stems with no image and mask: {shown}")
+            splits[path.stem] = [by_id[i] for i in ids]
+            facts[path.stem] = {"source": path.name, "list_count": len(ids)}
+        if not splits:
+            raise ConversionError(f"--split-lists {split_lists}: no <split>.txt files")
+        return splits, facts
+    if val_fraction is not None:
+        if not 0 < val_fraction < 1:
+            raise ConversionError(f"--val-fraction {val_fraction}: expected 0 < F < 1")
+        shuffled = list(items)
+        random.Random(seed).shuffle(shuffled)
+        count = max(1, round(len(shuffled) * val_fraction))
+        source = f"--val-fraction {val_fraction} --seed {seed}"
+        return (
+            {"train": sorted(shuffled[count:], key=lambda i: i.id),
+             "val": sorted(shuffled[:count], key=lambda i: i.id)},
+            {"train": {"source": source}, "val": {"source": source}},
+        )  # fmt: skip
+    image_folders = {p.name for p in images.iterdir() if p.is_dir()}
+    mask_folders = {p.name for p in masks.iterdir() if p.is_dir()}
+    if image_folders and image_folders == mask_folders:
+        splits = {name: [] for name in sorted(image_folders)}
+        for item in items:
+            top = (
+                item.image.relative_to(images).parts[0] if item.image.is_file() else ""
+            )
+            if top not in splits:
+                top = item.label.relative_to(masks).parts[0]
+            splits[top].append(item)
+        return splits, {name: {"source": f"folder {name}/"} for name in splits}
+    raise ConversionError(
+        "no split given: pass --split NAME, --split-lists DIR or --val-fraction F "
+        "(or give images and masks the same first-level folders, one per split)"
+    )
+
+
+def _found_ids(items: list[Item], reading: tuple) -> Counter:
+    """Pixels of every id in the masks that can be read (for the class table)."""
+    counts = Counter()
+    for item in items:
+        if not item.label.is_file():
+            continue
+        try:
+            label = label_readers.read_folder_mask(item.label, *reading)
+        except label_readers.LabelError:
+            continue  # the conversion lists it
+        values, numbers = np.unique(label, return_counts=True)
+        counts.update(dict(zip(values.tolist(), numbers.tolist(), strict=True)))
+    return counts
+
+
+def folder_descriptor(
+    name: str,
+    table: ClassTable,
+    ignore_label: int,
+    splits: dict[str, int],
+    command: str,
+) -> DatasetDescriptor:
+    """The descriptor of a folder dataset (recorded in its manifest)."""
+    palette = voc_palette()
+    for index, colour in enumerate(table.colours):
+        palette[index] = colour
+    train = (
+        "train"
+        if "train" in splits
+        else next((s for s in splits if "train" in s), next(iter(splits)))
+    )
+    evaluation = (
+        "val" if "val" in splits else next((s for s in splits if "val" in s), train)
+    )
+    return DatasetDescriptor(
+        name=name,
+        class_names=table.names,
+        colours=tuple(tuple(int(v) for v in colour) for colour in palette),
+        ignore_label=ignore_label,
+        splits=dict(splits),
+        train_split=train,
+        eval_split=evaluation,
+        converter_command=command,
+    )
+
+
+def convert_folder(
+    images: Path,
+    masks: Path,
+    out: Path,
+    *,
+    classes: Path | None = None,
+    mask_format: str | None = None,
+    mask_suffix: str = "",
+    name: str | None = None,
+    split: str | None = None,
+    split_lists: Path | None = None,
+    val_fraction: float | None = None,
+    seed: int = 0,
+    ignore_label: int = 255,
+    reduce_zero_label: bool = False,
+    workers: int = 1,
+    shard_bytes: float = 150e6,
+    skip_bad: bool = False,
+    progress: bool = True,
+    log=print,
+) -> list[SplitReport]:
+    """Convert a folder of images and one of masks into shards: the command as a
+    function (its arguments are the command's options).
+
+    Returns:
+        One SplitReport per split.
+
+    Raises:
+        ConversionError, LockHeldError: one line each.
+
+    Example:
+        >>> convert_folder(Path("photos"), Path("masks"), Path("data/mine"),
+        ...                classes=Path("classes.txt"), val_fraction=0.1)
+    """
+    items = pair_files(images, masks, mask_suffix)
+    if not items:
+        raise ConversionError(f"--images {images}: no JPEG or PNG images found")
+    table = read_classes(classes) if classes else None
+    if table and table.ignore_label is not None:
+        ignore_label = table.ignore_label
+    if mask_format is None:
+        first = next((item.label for item in items if item.label.is_file()), None)
+        if first is None:
+            raise ConversionError(f"--masks {masks}: no mask pairs an image")
+        try:
+            mask_format = label_readers.mask_format_of(first)
+        except label_readers.LabelError as error:
+            raise ConversionError(f"{first}: {error}") from None
+        log(f"masks: {mask_format} (from {first.name}; --mask-format to say)")
+    if mask_format == "rgb" and not (table and table.colours):
+        raise ConversionError(
+            "--mask-format rgb: the colours come from --classes (a CSV name,r,g,b "
+            "or JSON with colours)"
+        )
+    colours = table.colours if table else ()
+    reading = (mask_format, colours, reduce_zero_label, ignore_label)
+    items = [dataclasses.replace(item, label_reading=reading) for item in items]
+    found, facts = split_items(
+        items,
+        images,
+        masks,
+        split=split,
+        split_lists=split_lists,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
+    if table is None:  # the ids found name the classes
+        ids = sorted(i for i in _found_ids(items, reading) if i != ignore_label)
+        count = (max(ids) + 1) if ids else 1
+        table = ClassTable(tuple(f"class_{i}" for i in range(count)))
+        log(f"classes: {count} from the ids found (--classes FILE to name them)")
+    descriptor = folder_descriptor(
+        name or out.resolve().name,
+        table,
+        ignore_label,
+        _merged_splits(out, table, {s: len(v) for s, v in found.items()}),
+        f"python -m tfrecords_tools.folder --images {images} --masks {masks} "
+        "--out {root}",
+    )
+    for split_name, split_items_ in found.items():
+        log(f"{split_name}: {len(split_items_)} images ({facts[split_name]['source']})")
+    return convert(
+        found,
+        descriptor,
+        out,
+        workers=workers,
+        shard_bytes=shard_bytes,
+        skip_bad=skip_bad,
+        split_facts=facts,
+        progress=progress,
+    )
+
+
+def _merged_splits(out: Path, table: ClassTable, splits: dict[str, int]) -> dict:
+    """The split sizes the manifest will hold: earlier calls' splits into the same
+    `--out` (their classes must be these), and this call's."""
+    held = shard_format.descriptor_held(out) if out.is_dir() else None
+    if held is None:
+        return splits
+    if held.class_names != table.names:
+        raise ConversionError(
+            f"{out / shard_format.MANIFEST}: holds the classes "
+            f"{', '.join(held.class_names[:4])}...; these masks have "
+            f"{', '.join(table.names[:4])}... (convert into another --out)"
+        )
+    return {**dict(held.splits), **splits}
+
+
+def class_report(out: Path) -> list[str]:
+    """Per split and class: pixel share and images it appears in; classes that
+    never appear. Read back from the manifest."""
+    manifest = shard_format.read_manifest(out)
+    descriptor = shard_format.descriptor_held(out)
+    lines = []
+    for split, entry in sorted(manifest[shard_format.SPLITS].items()):
+        pixels = entry.get(shard_format.CLASS_PIXELS, [])
+        images = entry.get(shard_format.CLASS_IMAGES, [0] * len(pixels))
+        total = sum(pixels) or 1
+        lines.append(f"{split}: {entry.get(shard_format.NUM_IMAGES, 0)} images")
+        for class_id, (count, seen) in enumerate(zip(pixels, images, strict=False)):
+            name = descriptor.class_name(class_id) if descriptor else str(class_id)
+            lines.append(
+                f"  {class_id:3d} {name:20s} {100 * count / total:6.2f}% of pixels, "
+                f"in {seen} images"
+            )
+        never = [
+            descriptor.class_name(i) if descriptor else str(i)
+            for i, count in enumerate(pixels)
+            if count == 0
+        ]
+        if never:
+            lines.append(f"  never appear: {', '.join(never)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineArgumentParser(
+        prog="python -m tfrecords_tools.folder",
+        description="Convert a folder of images and one of masks to TFRecord shards.",
+    )
+    parser.add_argument("--images", type=path_argument, help="folder of images")
+    parser.add_argument("--masks", type=path_argument, help="folder of masks")
+    parser.add_argument("--classes", type=path_argument, help=".txt, .csv or .json")
+    parser.add_argument("--mask-format", choices=label_readers.MASK_FORMATS)
+    parser.add_argument("--mask-suffix", default="", help="e.g. _L or _mask")
+    parser.add_argument("--name", help="the dataset's name (default: --out's name)")
+    splitting = parser.add_mutually_exclusive_group()
+    splitting.add_argument("--split", help="put every pair in this split")
+    splitting.add_argument("--split-lists", type=path_argument, metavar="DIR")
+    splitting.add_argument("--val-fraction", type=float, metavar="F")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ignore-label", type=int, default=255)
+    parser.add_argument("--reduce-zero-label", action="store_true")
+    parser.add_argument(
+        "--report", action="store_true", help="print each class's pixels and images"
+    )
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.verify:
+        return run_verify(args.out, progress=not args.quiet)
+    if args.images is None or args.masks is None:
+        parser.error("--images and --masks are required (unless --verify)")
+    if not 0 <= args.ignore_label <= 255:
+        parser.error(f"--ignore-label {args.ignore_label}: expected 0..255")
+
+    def run() -> list[SplitReport]:
+        reports = convert_folder(
+            args.images,
+            args.masks,
+            args.out,
+            classes=args.classes,
+            mask_format=args.mask_format,
+            mask_suffix=args.mask_suffix,
+            name=args.name,
+            split=args.split,
+            split_lists=args.split_lists,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            ignore_label=args.ignore_label,
+            reduce_zero_label=args.reduce_zero_label,
+            workers=args.workers,
+            shard_bytes=args.shard_mb * 1e6,
+            skip_bad=args.skip_bad,
+            progress=not args.quiet,
+        )
+        if args.report and any(report.written for report in reports):
+            print("\n".join(class_report(args.out)))
+        return reports
+
+    return run_conversion(run, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
