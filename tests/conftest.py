@@ -64,3 +64,21 @@ def trained_run(demo_shards, tmp_path_factory):
     )
     assert code == 0
     return workdir
+
+
+@pytest.fixture(scope="session")
+def folder_shards(tmp_path_factory):
+    """A folder of 12 images and 5-class masks, converted by tfrecords_tools.folder
+    (train 9, val 3), for the recipes that take their dataset from shards."""
+    from tfdeeplab.synthetic_datasets import write_folder_tree
+    from tfrecords_tools import folder
+
+    root = tmp_path_factory.mktemp("folder_data")
+    images, masks, _ = write_folder_tree(root, [f"{i:04d}" for i in range(12)])
+    classes = root / "classes.txt"
+    classes.write_text("background\nred\ngreen\nolive\nnavy\n")
+    out = root / "shards"
+    args = ["--images", str(images), "--masks", str(masks), "--out", str(out)]
+    more = ["--classes", str(classes), "--val-fraction", "0.25", "--name", "mine"]
+    assert folder.main([*args, *more, "--quiet", "--workers", "1"]) == 0
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from tfdeeplab.config import ModelConfig, load_recipe
 from tfdeeplab.data.augment import Augmentation
@@ -103,3 +104,10 @@ def assert_serialization_round_trip(layer_class, init_kwargs, inputs, atol=1e-6)
     got = keras.ops.convert_to_numpy(restored(inputs))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=atol)
     return restored
+
+
+def shards_overrides(path, folder_shards) -> list[str]:
+    """The `--set` a recipe file needs to load in a test: a `from_shards` recipe
+    (recipes/custom.yaml) takes its dataset from shards, here `folder_shards`."""
+    text = Path(path).read_text()
+    return [f"data.root={folder_shards}"] if "dataset: from_shards" in text else []

@@ -138,6 +138,9 @@ def test_the_recipe_schema_imports_no_package_that_reads_recipes():
         "tfdeeplab.errors",
         "tfdeeplab.atomic_files",
         "tfdeeplab.cli",
+        # The shards' on-disk format (pure, no recipe objects, no TensorFlow): a
+        # `from_shards` recipe takes its dataset from the manifest.
+        "tfdeeplab.data.shard_format",
     }
     for path in sorted((ROOT / "tfdeeplab" / "config").rglob("*.py")):
         for name in imported_modules(path):

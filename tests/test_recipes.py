@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import shards_overrides
 from tfdeeplab.config import load_recipe
 from tfdeeplab.models import build_model
 
@@ -26,13 +27,14 @@ def test_the_issue_recipes_exist():
         "voc_mxnet_schedule",
         "cityscapes_aspp",
         "demo",
+        "custom",
     } <= names
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", RECIPES, ids=lambda path: path.stem)
-def test_recipe_builds_its_model(path):
-    recipe = load_recipe(path)
+def test_recipe_builds_its_model(path, folder_shards):
+    recipe = load_recipe(path, shards_overrides(path, folder_shards))
     assert recipe.name == path.stem
     assert recipe.description
     model = build_model(recipe.model)

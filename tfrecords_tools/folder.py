@@ -353,15 +353,7 @@ def convert_folder(
     table = read_classes(classes) if classes else None
     if table and table.ignore_label is not None:
         ignore_label = table.ignore_label
-    if mask_format is None:
-        first = next((item.label for item in items if item.label.is_file()), None)
-        if first is None:
-            raise ConversionError(f"--masks {masks}: no mask pairs an image")
-        try:
-            mask_format = label_readers.mask_format_of(first)
-        except label_readers.LabelError as error:
-            raise ConversionError(f"{first}: {error}") from None
-        log(f"masks: {mask_format} (from {first.name}; --mask-format to say)")
+    mask_format = mask_format or _mask_format_of_files(items, masks, log)
     if mask_format == "rgb" and not (table and table.colours):
         raise ConversionError(
             "--mask-format rgb: the colours come from --classes (a CSV name,r,g,b "
@@ -380,10 +372,7 @@ def convert_folder(
         seed=seed,
     )
     if table is None:  # the ids found name the classes
-        ids = sorted(i for i in _found_ids(items, reading) if i != ignore_label)
-        count = (max(ids) + 1) if ids else 1
-        table = ClassTable(tuple(f"class_{i}" for i in range(count)))
-        log(f"classes: {count} from the ids found (--classes FILE to name them)")
+        table = _table_of_ids_found(items, reading, ignore_label, log)
     descriptor = folder_descriptor(
         name or out.resolve().name,
         table,
@@ -404,6 +393,27 @@ def convert_folder(
         split_facts=facts,
         progress=progress,
     )
+
+
+def _table_of_ids_found(items, reading, ignore_label: int, log) -> ClassTable:
+    """`class_<id>` for ids 0 to the largest found (no `--classes`)."""
+    ids = sorted(i for i in _found_ids(items, reading) if i != ignore_label)
+    count = (max(ids) + 1) if ids else 1
+    log(f"classes: {count} from the ids found (--classes FILE to name them)")
+    return ClassTable(tuple(f"class_{i}" for i in range(count)))
+
+
+def _mask_format_of_files(items: list[Item], masks: Path, log) -> str:
+    """The first mask's format (`--mask-format` unsaid)."""
+    first = next((item.label for item in items if item.label.is_file()), None)
+    if first is None:
+        raise ConversionError(f"--masks {masks}: no mask pairs an image")
+    try:
+        mask_format = label_readers.mask_format_of(first)
+    except label_readers.LabelError as error:
+        raise ConversionError(f"{first}: {error}") from None
+    log(f"masks: {mask_format} (from {first.name}; --mask-format to say)")
+    return mask_format
 
 
 def _merged_splits(out: Path, table: ClassTable, splits: dict[str, int]) -> dict:

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 from cityscapesscripts.helpers.labels import labels as cityscapes_labels
 
+from tests.helpers import shards_overrides
 from tfdeeplab.catalog.datasets import DATASETS, UnknownDatasetError, dataset_descriptor
 from tfdeeplab.config import load_recipe
+from tfdeeplab.data.shard_format import dataset_of
 
 RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml"))
 
@@ -59,9 +61,9 @@ def test_class_names_past_the_dataset_and_converter_commands():
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda path: path.stem)
-def test_recipes_agree_with_their_dataset(path):
-    recipe = load_recipe(path)
-    descriptor = dataset_descriptor(recipe.data.dataset)
+def test_recipes_agree_with_their_dataset(path, folder_shards):
+    recipe = load_recipe(path, shards_overrides(path, folder_shards))
+    descriptor = dataset_of(recipe.data.dataset, recipe.data.root)
     assert recipe.model.num_classes == descriptor.num_classes
     assert recipe.data.ignore_label == descriptor.ignore_label
     assert recipe.data.eval_split in descriptor.splits
