@@ -1,4 +1,4 @@
-"""`python -m tfdeeplab.train RECIPE.yaml [--workdir DIR] [--init FILE] [--set k=v ...]`
+"""`python -m tfdeeplab.train RECIPE.yaml [--workdir DIR] [--init FILE|RUN] [--set k=v ...]`
 
 Trains a recipe in a run directory (default `runs/<recipe name>`): checkpoints,
 TensorBoard logs and the resolved recipe go there, and running the same command
@@ -35,7 +35,8 @@ def _parser() -> OneLineArgumentParser:
     parser.add_argument(
         "--init",
         type=path_argument,
-        help="initial weights (.npz by variable path, or .weights.h5); "
+        help="initial weights: a .npz by variable path, a .weights.h5, or a run "
+        "directory or checkpoint (another class count: all but the classifier); "
         "overrides train.init_weights, ignored when resuming",
     )
     add_override_argument(parser, "train.max_steps=100")

@@ -31,6 +31,7 @@ from tfdeeplab.data.records import (
     shard_files,
 )
 from tfdeeplab.data.shard_format import dataset_of
+from tfdeeplab.experiment.init_source import init_source
 from tfdeeplab.run_directory import RunDirectory, checkpoint_steps
 from tfdeeplab.training.builder import TrainingState, build_training_state
 from tfdeeplab.training.progress import TrainingProgress
@@ -39,7 +40,6 @@ from tfdeeplab.training.run import TrainingRun, weights_fingerprint
 from tfdeeplab.training.strategy import build_strategy, is_chief
 from tfdeeplab.training.summaries import TensorBoardSummaries
 from tfdeeplab.training.trainer import LoopOutcome, train_loop
-from tfdeeplab.weights.loader import require_weights_file
 
 
 @dataclasses.dataclass
@@ -248,8 +248,8 @@ def train(
         >>> print(summary.format())
     """
     init_weights = init_weights or recipe.train.init_weights
-    if init_weights:
-        require_weights_file(init_weights)
+    if init_weights:  # a file (checked now) or a run's checkpoint
+        init_weights = init_source(init_weights)
     # Bad data or a changed recipe is reported before TensorFlow looks for devices
     # (no log noise) and before anything is built or written.
     files, notes = check_training_data(recipe)

@@ -146,10 +146,16 @@ class TrainingRun:
             lines.append(f"resumed from {restored} at step {self.step}")
         elif init_weights:
             report = load_initial_weights(self.state.model, init_weights)
-            lines.append(
+            line = (
                 f"initial weights from {init_weights}: {report['loaded']} variables "
                 f"loaded, {report['left_at_init']} left at their initialisation"
             )
+            if report.get("left_out"):
+                line += (
+                    " (another class count, so these start from their initialiser: "
+                    f"{', '.join(report['left_out'])})"
+                )
+            lines.append(line)
         return lines
 
     def train_step(self, batch, step_number: int) -> float:

@@ -49,10 +49,13 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
 
     Args:
         model: keras.Model built by `build_model`.
-        path: str or Path. A `.npz` (by variable path) or `.weights.h5` file.
+        path: str or Path. A `.npz` (by variable path) or `.weights.h5` file; or
+            a callable returning a model to take the variables of (a run's
+            checkpoint, see `tfdeeplab.experiment.train_job`).
 
     Returns:
-        dict with `loaded` and `left_at_init` (counts of model variables).
+        dict with `loaded` and `left_at_init` (counts of model variables) and
+        `left_out` (variables of another class count, kept at their init).
 
     Raises:
         FileNotFoundError: one line naming the missing file.
@@ -63,6 +66,8 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
         >>> load_initial_weights(model, "weights/resnet101_v1_imagenet.npz")
         {'loaded': 312, 'left_at_init': 4}
     """
+    if callable(path):  # a run's model, restored from its checkpoint
+        return load_model_weights(model, path(), path)
     path = require_weights_file(path)
     if path.name.endswith(".weights.h5"):
         try:
@@ -73,7 +78,7 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
             raise InitialWeightsError(
                 f"{path}: not a readable Keras weights file ({first_line(error)})"
             ) from None
-        return {"loaded": len(model.weights), "left_at_init": 0}
+        return {"loaded": len(model.weights), "left_at_init": 0, "left_out": []}
     if path.suffix != ".npz":
         raise InitialWeightsError(
             f"{path}: expected a .npz or .weights.h5 weights file"
@@ -89,24 +94,82 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
 
 
 def _load_npz(model: keras.Model, path: Path) -> dict:
-    variables = {variable.path: variable for variable in model.weights}
     with np.load(path) as arrays:
-        for key in arrays.files:
-            if key not in variables:
-                raise InitialWeightsError(
-                    f"{path}: {key}: names no variable of {model.name} "
-                    f"(e.g. {next(iter(variables))})"
-                )
-            value, variable = arrays[key], variables[key]
-            if tuple(value.shape) != tuple(variable.shape):
-                raise InitialWeightsError(
-                    f"{path}: {key}: expected shape {tuple(variable.shape)}, "
-                    f"got {tuple(value.shape)}"
-                )
-        for key in arrays.files:
-            variables[key].assign(arrays[key].astype(variables[key].dtype))
-        loaded = len(arrays.files)
-    return {"loaded": loaded, "left_at_init": len(variables) - loaded}
+        return load_arrays(model, {key: arrays[key] for key in arrays.files}, path)
+
+
+def _class_count(model: keras.Model) -> int:
+    return int(model.outputs[0].shape[-1]) if model.outputs else -1
+
+
+def _differs_only_by_classes(have, want, classes: int) -> bool:
+    """True when the axes where the shapes differ are the class axes: every one of
+    them is `classes` in the model's shape and one other count in the file's."""
+    if len(have) != len(want):
+        return False
+    differing = [(a, b) for a, b in zip(have, want, strict=True) if a != b]
+    return (
+        bool(differing)
+        and len({a for a, _ in differing}) == 1
+        and all(b == classes for _, b in differing)
+    )
+
+
+def load_arrays(model: keras.Model, arrays: dict, source) -> dict:
+    """Assign `arrays` (by Keras variable path) to `model`'s variables.
+
+    A tensor whose shape differs only in its class axes (the classifier, the
+    class-wise upsampling: weights of another class count) is left at its
+    initialisation and named in the report; any other difference is an error.
+
+    Args:
+        model: keras.Model built by `build_model`.
+        arrays: dict from variable path to array.
+        source: what the arrays came from, for messages.
+
+    Returns:
+        dict with `loaded`, `left_at_init` (counts) and `left_out` (the paths kept
+        at their initialisation because of another class count).
+
+    Raises:
+        InitialWeightsError: one line for a key naming no variable or a shape
+            that does not fit.
+    """
+    variables = {variable.path: variable for variable in model.weights}
+    classes = _class_count(model)
+    left_out = []
+    for key, value in arrays.items():
+        if key not in variables:
+            raise InitialWeightsError(
+                f"{source}: {key}: names no variable of {model.name} "
+                f"(e.g. {next(iter(variables))})"
+            )
+        have, want = tuple(value.shape), tuple(variables[key].shape)
+        if have == want:
+            continue
+        if _differs_only_by_classes(have, want, classes):
+            left_out.append(key)
+            continue
+        raise InitialWeightsError(f"{source}: {key}: expected shape {want}, got {have}")
+    for key, value in arrays.items():
+        if key not in left_out:
+            variables[key].assign(np.asarray(value).astype(variables[key].dtype))
+    loaded = len(arrays) - len(left_out)
+    return {
+        "loaded": loaded,
+        "left_at_init": len(variables) - loaded,
+        "left_out": left_out,
+    }
+
+
+def load_model_weights(model: keras.Model, source: keras.Model, name) -> dict:
+    """`load_arrays` from another model's variables (a run of another class count).
+
+    Example:
+        >>> load_model_weights(model, voc_model, "runs/voc")["left_out"]
+        ['score/kernel', 'score/bias', 'upsample/kernel']
+    """
+    return load_arrays(model, {v.path: v.numpy() for v in source.weights}, name)
 
 
 def load_weights(model: keras.Model, path: str | Path) -> dict:
