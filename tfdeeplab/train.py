@@ -1,4 +1,4 @@
-"""`python -m tfdeeplab.train RECIPE.yaml [--workdir DIR] [--init FILE|RUN] [--set k=v ...]`
+"""`python -m tfdeeplab.train RECIPE.yaml [--workdir DIR] [--init FILE|RUN] [--set k=v]`
 
 Trains a recipe in a run directory (default `runs/<recipe name>`): checkpoints,
 TensorBoard logs and the resolved recipe go there, and running the same command
