@@ -111,3 +111,21 @@ def shards_overrides(path, folder_shards) -> list[str]:
     (recipes/custom.yaml) takes its dataset from shards, here `folder_shards`."""
     text = Path(path).read_text()
     return [f"data.root={folder_shards}"] if "dataset: from_shards" in text else []
+
+
+# recipes/demo.yaml's small model, so the demo's 21-class run can initialise it.
+TINY_MODEL = [
+    "model.depth=50",
+    "model.units_per_stage=[1, 1, 1, 1]",
+    "model.fc6_channels=64",
+    "model.batch_norm=train",
+    "model.frozen_stages=[]",
+    "data.num_train_images=9",
+]
+
+
+def custom_recipe(folder_shards, *more):
+    """recipes/custom.yaml on `folder_shards` with the demo's small model, 3 steps."""
+    overrides = [*tiny_overrides(folder_shards, *TINY_MODEL), "train.max_steps=3"]
+    overrides.remove("data.num_train_images=16")
+    return load_recipe("recipes/custom.yaml", [*overrides, *more])

@@ -5,24 +5,7 @@ import json
 
 import pytest
 
-from tests.helpers import tiny_overrides
-from tfdeeplab.config import load_recipe
-
-# recipes/demo.yaml's small model, so the demo's 21-class run can initialise it.
-TINY_MODEL = [
-    "model.depth=50",
-    "model.units_per_stage=[1, 1, 1, 1]",
-    "model.fc6_channels=64",
-    "model.batch_norm=train",
-    "model.frozen_stages=[]",
-    "data.num_train_images=9",
-]
-
-
-def custom_recipe(folder_shards, *more):
-    overrides = [*tiny_overrides(folder_shards, *TINY_MODEL), "train.max_steps=3"]
-    overrides.remove("data.num_train_images=16")
-    return load_recipe("recipes/custom.yaml", [*overrides, *more])
+from tests.helpers import custom_recipe
 
 
 @pytest.fixture(scope="module")

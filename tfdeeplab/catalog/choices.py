@@ -32,6 +32,8 @@ SCHEDULE_TYPES = ("piecewise", "poly")
 GRADIENT_REDUCTIONS = ("sum", "mean")
 MIXED_PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker")
+LOSSES = ("cross_entropy", "ohem", "cross_entropy_dice")
+CLASS_WEIGHTINGS = ("none", "median_frequency", "inverse_sqrt")  # or a list
 
 T = TypeVar("T")
 

@@ -286,6 +286,20 @@ class TrainConfig:
         validation_images: int. Images of the eval split each validation uses; 0
             for all.
         image_panels: int. Validation images shown as input / truth / prediction.
+        loss: str. `cross_entropy` (the seed's), `ohem` (online hard example
+            mining: the pixels whose true-class probability is below
+            `ohem_threshold`, at least `ohem_min_kept` of a replica's batch; PSPNet,
+            mmsegmentation) or `cross_entropy_dice` (cross-entropy plus the dice
+            loss of the softmax).
+        ohem_threshold: float. OHEM keeps pixels whose true-class probability is
+            below this.
+        ohem_min_kept: int. OHEM keeps at least this many pixels a batch (the
+            hardest).
+        class_weights: str or tuple of float. `none`, `median_frequency` (SegNet's
+            median frequency balancing, from the training split's pixel counts in
+            the manifest), `inverse_sqrt` (1 / sqrt of each class's pixel share,
+            normalised to mean 1), or one weight per class. The loss stays a mean
+            over the valid pixels.
     """
 
     batch_size: int = _field(10, minimum=1)
@@ -308,6 +322,10 @@ class TrainConfig:
     validate_every: int = _field(0, minimum=0)
     validation_images: int = _field(0, minimum=0)
     image_panels: int = _field(4, minimum=0)
+    loss: str = _field("cross_entropy", choices=choices.LOSSES)
+    ohem_threshold: float = _field(0.7, minimum=0.0)
+    ohem_min_kept: int = _field(100_000, minimum=1)
+    class_weights: str | tuple[float, ...] = _field("none")
 
     @property
     def last_epoch(self) -> float:
@@ -322,6 +340,20 @@ class TrainConfig:
         return self.schedule.piecewise_steps[-1][0]
 
     def check(self) -> None:
+        weights = self.class_weights
+        if isinstance(weights, str) and weights not in choices.CLASS_WEIGHTINGS:
+            raise SchemaError(
+                "class_weights",
+                f"expected one of {', '.join(choices.CLASS_WEIGHTINGS)} or a list of "
+                f"weights, got {weights!r}",
+            )
+        if not isinstance(weights, str) and (
+            not weights or min(weights) < 0 or not max(weights) > 0
+        ):
+            raise SchemaError(
+                "class_weights",
+                f"expected one weight >= 0 per class, not all 0, got {list(weights)}",
+            )
         if self.max_steps == 0 and self.last_epoch <= 0:
             raise SchemaError(
                 "end_epoch",
@@ -489,6 +521,12 @@ def with_dataset_facts(recipe: Recipe, descriptor: DatasetDescriptor) -> Recipe:
             )
         splits[key] = split
     num_train_images = data.num_train_images or descriptor.splits[splits["train_split"]]
+    weights = recipe.train.class_weights
+    if not isinstance(weights, str) and len(weights) != num_classes:
+        raise SchemaError(
+            "train.class_weights",
+            f"expected one weight per class ({num_classes}), got {len(weights)}",
+        )
     return dataclasses.replace(
         recipe,
         model=dataclasses.replace(model, num_classes=num_classes),

@@ -1,8 +1,9 @@
 """Turn plain YAML data into the frozen schema dataclasses, checking every value.
 
 Knows the handful of field types the schema uses (bool, int, float, str, tuples of
-those, tuples of tuples, nested dataclasses, and `X | None` for values a recipe may
-leave to be derived) and the metadata checks `choices`,
+those, tuples of tuples, nested dataclasses, `X | None` for values a recipe may
+leave to be derived, and `str | tuple[...]` for a named choice or explicit values)
+and the metadata checks `choices`,
 `minimum`, `length` and `item_length`. Every failure is a `SchemaError` whose key is
 the dotted path of the offending value.
 """
@@ -60,10 +61,24 @@ def _optional_of(hint: Any) -> Any:
     return None
 
 
+def _name_or_list_of(hint: Any) -> Any:
+    """The tuple hint of `str | tuple[...]` (a named choice or explicit values,
+    as `train.class_weights`), else None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        tuples = [arg for arg in args if typing.get_origin(arg) is tuple]
+        if len(args) == 2 and str in args and len(tuples) == 1:
+            return tuples[0]
+    return None
+
+
 def _convert(value: Any, hint: Any, key: str) -> Any:
     inner = _optional_of(hint)
     if inner is not None:
         return None if value is None else _convert(value, inner, key)
+    listed = _name_or_list_of(hint)
+    if listed is not None:
+        return value if isinstance(value, str) else _convert(value, listed, key)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, key)
     if typing.get_origin(hint) is tuple:

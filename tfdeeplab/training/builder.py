@@ -17,7 +17,9 @@ import tensorflow as tf
 from tfdeeplab.catalog import choices
 from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.config.schema import Recipe, TrainConfig
+from tfdeeplab.data import shard_format
 from tfdeeplab.models import build_model, weight_multipliers
+from tfdeeplab.training.losses import build_pixel_loss, class_weight_vector
 from tfdeeplab.training.schedules import (
     PiecewiseEpochSchedule,
     PolySchedule,
@@ -148,6 +150,43 @@ class TrainingState:
         return float(self.optimizer.learning_rate)
 
 
+def build_recipe_loss(recipe: Recipe):
+    """The per-output loss of `recipe.train.loss`, with `train.class_weights` (a
+    weighting from the training split's pixel counts in the shards' manifest).
+
+    Raises:
+        ManifestError: a weighting that needs the manifest's histogram, which the
+            shards do not have (one line naming the file).
+
+    Example:
+        >>> pixel_loss = build_recipe_loss(load_recipe("recipes/custom.yaml"))
+    """
+    config = recipe.train
+    weights = config.class_weights
+    if isinstance(weights, str) and weights != "none":
+        manifest = shard_format.read_manifest(recipe.data.root)
+        entry = manifest[shard_format.SPLITS].get(recipe.data.train_split, {})
+        if shard_format.CLASS_PIXELS not in entry:
+            raise shard_format.ManifestError(
+                f"{recipe.data.root}/{shard_format.MANIFEST}: no class_pixels of "
+                f"split {recipe.data.train_split}, which train.class_weights "
+                f"{weights} needs (convert the data again)"
+            )
+        pixels = entry[shard_format.CLASS_PIXELS]
+        weights = class_weight_vector(
+            weights,
+            pixels,
+            entry.get(shard_format.CLASS_IMAGES, [1] * len(pixels)),
+            entry.get(shard_format.NUM_IMAGES, 1),
+        )
+    return build_pixel_loss(
+        config.loss,
+        class_weight_vector(weights, [], [], 0),
+        ohem_threshold=config.ohem_threshold,
+        ohem_min_kept=config.ohem_min_kept,
+    )
+
+
 def build_training_state(
     recipe: Recipe, strategy: tf.distribute.Strategy
 ) -> TrainingState:
@@ -192,6 +231,7 @@ def build_training_state(
         gradient_reduction=config.gradient_reduction,
         ignore_label=recipe.data.ignore_label,
         jit_compile=config.jit_compile,
+        pixel_loss=build_recipe_loss(recipe),
     )
     return TrainingState(
         model=model,

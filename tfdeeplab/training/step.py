@@ -13,7 +13,7 @@ itself, which talks to the other replicas, runs outside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import keras
 import tensorflow as tf
@@ -21,7 +21,7 @@ import tensorflow as tf
 from tfdeeplab.catalog import choices
 from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.models.multipliers import Multipliers
-from tfdeeplab.training.losses import segmentation_loss
+from tfdeeplab.training.losses import segmentation_loss, valid_pixel_cross_entropy
 from tfdeeplab.training.optimizer import scale_gradients
 
 
@@ -54,6 +54,8 @@ class TrainStep:
         gradient_reduction: str. `sum` or `mean` across replicas.
         ignore_label: int. Label excluded from the loss.
         jit_compile: bool. Compile forward and backward with XLA.
+        pixel_loss: `(labels, logits, ignore_label) -> scalar` of each output
+            (`losses.build_pixel_loss`); None for the seed's cross-entropy.
 
     Example:
         >>> step = TrainStep(strategy, model, optimizer, weight_multipliers(model),
@@ -72,6 +74,7 @@ class TrainStep:
         gradient_reduction: str = "sum",
         ignore_label: int = 255,
         jit_compile: bool = False,
+        pixel_loss: Callable | None = None,
     ):
         self._objective_share = lookup(
             OBJECTIVE_SHARES, gradient_reduction, "train.gradient_reduction"
@@ -83,6 +86,7 @@ class TrainStep:
         self.weight_decay = weight_decay
         self.gradient_reduction = gradient_reduction
         self.ignore_label = ignore_label
+        self.pixel_loss = pixel_loss or valid_pixel_cross_entropy
         # A nested tf.function is a boundary no cross-replica synchronisation may
         # cross, so only the XLA build makes one.
         self._gradients = (
@@ -101,7 +105,9 @@ class TrainStep:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             outputs = self.model(images, training=True)
-            loss = segmentation_loss(labels, outputs, self.ignore_label)
+            loss = segmentation_loss(
+                labels, outputs, self.ignore_label, self.pixel_loss
+            )
             objective = loss * self._objective_share(replicas)
             if self._loss_scaled:
                 objective = self.optimizer.scale_loss(objective)
