@@ -109,8 +109,16 @@ def assert_serialization_round_trip(layer_class, init_kwargs, inputs, atol=1e-6)
 def shards_overrides(path, folder_shards) -> list[str]:
     """The `--set` a recipe file needs to load in a test: a `from_shards` recipe
     (recipes/custom.yaml) takes its dataset from shards, here `folder_shards`."""
-    text = Path(path).read_text()
-    return [f"data.root={folder_shards}"] if "dataset: from_shards" in text else []
+    path = Path(path)
+    while True:  # the file, then the recipes it extends
+        text = path.read_text()
+        if "dataset: from_shards" in text:
+            return [f"data.root={folder_shards}"]
+        base = [line.split(":", 1)[1].strip() for line in text.splitlines()
+                if line.startswith("base:")]  # fmt: skip
+        if not base:
+            return []
+        path = path.parent / base[0]
 
 
 # recipes/demo.yaml's small model, so the demo's 21-class run can initialise it.

@@ -288,8 +288,9 @@ def write_folder_tree(
     colours: Sequence[tuple[int, int, int]] = FOLDER_COLOURS,
     seed: int = 0,
 ) -> tuple[Path, Path, dict[str, np.ndarray]]:
-    """A "your own data" layout: `root/images/<stem>.jpg` and `root/masks/<stem>
-    <mask_suffix>.png`, a stem with `/` making subfolders.
+    """A "your own data" layout of demo scenes (textured objects on photos):
+    `root/images/<stem>.jpg` and `root/masks/<stem><mask_suffix>.png`, a stem with
+    `/` making subfolders.
 
     Args:
         root: Path. Created if missing.
@@ -305,12 +306,15 @@ def write_folder_tree(
     Returns:
         (images folder, masks folder, {stem: label uint8 [H, W]}).
     """
+    from tfdeeplab.demo_scenes import demo_backgrounds, demo_scene
+
     images, masks, labels = root / "images", root / "masks", {}
+    photos = demo_backgrounds()
     for stem in stems:
         rng = _rng(stem, seed)
-        label = synthetic_label(rng, size, range(1, num_classes), void=None)
+        label, image = demo_scene(rng, size, None, photos, range(1, num_classes))
         labels[stem] = label
-        _write_jpeg(images / f"{stem}.jpg", synthetic_photo(rng, label))
+        _write_jpeg(images / f"{stem}.jpg", image)
         path = masks / f"{stem}{mask_suffix}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         if mask_format == "ids":
