@@ -55,10 +55,10 @@ class Item:
         image: Path. The image file (JPEG or PNG), copied into the record as it is.
         label: Path or None. The label file; None for unannotated images.
         label_kind: str. How to read `label`: `palette_png`, `sbd_mat`,
-            `cityscapes_label_ids`, `folder_mask` or `none`.
+            `cityscapes_label_ids`, `folder_mask`, `coco` or `none`.
         label_reading: tuple. For `folder_mask`: the arguments of
             `labels.read_folder_mask` after the path (format, colours, reduce
-            zero label, ignore label).
+            zero label, ignore label); for `coco`: those of `coco.rasterise`.
     """
 
     id: str
@@ -102,6 +102,15 @@ def read_label(item: Item) -> np.ndarray:
         return label_readers.read_cityscapes_label_ids(item.label, _cityscapes_table())
     if item.label_kind == "folder_mask":
         return label_readers.read_folder_mask(item.label, *item.label_reading)
+    if item.label_kind == "coco":  # instances rasterised by pycocotools
+        from tfrecords_tools.coco import rasterise
+
+        try:
+            return rasterise(*item.label_reading)
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            raise label_readers.LabelError(
+                f"image {item.id}: a segmentation that does not parse ({error})"
+            ) from None
     raise ValueError(f"unknown label kind {item.label_kind!r}")
 
 

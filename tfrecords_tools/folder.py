@@ -377,7 +377,7 @@ def convert_folder(
         name or out.resolve().name,
         table,
         ignore_label,
-        _merged_splits(out, table, {s: len(v) for s, v in found.items()}),
+        merged_splits(out, table, {s: len(v) for s, v in found.items()}),
         f"python -m tfrecords_tools.folder --images {images} --masks {masks} "
         "--out {root}",
     )
@@ -416,7 +416,7 @@ def _mask_format_of_files(items: list[Item], masks: Path, log) -> str:
     return mask_format
 
 
-def _merged_splits(out: Path, table: ClassTable, splits: dict[str, int]) -> dict:
+def merged_splits(out: Path, table: ClassTable, splits: dict[str, int]) -> dict:
     """The split sizes the manifest will hold: earlier calls' splits into the same
     `--out` (their classes must be these), and this call's."""
     held = shard_format.descriptor_held(out) if out.is_dir() else None
