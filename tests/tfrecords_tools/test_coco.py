@@ -216,3 +216,47 @@ def test_unknown_images_or_categories_and_non_coco_files_are_one_line(tmp_path, 
     )
     err = capsys.readouterr().err
     assert "not a COCO annotation file (no annotations, categories list)" in err
+
+
+SMALL_MODEL = [
+    "model.depth=50",
+    "model.units_per_stage=[1, 1, 1, 1]",
+    "model.output_stride=16",
+    "model.msc_scales=[]",
+    "model.batch_norm=train",
+    "model.frozen_stages=[]",
+    "train.max_steps=2",
+]
+
+
+def test_pretrain_on_coco_then_fine_tune_on_voc_with_init(tmp_path, demo_shards):
+    """recipes/coco_voc_pretrain.yaml on COCO-VOC shards, then voc_aspp_msc.yaml
+    --init from that run: the same model, every variable restored (21 classes)."""
+    from tests.helpers import tiny_overrides
+    from tfdeeplab.config import load_recipe
+    from tfdeeplab.experiment import train
+
+    images = [{"id": i, "file_name": f"{i:04d}.jpg", "height": H, "width": W}
+              for i in range(1, 9)]  # fmt: skip
+    annotations = [
+        annotation(i, i, 1 if i % 2 else 18, [box(5, 5, 40, 20 + 4 * i)])
+        for i in range(1, 9)
+    ]
+    path, folder = coco_file(tmp_path, annotations, images)
+    shards = tmp_path / "coco_voc"
+    assert convert(path, folder, shards, "--split", "train", "--min-pixels", "0") == 0
+    assert convert(path, folder, shards, "--split", "val") == 0
+
+    def recipe(name, root, *more):
+        overrides = tiny_overrides(root, *SMALL_MODEL, *more)
+        return load_recipe(f"recipes/{name}.yaml", overrides)
+
+    pretrain = recipe("coco_voc_pretrain", shards, "data.num_train_images=8")
+    assert pretrain.model.num_classes == 21 and pretrain.data.dataset == "coco_voc"
+    train(pretrain, tmp_path / "pretrain", progress=False, log=lambda line: None)
+    lines = []
+    fine_tune = recipe("voc_aspp_msc", demo_shards)
+    train(fine_tune, tmp_path / "voc", init_weights=str(tmp_path / "pretrain"),
+          progress=False, log=lines.append)  # fmt: skip
+    (line,) = [line for line in lines if line.startswith("initial weights from")]
+    assert "another class count" not in line and " 0 left at their" in line
