@@ -16,7 +16,12 @@ from pathlib import Path
 
 from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
-from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
+from tfrecords_tools.cli import (
+    add_common_arguments,
+    engine_options,
+    run_conversion,
+    run_verify,
+)
 from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
 
 CITYSCAPES_DATASET = DATASETS["cityscapes"]
@@ -158,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             coarse=args.coarse,
             splits=args.splits or (),
-            workers=args.workers,
-            shard_bytes=args.shard_mb * 1e6,
-            skip_bad=args.skip_bad,
-            progress=not args.quiet,
+            **engine_options(args),
         ),
         args.out,
     )

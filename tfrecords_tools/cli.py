@@ -62,6 +62,17 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def engine_options(args: argparse.Namespace) -> dict:
+    """The conversion engine's options from `add_common_arguments`' flags, as the
+    `convert_*` functions take them."""
+    return {
+        "workers": args.workers,
+        "shard_bytes": args.shard_mb * 1e6,
+        "skip_bad": args.skip_bad,
+        "progress": not args.quiet,
+    }
+
+
 def run_verify(out_dir: Path, progress: bool) -> int:
     """Verify `out_dir`; print the problems; exit status 0 (clean) or 1."""
     try:

@@ -38,7 +38,12 @@ import numpy as np
 
 from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
-from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
+from tfrecords_tools.cli import (
+    add_common_arguments,
+    engine_options,
+    run_conversion,
+    run_verify,
+)
 from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
 from tfrecords_tools.folder import ClassTable, folder_descriptor, merged_splits
 
@@ -346,10 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             categories=args.categories,
             min_pixels=args.min_pixels,
             name=args.name,
-            workers=args.workers,
-            shard_bytes=args.shard_mb * 1e6,
-            skip_bad=args.skip_bad,
-            progress=not args.quiet,
+            **engine_options(args),
         ),
         args.out,
     )

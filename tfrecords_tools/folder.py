@@ -46,7 +46,12 @@ from tfdeeplab.catalog.palettes import voc_palette
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
 from tfdeeplab.data import shard_format
 from tfrecords_tools import labels as label_readers
-from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
+from tfrecords_tools.cli import (
+    add_common_arguments,
+    engine_options,
+    run_conversion,
+    run_verify,
+)
 from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
 from tfrecords_tools.voc import read_list
 
@@ -503,10 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             ignore_label=args.ignore_label,
             reduce_zero_label=args.reduce_zero_label,
-            workers=args.workers,
-            shard_bytes=args.shard_mb * 1e6,
-            skip_bad=args.skip_bad,
-            progress=not args.quiet,
+            **engine_options(args),
         )
         if args.report and any(report.written for report in reports):
             print("\n".join(class_report(args.out)))

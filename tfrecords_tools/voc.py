@@ -19,7 +19,12 @@ from pathlib import Path
 
 from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
-from tfrecords_tools.cli import add_common_arguments, run_conversion, run_verify
+from tfrecords_tools.cli import (
+    add_common_arguments,
+    engine_options,
+    run_conversion,
+    run_verify,
+)
 from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
 
 VOC_DATASET = DATASETS["voc"]
@@ -225,10 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             sbd_root=args.sbd_root,
             splits=args.splits or (),
-            workers=args.workers,
-            shard_bytes=args.shard_mb * 1e6,
-            skip_bad=args.skip_bad,
-            progress=not args.quiet,
+            **engine_options(args),
         ),
         args.out,
     )

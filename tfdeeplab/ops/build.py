@@ -364,7 +364,7 @@ def _compile_cuda(name: str, source: Path, gpu_archs: list[int] | None) -> int:
     except OpBuildError as error:
         print(f"{name} CUDA: not compiled: {error}")
         return 1
-    print(f"{name} CUDA: {compiler.identity} ({getattr(compiler, 'library', '')})")
+    print(f"{name} CUDA: {compiler.identity} ({getattr(compiler, 'location', '')})")
     if gpu_archs:
         targets = [cuda_compile.CudaTarget(arch) for arch in gpu_archs]
     else:

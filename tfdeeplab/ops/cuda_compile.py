@@ -132,7 +132,7 @@ class Nvrtc:
     """
 
     def __init__(self, library: str | None = None):
-        self.library = library or find_nvrtc()
+        self.library = self.location = library or find_nvrtc()
         try:
             self._lib = ctypes.CDLL(self.library)
         except OSError as error:
@@ -200,7 +200,7 @@ class Nvcc:
     """A system `nvcc` with the interface of `Nvrtc` (used where NVRTC is missing)."""
 
     def __init__(self, executable: str = "nvcc"):
-        self.executable = shutil.which(executable)
+        self.executable = self.location = shutil.which(executable)
         if self.executable is None:
             raise CudaCompileError(f"no {executable} on PATH")
         output = subprocess.run(
