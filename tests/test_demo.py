@@ -33,6 +33,9 @@ def test_the_demo_runs_every_step_and_reuses_them(tmp_path, capsys):
     assert len(list((sources / "SegmentationClass").glob("*.png"))) == 4 + 16 // 4
     report = json.loads((run / "eval.json").read_text())
     assert report["checkpoint"].endswith("ckpt-2") and report["images"] == 4
+    pictures = json.loads((run / "report" / "report.json").read_text())
+    assert pictures["miou"] == report["miou"] and len(pictures["per_image"]) == 4
+    assert (run / "report" / "index.html").is_file()
     assert (run / "saved_model" / "saved_model.pb").is_file()
     assert (run / "saved_model" / "assets" / "labels.json").is_file()
     predictions = run / "predictions"
@@ -44,7 +47,7 @@ def test_the_demo_runs_every_step_and_reuses_them(tmp_path, capsys):
     assert f"mIoU            {100 * report['miou']:5.2f}" in out
     summary = out[out.index("demo summary") :]
     assert f"{100 * report['miou']:.1f}%" in summary
-    for path in ("ckpt-2", "tensorboard", "saved_model", "predictions"):
+    for path in ("ckpt-2", "tensorboard", "saved_model", "predictions", "index.html"):
         assert path in summary
     assert f"tensorboard --logdir {run / 'tensorboard'}" in summary
 

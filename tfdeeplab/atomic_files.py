@@ -119,6 +119,7 @@ def atomic_path(
     try:
         if directory:
             temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+            os.chmod(temporary, 0o777 & ~_umask())  # mkdtemp's is 0700
         else:
             handle, name = tempfile.mkstemp(
                 prefix=prefix,
@@ -144,6 +145,17 @@ def atomic_path(
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process' umask, read without changing it where the system says it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def _reason(error: OSError) -> str:

@@ -4,7 +4,8 @@ Writes a small synthetic dataset (textured objects of the 20 VOC classes on crop
 of real photos) in the real VOC 2012 and SBD layouts, converts it to TFRecord
 shards with `tfrecords_tools.voc` (as real data would be), then trains
 `recipes/demo.yaml` (a small ResNet DeepLab) on it (checkpoints, TensorBoard logs,
-validation mIoU), evaluates the final checkpoint by the recipe's protocol, exports
+validation mIoU), evaluates the final checkpoint by the recipe's protocol (with its
+report: pictures, a page, per-image scores), exports
 it as a SavedModel, predicts a real photo and demo validation images with the
 SavedModel and prints where everything is; each step is the library's own job
 (`tfdeeplab.experiment`). Running it again reuses each finished step (and says so);
@@ -242,13 +243,17 @@ def after_training(directory: Path, recipe: Recipe, checkpoint: str) -> int:
 
     steps = DemoSteps(directory)
     report, model = directory / "eval.json", directory / "saved_model"
-    predictions = directory / "predictions"
+    predictions, pictures = directory / "predictions", directory / "report"
     record = None
-    if steps.reused("evaluate", checkpoint, [report]):
+    if steps.reused("evaluate", checkpoint, [report, pictures / "index.html"]):
         record = _read_record(report)
     if not record or "miou" not in record:
         evaluation = evaluate(
-            recipe, checkpoint=checkpoint, json_path=report, progress=False
+            recipe,
+            checkpoint=checkpoint,
+            json_path=report,
+            report=pictures,
+            progress=False,
         )
         print(evaluation.table())
         record = evaluation.to_json()
@@ -266,6 +271,7 @@ def after_training(directory: Path, recipe: Recipe, checkpoint: str) -> int:
     print(f"""
 demo summary
   validation mIoU (SPEC §4 protocol): {100 * record["miou"]:.1f}%  ({report})
+  report:        {pictures / "index.html"}  (confusion, class IoU, worst images)
   checkpoint:    {checkpoint}
   TensorBoard:   {directory / "tensorboard"}
   SavedModel:    {model}  (saved_model_cli show --dir {model} --all)

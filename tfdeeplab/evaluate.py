@@ -1,12 +1,15 @@
 """`python -m tfdeeplab.evaluate RECIPE --checkpoint PATH [--split val] [--set k=v ...]
-[--save-predictions DIR] [--json FILE]`
+[--save-predictions DIR] [--json FILE] [--report DIR [--report-images K]]`
 
 Evaluates a checkpoint (or a run directory's newest one, or `--weights FILE`) on a
 split by SPEC §4's protocol as the recipe's `eval` section sets it: scales, sliding
 window of the crop size, flip, dense CRF (in worker processes); with several GPUs
 the images are spread over them. Prints every class's IoU, mIoU, pixel and mean
 accuracy; `--json` writes them with the confusion matrix (and a confusion
-picture beside it), and a run directory's TensorBoard gets them under `eval/`.
+picture beside it); `--report DIR` writes, from the same pass, the pictures a person
+reads (the normalised confusion matrix, the IoU of each class beside its pixel share,
+the K worst images), `index.html` and `report.json` with every image's scores; a run
+directory's TensorBoard gets the figures (and the pictures) under `eval/`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from tfdeeplab.cli import (
     OneLineArgumentParser,
     add_override_argument,
     add_weights_arguments,
+    non_negative_int,
     path_argument,
     run_command,
     start_tensorflow,
@@ -40,6 +44,20 @@ def _parser() -> OneLineArgumentParser:
     parser.add_argument(
         "--json", type=path_argument, help="also write the figures as JSON"
     )
+    parser.add_argument(
+        "--report",
+        type=path_argument,
+        metavar="DIR",
+        help="write the report there: confusion.png, class_iou.png, worst.png, "
+        "index.html, report.json (a new or empty folder, or an earlier report)",
+    )
+    parser.add_argument(
+        "--report-images",
+        type=non_negative_int,
+        default=8,
+        metavar="K",
+        help="the worst images the report shows (default 8)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_override_argument(parser, "eval.flip=true")
     return parser
@@ -57,6 +75,8 @@ def _evaluate(args) -> int:
         split=args.split,
         save_predictions=args.save_predictions,
         json_path=args.json,
+        report=args.report,
+        report_images=args.report_images,
         progress=not args.no_progress,
     )
     print(report.table())
@@ -66,6 +86,8 @@ def _evaluate(args) -> int:
     )
     if args.json:
         print(f"wrote {args.json} and {args.json.with_suffix('.confusion.png')}")
+    if args.report:
+        print(f"wrote the report {args.report / 'index.html'}")
     return 0
 
 

@@ -35,7 +35,7 @@ def test_eval_benchmark_table_and_json(tmp_path, capsys):
     ]
     assert main(arguments) == 0
     figures = json.loads(out.read_text())
-    voc, voc_crf, cityscapes, memory = figures["rows"]
+    voc, voc_crf, voc_report, cityscapes, memory = figures["rows"]
     assert memory["image"] == "640x480" and memory["peak_gb"] > 0
     # The sum over scales alone is 4 bytes a class: 84 for VOC's 21 classes.
     assert 84 < memory["bytes_per_pixel"] < 2000
@@ -49,7 +49,14 @@ def test_eval_benchmark_table_and_json(tmp_path, capsys):
         (voc["s_per_image"] + voc_crf["crf_s_per_image"] - voc_crf["s_per_image"])
         / min(voc["s_per_image"], voc_crf["crf_s_per_image"])
     )
-    for row in (voc, voc_crf, cityscapes):
+    assert voc_report["tiles"] == voc["tiles"]
+    assert 0 < voc_report["report_s_per_image"] < voc_report["s_per_image"]
+    assert voc_report["report_write_s"] > 0
+    assert voc_report["report_share"] == pytest.approx(
+        (voc_report["report_s_per_image"] * 1449 + voc_report["report_write_s"])
+        / (voc_report["s_per_image"] * 1449)
+    )
+    for row in (voc, voc_crf, voc_report, cityscapes):
         assert row["s_per_image"] > 0 and row["forward_s_per_image"] > 0
         assert row["ratio"] == pytest.approx(
             row["s_per_image"] / row["forward_s_per_image"]

@@ -12,7 +12,11 @@ time outside the forward pass.
 A third row runs the VOC protocol with the dense CRF in worker processes and reports
 the CRF alone (one image, in line) and `crf_overlap`: the share of the CRF's time
 hidden behind the network (1: all of it; 0: as slow as running it in line).
-A fourth predicts one large photo (`--memory-size`, a phone's 3000x4000 by default)
+A fourth runs the VOC protocol keeping the report (`evaluate --report`): per-image
+scores and the worst images, timed inside the pass (`report_s_per_image`), and the
+report folder written at the end (`report_write_s`); `report_share` is what the
+report adds to a VOC val evaluation (1449 images) at these rates (target: under 5%).
+A fifth predicts one large photo (`--memory-size`, a phone's 3000x4000 by default)
 by the VOC protocol in a fresh process, as `python -m tfdeeplab.predict` does, and
 reports its peak resident memory, the bytes per pixel it grew by, and what a 12 MP
 photo takes at that rate (target: under 4 GB).
@@ -69,8 +73,69 @@ def _tiles_per_image(size, settings) -> int:
     return count
 
 
+VOC_VAL_IMAGES = 1449
+
+
+class _TimedScores:
+    """`on_scored` keeping an ImageScores, and the time spent in it."""
+
+    def __init__(self, classes: int):
+        from tfdeeplab.evaluation.per_image import ImageScores
+
+        self.scores = ImageScores(classes)
+        self.seconds = 0.0
+
+    def __call__(self, example, labels, matrix):
+        start = time.perf_counter()
+        self.scores.add(
+            example["id"].decode(), matrix, example["rgb"], example["label"], labels
+        )
+        self.seconds += time.perf_counter() - start
+
+
+def _report_write_seconds(timed: _TimedScores, result, classes: int) -> float:
+    """Seconds to write the report folder of a measured evaluation."""
+    import tempfile
+
+    from tfdeeplab.catalog.datasets import dataset_descriptor
+    from tfdeeplab.evaluation.report import write_report
+
+    voc = dataset_descriptor("voc")
+    names = [voc.class_name(i) for i in range(classes)]
+    facts = {
+        "recipe": "bench",
+        "split": "val",
+        "checkpoint": "random weights",
+        "step": None,
+        "images": result.images,
+        "seconds": result.seconds,
+        "settings": {"scales": [0.9, 1.0, 1.1], "window": [321, 321]},
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        start = time.perf_counter()
+        write_report(
+            Path(directory) / "report",
+            metrics=result.metrics,
+            matrix=result.matrix,
+            class_names=names,
+            scores=timed.scores,
+            palette=voc.palette(),
+            ignore_label=voc.ignore_label,
+            facts=facts,
+        )
+        return time.perf_counter() - start
+
+
 def _measure(
-    name, recipe_path, overrides, size, images, repeats, crf=None, crf_workers=0
+    name,
+    recipe_path,
+    overrides,
+    size,
+    images,
+    repeats,
+    crf=None,
+    crf_workers=0,
+    report=False,
 ):
     import tensorflow as tf
 
@@ -91,6 +156,7 @@ def _measure(
         "id": np.array([f"image{i}" for i in range(images)]),
     }
     dataset = tf.data.Dataset.from_tensor_slices(examples)
+    timed = _TimedScores(classes) if report else None
     result = evaluate_split(
         model,
         dataset,
@@ -98,6 +164,7 @@ def _measure(
         classes,
         crf=crf,
         crf_workers=crf_workers,
+        on_scored=timed,
         progress=False,
     )
     # The first image also traces the graph, a one-time cost a split amortises.
@@ -126,6 +193,12 @@ def _measure(
         row["crf_s_per_image"] = median_seconds(
             lambda: dense_crf(probabilities, examples["rgb"][0], **crf), repeats
         )
+    if timed is not None:
+        row["report_s_per_image"] = timed.seconds / images
+        row["report_write_s"] = _report_write_seconds(timed, result, classes)
+        evaluation = per_image * VOC_VAL_IMAGES
+        report_seconds = row["report_s_per_image"] * VOC_VAL_IMAGES
+        row["report_share"] = (report_seconds + row["report_write_s"]) / evaluation
     return row
 
 
@@ -215,6 +288,8 @@ def run(args: argparse.Namespace) -> None:
     ]
     rows[1]["protocol"] = "VOC + dense CRF in worker processes"
     rows[1]["crf_overlap"] = _crf_overlap(rows[0], rows[1])
+    rows.insert(2, _measure(*voc, report=True))
+    rows[2]["protocol"] = "VOC + report (evaluate --report)"
     if args.memory_size is not None:
         rows.append(_memory_row(args.recipe, args.overrides, args.memory_size))
     emit(
@@ -230,6 +305,9 @@ def run(args: argparse.Namespace) -> None:
             "outside_forward",
             "crf_s_per_image",
             "crf_overlap",
+            "report_s_per_image",
+            "report_write_s",
+            "report_share",
             "peak_gb",
             "bytes_per_pixel",
             "gb_at_12mp",

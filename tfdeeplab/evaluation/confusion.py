@@ -90,9 +90,12 @@ class ConfusionMatrix:
         self.num_classes = num_classes
         self.counts = np.zeros([num_classes, num_classes], np.int64)
 
-    def update(self, labels, predictions) -> None:
-        """Add the pixels of one or more images (ignore-labelled ones skipped)."""
-        self.counts += confusion_matrix(labels, predictions, self.num_classes).numpy()
+    def update(self, labels, predictions) -> np.ndarray:
+        """Add the pixels of one or more images (ignore-labelled ones skipped);
+        returns their own matrix (int64 [C, C])."""
+        added = confusion_matrix(labels, predictions, self.num_classes).numpy()
+        self.counts += added
+        return added
 
     def metrics(self) -> dict:
         """`segmentation_metrics` of everything added so far."""

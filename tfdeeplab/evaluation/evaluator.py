@@ -63,6 +63,7 @@ def evaluate_split(
     crf_workers: int = 0,
     strategy: tf.distribute.Strategy | None = None,
     on_prediction: Callable[[dict, np.ndarray], None] | None = None,
+    on_scored: Callable[[dict, np.ndarray, np.ndarray], None] | None = None,
     progress: bool = True,
     total: int | None = None,
 ) -> EvaluationResult:
@@ -86,6 +87,8 @@ def evaluate_split(
         strategy: tf.distribute.Strategy or None (the default strategy).
         on_prediction: function (example as numpy, labels [H, W]) called for each
             image in the dataset's order, e.g. to save it.
+        on_scored: function (example as numpy, labels, the image's own confusion
+            matrix, the one added to the split's) for each image, in order.
         progress: bool. Show a progress bar with images/s. Defaults to True.
         total: int or None. Images in the split, for the bar's ETA.
 
@@ -118,10 +121,7 @@ def evaluate_split(
             pool = stack.enter_context(CrfPool(crf, crf_workers))
             predictions = _refined(pool, predictions)
         for example, labels in predictions:
-            matrix.update(example["label"], labels)
-            if on_prediction is not None:
-                as_numpy = {key: value.numpy() for key, value in example.items()}
-                on_prediction(as_numpy, np.asarray(labels))
+            _score(matrix, example, labels, on_prediction, on_scored)
             count += 1
             first_done = first_done or time.perf_counter()
             bar.update(1)
@@ -132,6 +132,19 @@ def evaluate_split(
     return EvaluationResult(
         matrix.counts, matrix.metrics(), count, end - start, end - first_done
     )
+
+
+def _score(matrix: ConfusionMatrix, example, labels, on_prediction, on_scored):
+    """Add one image to the split's matrix and hand it to the callbacks."""
+    image_matrix = matrix.update(example["label"], labels)
+    if on_prediction is None and on_scored is None:
+        return
+    as_numpy = {key: value.numpy() for key, value in example.items()}
+    labels = np.asarray(labels)
+    if on_prediction is not None:
+        on_prediction(as_numpy, labels)
+    if on_scored is not None:
+        on_scored(as_numpy, labels, image_matrix)
 
 
 def _refined(pool: CrfPool, predictions):

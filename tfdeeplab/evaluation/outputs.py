@@ -1,4 +1,4 @@
-"""What an evaluation writes: the metrics table, the JSON, the confusion picture, and
+"""What an evaluation writes: the metrics table, the JSON record, and
 predictions in each benchmark's own submission format."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from tfdeeplab.atomic_files import OutputError, write_atomically, write_json
 from tfdeeplab.catalog.datasets import DatasetDescriptor
 
 __all__ = [
-    "confusion_picture",
     "metrics_json",
     "metrics_table",
     "submission_writer",
@@ -51,19 +50,6 @@ def metrics_json(
         "confusion_matrix": np.asarray(matrix).tolist(),
         **facts,
     }
-
-
-def confusion_picture(matrix: np.ndarray, cell: int = 12) -> np.ndarray:
-    """The row-normalised confusion matrix as a grey picture (dark = many pixels).
-
-    Returns:
-        uint8 [C * cell, C * cell]; row r is ground-truth class r.
-    """
-    matrix = np.asarray(matrix, np.float64)
-    rows = matrix.sum(1, keepdims=True)
-    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
-    grey = (255 * (1 - normalised)).round().astype(np.uint8)
-    return np.kron(grey, np.ones((cell, cell), np.uint8))
 
 
 def submission_writer(

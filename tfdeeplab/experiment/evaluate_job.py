@@ -3,9 +3,11 @@ EvaluationReport`.
 
 The recipe's model with the checkpoint's (or a weights file's) weights, the recipe's
 `eval` protocol (scales, sliding window, flip, dense CRF in worker processes),
-every image of the split once, one confusion matrix. The report carries every
-figure and writes them: a JSON record with its confusion picture, and the run's
-TensorBoard under `eval/` when the checkpoint is a trainer's.
+every image of the split once, one confusion matrix (and, for a report, each
+image's own, kept as per-image scores). The report carries every figure and writes
+them: a JSON record with its confusion picture, the report folder (`--report DIR`:
+pictures, a page, per-image scores), and the run's TensorBoard under `eval/` when
+the checkpoint is a trainer's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ from tfdeeplab.evaluation import outputs
 from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
 from tfdeeplab.evaluation.crf import require_crf
 from tfdeeplab.evaluation.evaluator import evaluate_split
+from tfdeeplab.evaluation.per_image import ImageScores
+from tfdeeplab.evaluation.report import (
+    WrittenReport,
+    check_report_directory,
+    write_report,
+)
+from tfdeeplab.evaluation.report_figures import confusion_picture
 from tfdeeplab.evaluation.weights import checkpoint_step, load_weights
 from tfdeeplab.models import build_model
 from tfdeeplab.run_directory import run_directory_of
@@ -49,6 +58,8 @@ class EvaluationReport:
         matrix: int64 [C, C]. The confusion matrix (rows truth).
         images: int. Images evaluated.
         seconds: float. Wall time of the evaluation.
+        image_scores: ImageScores or None. Per-image scores and the worst
+            images, kept when a report was asked for.
     """
 
     recipe: str
@@ -61,6 +72,7 @@ class EvaluationReport:
     matrix: np.ndarray
     images: int
     seconds: float
+    image_scores: ImageScores | None = None
 
     @property
     def miou(self) -> float:
@@ -89,12 +101,58 @@ class EvaluationReport:
         path = Path(path)
         write_json(path, self.to_json())
         picture = path.with_suffix(".confusion.png")
-        image = Image.fromarray(outputs.confusion_picture(self.matrix))
+        image = Image.fromarray(
+            confusion_picture(self.matrix, self.class_names, self._title()).pixels
+        )
         write_atomically(picture, lambda temporary: image.save(temporary, "PNG"))
         return path, picture
 
-    def write_tensorboard(self, directory: str | Path, step: int) -> None:
-        """The figures under `eval/` and `eval_class_iou/` at `step`."""
+    def _title(self) -> str:
+        return (
+            f"Confusion matrix, each row normalised: {self.recipe}, {self.split} "
+            f"({self.images} images)"
+        )
+
+    def write_report(
+        self, directory: str | Path, palette: np.ndarray, ignore_label: int
+    ) -> WrittenReport:
+        """Write the report folder (`evaluation.report.write_report`).
+
+        Args:
+            directory: str or Path. New, empty or an earlier report.
+            palette: uint8 [256, 3]. The dataset's colours.
+            ignore_label: int.
+
+        Raises:
+            ValueError: the evaluation kept no per-image scores.
+            OutputError: the folder cannot be written.
+        """
+        if self.image_scores is None:
+            raise ValueError("the evaluation kept no per-image scores (report=None)")
+        return write_report(
+            directory,
+            metrics=self.metrics,
+            matrix=self.matrix,
+            class_names=self.class_names,
+            scores=self.image_scores,
+            palette=palette,
+            ignore_label=ignore_label,
+            facts={
+                "recipe": self.recipe,
+                "split": self.split,
+                "checkpoint": self.checkpoint,
+                "step": self.step,
+                "images": self.images,
+                "seconds": self.seconds,
+                "settings": self.settings,
+            },
+        )
+
+    def write_tensorboard(
+        self, directory: str | Path, step: int, pictures: dict | None = None
+    ) -> None:
+        """The figures under `eval/` and `eval_class_iou/` at `step`, and a
+        report's pictures ({name: Picture}) as images `eval/<name>`."""
         summaries = TensorBoardSummaries(Path(directory), self.class_names)
         values = {
             f"eval/{key}": self.metrics[key]
@@ -104,6 +162,10 @@ class EvaluationReport:
             if not np.isnan(iou):
                 values[f"eval_class_iou/{name}"] = float(iou)
         summaries.scalars(step, values)
+        if pictures:
+            summaries.pictures(
+                step, {f"eval/{name}": p.pixels for name, p in pictures.items()}
+            )
         summaries.flush()
 
 
@@ -115,6 +177,8 @@ def evaluate(
     split: str | None = None,
     save_predictions: str | Path | None = None,
     json_path: str | Path | None = None,
+    report: str | Path | None = None,
+    report_images: int = 8,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> EvaluationReport:
@@ -130,17 +194,22 @@ def evaluate(
             benchmark's format (`DatasetDescriptor.submission`).
         json_path: str, Path or None. Also write the JSON record and the
             confusion picture there.
+        report: str, Path or None. A folder for the report (`write_report`):
+            confusion.png, class_iou.png, worst.png, index.html, report.json,
+            from the same pass; new, empty or an earlier report.
+        report_images: int. The worst images the report shows. Defaults to 8.
         progress: bool. Show a progress bar.
         log: function taking one line of text (what is evaluated, with what).
 
     Returns:
-        EvaluationReport. A trainer's checkpoint also has its figures written to
-        its run's TensorBoard under `eval/`.
+        EvaluationReport. A trainer's checkpoint also has its figures (and the
+        report's pictures) written to its run's TensorBoard under `eval/`.
 
     Raises:
         TfdeeplabError: one line each, before any work where it can be: missing
             or corrupt shards, a missing CRF package, weights that are missing or
-            do not fit, a dead CRF worker, an empty split.
+            do not fit, a report folder that is not one, a dead CRF worker, an
+            empty split.
 
     Example:
         >>> report = evaluate(load_recipe("recipes/voc.yaml"), checkpoint="runs/voc")
@@ -149,10 +218,8 @@ def evaluate(
     data = recipe.data
     split = split or data.eval_split
     files = shard_files(data.root, split, data.dataset)
-    crf = None
-    if recipe.eval.crf.enabled:
-        require_crf()  # before any work
-        crf = crf_arguments(recipe)
+    scores = _image_scores(report, recipe.model.num_classes, report_images)
+    crf = _crf(recipe)
     strategy, model, loaded = _weighted_model(recipe, checkpoint, weights)
     descriptor = dataset_of(data.dataset, data.root)
     settings = inference_settings(recipe)
@@ -169,20 +236,33 @@ def evaluate(
         crf_workers=recipe.eval.crf.workers,
         strategy=strategy,
         on_prediction=_prediction_writer(descriptor, save_predictions),
+        on_scored=_scorer(scores),
         progress=progress,
         total=sum(record_counts(files)),
     )
     settings = {**dataclasses.asdict(settings), "crf": crf, "split": split}
-    return _report(
-        recipe,
-        split,
-        loaded,
-        checkpoint is not None,
-        settings,
-        result,
-        descriptor,
-        json_path,
+    evaluation = _report(
+        recipe, split, loaded, checkpoint is not None, settings, result, descriptor
     )
+    evaluation = dataclasses.replace(evaluation, image_scores=scores)
+    _write(evaluation, descriptor, json_path, report)
+    return evaluation
+
+
+def _image_scores(report, num_classes: int, worst: int) -> ImageScores | None:
+    """Per-image scores to keep for a report folder (checked first), or None."""
+    if report is None:
+        return None
+    check_report_directory(report)  # before any work
+    return ImageScores(num_classes, worst=worst)
+
+
+def _crf(recipe: Recipe) -> dict | None:
+    """The CRF's arguments, its package checked before any work; None when off."""
+    if not recipe.eval.crf.enabled:
+        return None
+    require_crf()
+    return crf_arguments(recipe)
 
 
 def _evaluating(loaded, root, split, settings, crf, strategy) -> str:
@@ -211,13 +291,30 @@ def _prediction_writer(descriptor, folder):
     return lambda example, labels: write(example["id"].decode(), labels)
 
 
+def _scorer(scores: ImageScores | None):
+    """The evaluator's `on_scored` keeping per-image scores, or None."""
+    if scores is None:
+        return None
+
+    def score(example, labels, matrix):
+        scores.add(
+            example["id"].decode(errors="replace"),
+            matrix,
+            example["rgb"],
+            example["label"],
+            labels,
+        )
+
+    return score
+
+
 def _report(
-    recipe, split, loaded, from_checkpoint, settings, result, descriptor, json_path
+    recipe, split, loaded, from_checkpoint, settings, result, descriptor
 ) -> EvaluationReport:
-    """The report, written as JSON and to the run's TensorBoard where they go."""
+    """The report of a result; a trainer's checkpoint's with its step."""
     run = run_directory_of(loaded) if from_checkpoint else None
     classes = recipe.model.num_classes
-    report = EvaluationReport(
+    return EvaluationReport(
         recipe=recipe.name,
         split=split,
         checkpoint=loaded,
@@ -229,8 +326,19 @@ def _report(
         images=result.images,
         seconds=result.seconds,
     )
+
+
+def _write(report: EvaluationReport, descriptor, json_path, report_directory):
+    """The report written as JSON, as a report folder and to the run's
+    TensorBoard, where each goes."""
     if json_path is not None:
         report.write_json(json_path)
-    if run is not None and report.step is not None:
-        report.write_tensorboard(run.tensorboard, report.step)
-    return report
+    pictures = None
+    if report_directory is not None:
+        written = report.write_report(
+            report_directory, descriptor.palette(), descriptor.ignore_label
+        )
+        pictures = written.pictures
+    if report.step is not None:  # a trainer's checkpoint
+        run = run_directory_of(report.checkpoint)
+        report.write_tensorboard(run.tensorboard, report.step, pictures)

@@ -46,6 +46,12 @@ class TensorBoardSummaries:
             for name, value in values.items():
                 tf.summary.scalar(name, value)
 
+    def pictures(self, step: int, pictures: dict) -> None:
+        """Write `pictures` ({tag: uint8 [H, W, 3]}) as images at `step`."""
+        with self.writer.as_default(step=step):
+            for name, pixels in pictures.items():
+                tf.summary.image(name, pixels[None], max_outputs=1)
+
     def validation(self, step: int, result: ValidationResult) -> None:
         """mIoU, accuracies, per-class IoU (by name) and the image panels; flushes."""
         metrics = result.metrics
