@@ -81,11 +81,14 @@ def deformable_conv2d_reference(
     grid_x = tf.tile(
         _tap_grid(out_w, kw, strides, padding, dilation, position_dtype), [1, kh]
     )
-    deltas = tf.reshape(
-        tf.cast(offsets, position_dtype), [batch, out_h, out_w, groups, taps, 2]
-    )
-    sample_y = grid_y[None, :, None, None, :] + deltas[..., 0]  # [N, Ho, Wo, G, K]
-    sample_x = grid_x[None, None, :, None, :] + deltas[..., 1]
+    # (dy, dx) alternate along the last axis; split there, at rank 4 (TFLite's
+    # strided slice stops at rank 5, so an exported model can carry this).
+    deltas = tf.cast(offsets, position_dtype)
+    grouped_taps = [batch, out_h, out_w, groups, taps]
+    delta_y = tf.reshape(deltas[..., 0::2], grouped_taps)
+    delta_x = tf.reshape(deltas[..., 1::2], grouped_taps)
+    sample_y = grid_y[None, :, None, None, :] + delta_y  # [N, Ho, Wo, G, K]
+    sample_x = grid_x[None, None, :, None, :] + delta_x
 
     finite = tf.math.is_finite(sample_y) & tf.math.is_finite(sample_x)
     y0 = tf.floor(sample_y)
