@@ -19,6 +19,15 @@ def test_a_folder_written_whole_has_the_umasks_mode_not_mkdtemps(tmp_path):
     assert (tmp_path / "report" / "a.txt").read_text() == "a"
 
 
+def test_a_file_written_whole_has_the_umasks_mode_not_mkstemps(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "eval.json", "{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     path = write_text(tmp_path / "eval.json", "old")
     with pytest.raises(KeyboardInterrupt):

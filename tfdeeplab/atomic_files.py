@@ -128,6 +128,7 @@ def atomic_path(
             )
             os.close(handle)
             temporary = Path(name)
+            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's is 0600
     except OSError as error:
         raise OutputError(f"{path}: cannot write it ({_reason(error)})") from None
     try:

@@ -27,11 +27,26 @@ def test_export_benchmark_table_and_json(tmp_path, capsys):
         "2",
         "--json",
         str(out),
+        "--file-size",
+        "65x49",
         "--set",
         *SMALL,
     ]
     assert main(arguments) == 0
-    (row,) = json.loads(out.read_text())["rows"]
+    row, *files = json.loads(out.read_text())["rows"]
+    assert [f["format"].split(" in ")[0] for f in files] == [
+        "tflite",
+        "tflite-float16",
+        "tflite-int8",
+        "onnx",
+    ]
+    for entry in files:
+        assert entry["image"] == "65x49" and entry["file_ms"] > 0
+        assert entry["ratio"] == pytest.approx(
+            entry["file_ms"] / entry["saved_model_ms"]
+        )
+    sizes = {f["format"].split(" in ")[0]: f["size_mb"] for f in files}
+    assert sizes["tflite-int8"] < sizes["tflite-float16"] < sizes["tflite"]
     assert row["image"] == "90x70" and "scales [1.0]" in row["protocol"]
     assert row["keras_ms"] > 0 and row["saved_model_ms"] > 0
     assert row["ratio"] == pytest.approx(row["saved_model_ms"] / row["keras_ms"])

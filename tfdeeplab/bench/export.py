@@ -8,6 +8,15 @@ normalisation, scales, sliding window and flip), on the same uint8 images. The t
 are timed alternately, image by image, so both see the same machine state; each
 figure is the median over `--repeats` passes of every image, after one untimed
 pass that traces. Target: the SavedModel at most 1.05x the Keras model.
+
+Then one row per single-file format (`--file-formats`, default tflite,
+tflite-float16, tflite-int8, onnx): the network at one fixed input size
+(`--file-size`, default the recipe's crop) exported as that file and timed in its own
+runtime in a fresh process (LiteRT, ONNX Runtime: `export.model_file.run_in_runtime`,
+median of `--repeats` runs after one), against a SavedModel of the same fixed-size
+network timed here by TensorFlow (`saved_model_ms`, the same input). Each file is
+converted in a fresh process, whose peak memory is `export_peak_gb`; int8
+calibrates on random images here: its speed, not its accuracy, is measured.
 """
 
 from __future__ import annotations
@@ -78,6 +87,7 @@ def run(args: argparse.Namespace) -> None:
     settings = server.settings
     rows = [
         {
+            "format": "saved_model vs keras",
             "model": f"{recipe.name}: {recipe.model.depth} layers",
             "image": f"{args.size[1]}x{args.size[0]}",
             "protocol": f"scales {list(settings.scales)}, window "
@@ -88,17 +98,22 @@ def run(args: argparse.Namespace) -> None:
             "export_s": export_seconds,
         }
     ]
+    rows += _file_rows(recipe, model, args)
     emit(
         "export",
         rows,
         [
+            "format",
             "model",
             "image",
             "protocol",
             "keras_ms",
             "saved_model_ms",
+            "file_ms",
             "ratio",
+            "size_mb",
             "export_s",
+            "export_peak_gb",
         ],
         {
             "images": args.images,
@@ -108,6 +123,121 @@ def run(args: argparse.Namespace) -> None:
         },
         args.json,
     )
+
+
+FILE_FORMATS = ("tflite", "tflite-float16", "tflite-int8", "onnx")
+
+
+def _file_rows(recipe, model, args) -> list[dict]:
+    """One row per single-file format against the same network's SavedModel."""
+    import tensorflow as tf
+
+    from tfdeeplab.bench.fresh_process import call_in_fresh_process
+    from tfdeeplab.export.fixed_size import FixedSizeNetwork
+    from tfdeeplab.export.model_file import run_in_runtime
+
+    if not args.file_formats:
+        return []
+    size = tuple(args.file_size or recipe.data.crop_size)
+    network = FixedSizeNetwork(model, size, recipe.data.channel_order, recipe.data.mean)
+    image = np.random.default_rng(1).integers(0, 256, (1, *size, 3), dtype=np.uint8)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        tf.saved_model.save(network, str(folder / "fixed"), signatures=network.segment)
+        serve = tf.saved_model.load(str(folder / "fixed")).signatures["serving_default"]
+        serve(image=tf.constant(image))  # trace
+        times = [
+            _seconds(lambda: serve(image=tf.constant(image)))
+            for _ in range(args.repeats)
+        ]
+        saved_ms = 1000 * float(np.median(times))
+        np.save(folder / "image.npy", image)
+        for name in args.file_formats:
+            # Each conversion in a fresh process: its peak memory is its own.
+            made = call_in_fresh_process(
+                "tfdeeplab.bench.export",
+                "_convert_child",
+                str(args.recipe),
+                list(args.overrides),
+                name,
+                list(size),
+                str(folder),
+            )
+            record = run_in_runtime(
+                Path(made["path"]),
+                "--image",
+                str(folder / "image.npy"),
+                "--repeats",
+                str(args.repeats),
+            )
+            rows.append(
+                {
+                    "format": f"{name} in {record['runtime']}",
+                    "model": f"{recipe.name}: {recipe.model.depth} layers",
+                    "image": f"{size[1]}x{size[0]}",
+                    "protocol": "one tile",
+                    "saved_model_ms": saved_ms,
+                    "file_ms": record["median_ms"],
+                    "ratio": record["median_ms"] / saved_ms,
+                    "size_mb": made["size_mb"],
+                    "export_s": made["seconds"],
+                    "export_peak_gb": made["peak_gb"],
+                }
+            )
+    return rows
+
+
+def _convert_child(recipe_path: str, overrides: list, name: str, size, folder):
+    """In a fresh process: the recipe's network (random weights) as one file."""
+    import resource
+
+    from tfdeeplab.config import load_recipe
+    from tfdeeplab.export.fixed_size import FixedSizeNetwork
+    from tfdeeplab.export.onnx_file import onnx_bytes
+    from tfdeeplab.export.tflite_file import tflite_bytes
+    from tfdeeplab.models import build_model
+
+    recipe = load_recipe(recipe_path, overrides)
+    network = FixedSizeNetwork(
+        build_model(recipe.model), size, recipe.data.channel_order, recipe.data.mean
+    )
+    file_format, _, quantize = name.partition("-")
+    rng = np.random.default_rng(2)
+    start = time.perf_counter()
+    if file_format == "onnx":
+        data = onnx_bytes(network)
+    else:  # int8 calibrates on random images: its speed is measured, not accuracy
+        images = [rng.integers(0, 256, (1, *size, 3), np.uint8) for _ in range(8)]
+        data = tflite_bytes(network, quantize or "none", lambda: images)
+    seconds = time.perf_counter() - start
+    path = Path(folder) / f"{name}.{file_format}"
+    path.write_bytes(data)
+    return {
+        "path": str(path),
+        "seconds": seconds,
+        "size_mb": len(data) / 1e6,
+        "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+    }
+
+
+def _seconds(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def file_formats(text: str) -> tuple[str, ...]:
+    """A comma-separated list of FILE_FORMATS (or `none`), for argparse."""
+    if text == "none":
+        return ()
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in FILE_FORMATS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected some of {', '.join(FILE_FORMATS)} or none, got {unknown[0]!r}"
+        )
+    return names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,5 +264,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=3,
         help="timed passes over the images (median)",
+    )
+    parser.add_argument(
+        "--file-formats",
+        type=file_formats,
+        default=FILE_FORMATS,
+        metavar="LIST",
+        help=f"single-file formats to time (default {','.join(FILE_FORMATS)}; none)",
+    )
+    parser.add_argument(
+        "--file-size",
+        type=image_size,
+        metavar="WIDTHxHEIGHT",
+        help="their fixed input size (default: the recipe's crop)",
     )
     add_override_argument(parser, "model.depth=50")

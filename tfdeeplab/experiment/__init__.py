@@ -3,7 +3,9 @@ returning a typed result; the command lines, the demo and the comparison call th
 
 - `train(recipe, workdir) -> RunSummary` (`train_job`);
 - `evaluate(recipe, checkpoint=...) -> EvaluationReport` (`evaluate_job`);
-- `export(recipe, out, checkpoint=...) -> ExportResult` (`export_job`);
+- `export(recipe, out, checkpoint=...) -> ExportResult` (`export_job`), and
+  `export_file(recipe, out, file_format="tflite"|"onnx", ...) -> FileExportResult`
+  (`file_export_job`);
 - `Predictor.from_recipe(...)` / `Predictor.from_saved_model(...)` and
   `predict_images(predictor, images, out) -> PredictionReport` (`predict_job`);
 - `describe(recipe) -> ModelDescription` (`describe_job`);
@@ -21,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "describe_job": ["ModelDescription", "describe"],
         "evaluate_job": ["EvaluationReport", "evaluate"],
         "export_job": ["ExportResult", "export"],
+        "file_export_job": ["FileExportResult", "export_file"],
         "predict_job": ["PredictionReport", "Predictor", "predict_images"],
         "train_job": ["RunSummary", "train"],
         "weights_job": ["import_weights", "inspect_weights"],
