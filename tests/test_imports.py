@@ -72,6 +72,7 @@ def test_only_builders_read_recipe_objects():
         "tfdeeplab/experiment/describe_job.py",
         "tfdeeplab/experiment/evaluate_job.py",
         "tfdeeplab/experiment/export_job.py",
+        "tfdeeplab/experiment/file_export_job.py",
         "tfdeeplab/experiment/predict_job.py",
         "tfdeeplab/experiment/train_job.py",
         "tfdeeplab/experiment/weights_job.py",

@@ -24,6 +24,7 @@ VARIANTS = {
     "dcn_paper_head": {},
     "aspp_head": {"head": "aspp_v2", "atrous_rates": (6, 12)},
     "deformable_res5": {"deformable_units": ("res5a",)},
+    "multi_scale_inputs": {"msc_scales": (1.0, 0.5)},
 }
 
 
@@ -274,3 +275,29 @@ def test_runtime_check_runs_without_tfdeeplab_on_its_path():
     assert not [
         name for name in imports if name.startswith(("tfdeeplab", "tensorflow"))
     ]
+
+
+def test_tiles_are_cut_around_the_centre_and_padded_with_the_mean():
+    from tfdeeplab.export.calibration import fit_to_size, mean_rgb
+
+    image = np.arange(5 * 8).reshape(5, 8).astype(np.uint8)
+    cut = fit_to_size(image, (3, 4), 0)
+    np.testing.assert_array_equal(cut, image[1:4, 2:6])
+    padded = fit_to_size(image[..., None].repeat(3, -1), (7, 8), (1, 2, 3))
+    assert padded.shape == (7, 8, 3) and (padded[5:] == (1, 2, 3)).all()
+    assert mean_rgb("bgr", (104.0, 116.0, 122.0)).tolist() == [122, 116, 104]
+
+
+def test_label_agreement_counts_labelled_pixels_only():
+    from tfdeeplab.export.calibration import label_agreement
+
+    truth = np.array([[0, 1], [1, 255]])
+    tiles = [(np.zeros((1, 2, 2, 3), np.uint8), truth)]
+    reference = np.array([[0, 1], [1, 1]])
+    changed = np.array([[0, 0], [1, 0]])  # one labelled pixel differs, one ignored
+    result = label_agreement(tiles, lambda _: reference, lambda _: changed, 2)
+    assert result.images == 1 and result.label_agreement == pytest.approx(2 / 3)
+    assert result.float_miou == pytest.approx(1.0)
+    # changed: class 0 {00, 01} vs truth {00}: 1/2; class 1 {10} vs {01, 10}: 1/2
+    assert result.quantized_miou == pytest.approx(0.5)
+    assert result.miou_change == pytest.approx(-0.5)

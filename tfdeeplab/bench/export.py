@@ -133,13 +133,13 @@ def _file_rows(recipe, model, args) -> list[dict]:
     import tensorflow as tf
 
     from tfdeeplab.bench.fresh_process import call_in_fresh_process
-    from tfdeeplab.export.fixed_size import FixedSizeNetwork
+    from tfdeeplab.export.builder import fixed_size_network
     from tfdeeplab.export.model_file import run_in_runtime
 
     if not args.file_formats:
         return []
     size = tuple(args.file_size or recipe.data.crop_size)
-    network = FixedSizeNetwork(model, size, recipe.data.channel_order, recipe.data.mean)
+    network = fixed_size_network(recipe, model, size)
     image = np.random.default_rng(1).integers(0, 256, (1, *size, 3), dtype=np.uint8)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -193,15 +193,13 @@ def _convert_child(recipe_path: str, overrides: list, name: str, size, folder):
     import resource
 
     from tfdeeplab.config import load_recipe
-    from tfdeeplab.export.fixed_size import FixedSizeNetwork
+    from tfdeeplab.export.builder import fixed_size_network
     from tfdeeplab.export.onnx_file import onnx_bytes
     from tfdeeplab.export.tflite_file import tflite_bytes
     from tfdeeplab.models import build_model
 
     recipe = load_recipe(recipe_path, overrides)
-    network = FixedSizeNetwork(
-        build_model(recipe.model), size, recipe.data.channel_order, recipe.data.mean
-    )
+    network = fixed_size_network(recipe, build_model(recipe.model), size)
     file_format, _, quantize = name.partition("-")
     rng = np.random.default_rng(2)
     start = time.perf_counter()

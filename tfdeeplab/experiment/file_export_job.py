@@ -20,13 +20,8 @@ import numpy as np
 from tfdeeplab.config import Recipe
 from tfdeeplab.errors import Interrupted
 from tfdeeplab.evaluation.weights import load_weights
-from tfdeeplab.export.calibration import (
-    Agreement,
-    calibration_images,
-    label_agreement,
-    split_tiles,
-)
-from tfdeeplab.export.fixed_size import FixedSizeNetwork
+from tfdeeplab.export.builder import fixed_size_network, split_tiles
+from tfdeeplab.export.calibration import Agreement, label_agreement
 from tfdeeplab.export.model_file import (
     RUNTIMES,
     FormatError,
@@ -157,7 +152,7 @@ def export_file(
     size = tuple(input_size or recipe.data.crop_size)
     model = build_model(recipe.model)
     loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
-    network = FixedSizeNetwork(model, size, recipe.data.channel_order, recipe.data.mean)
+    network = fixed_size_network(recipe, model, size)
     calibration = None
     if quantize == "int8":
         calibration = _calibration(recipe, calibration_images_count, size, log)
@@ -203,7 +198,8 @@ def _check_before_work(out, file_format, quantize, calibration_count, force) -> 
 def _calibration(recipe: Recipe, count: int | None, size, log):
     """int8's representative images: a function the converter calls."""
     split = recipe.data.train_split
-    images = calibration_images(recipe, count or DEFAULT_CALIBRATION_IMAGES, size)
+    count = count or DEFAULT_CALIBRATION_IMAGES
+    images = [rgb for rgb, _ in split_tiles(recipe, split, count, size)]
     if not images:
         raise FormatError(f"--quantize int8: {split} holds no images to calibrate on")
     log(f"calibrating int8 on {len(images)} images of {split}")

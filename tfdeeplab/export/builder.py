@@ -1,4 +1,5 @@
-"""The one place where a recipe becomes a `SegmentationServer` and its assets."""
+"""The one place where a recipe becomes a `SegmentationServer` and its assets, a
+`FixedSizeNetwork`, and the tiles of real images its file formats are checked on."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from tfdeeplab.config.loader import recipe_to_dict
 from tfdeeplab.config.schema import Recipe
 from tfdeeplab.data.shard_format import dataset_of
 from tfdeeplab.evaluation.builder import inference_settings
+from tfdeeplab.export.calibration import fit_to_size, mean_rgb
+from tfdeeplab.export.fixed_size import FixedSizeNetwork
 from tfdeeplab.export.labels_file import LABELS_FILE, labels_record
 from tfdeeplab.export.serving import SegmentationServer
 
@@ -65,3 +68,40 @@ def export_assets(recipe: Recipe) -> dict[str, str]:
         RECIPE_FILE: yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False),
         LABELS_FILE: json.dumps(labels_description(recipe), indent=1) + "\n",
     }
+
+
+def fixed_size_network(
+    recipe: Recipe, model: keras.Model, size: tuple[int, int]
+) -> FixedSizeNetwork:
+    """`model` with the recipe's channel order and mean, at one input size.
+
+    Example:
+        >>> network = fixed_size_network(recipe, model, (321, 321))
+    """
+    return FixedSizeNetwork(model, size, recipe.data.channel_order, recipe.data.mean)
+
+
+def split_tiles(recipe: Recipe, split: str, count: int, size: tuple[int, int]) -> list:
+    """(uint8 RGB [1, H, W, 3], label [H, W]) of a split's first `count` images,
+    each cut to `size` around its centre and padded with the mean colour (its
+    label with the ignore label) where smaller.
+
+    Raises:
+        TfdeeplabError: the split's shards are missing (one line naming them).
+
+    Example:
+        >>> images = [rgb for rgb, _ in split_tiles(recipe, "train_aug", 100, size)]
+    """
+    from tfdeeplab.data.builder import eval_dataset
+    from tfdeeplab.data.records import shard_files
+
+    data = recipe.data
+    shard_files(data.root, split, data.dataset)  # missing shards: one line
+    fill = mean_rgb(data.channel_order, data.mean)
+    ignore = dataset_of(data.dataset, data.root).ignore_label
+    tiles = []
+    for example in eval_dataset(recipe, split).take(count):
+        rgb = fit_to_size(example["rgb"].numpy(), size, fill)
+        label = fit_to_size(example["label"].numpy(), size, ignore)
+        tiles.append((rgb[None], label))
+    return tiles

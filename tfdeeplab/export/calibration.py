@@ -5,9 +5,9 @@ image is cut to the input size around its centre, and padded at the bottom and
 right with the mean colour (its label with the ignore label) where it is smaller,
 as the evaluation's sliding window pads (SPEC §4).
 
-- `calibration_images(recipe, count, size)`: the first `count` images of the
-  recipe's training split (real shards, no augmentation), for int8's
-  representative dataset.
+- `fit_to_size`: that cut; `export.builder.split_tiles` applies it to a split's
+  first images (int8's calibration set: the training split's, real shards, no
+  augmentation; the agreement check: the evaluation split's).
 - `label_agreement(...)`: how a quantized file's labels compare with the float32
   network's on the evaluation split's first images: the share of labelled pixels
   with the same label, and each one's mIoU against the ground truth.
@@ -49,42 +49,6 @@ def mean_rgb(channel_order: str, mean) -> np.ndarray:
     return np.clip(np.round(colour), 0, 255).astype(np.uint8)
 
 
-def split_tiles(recipe, split: str, count: int, size: tuple[int, int]) -> list:
-    """(uint8 RGB [1, H, W, 3], label [H, W]) of a split's first `count` images.
-
-    Raises:
-        TfdeeplabError: the split's shards are missing (one line naming them).
-    """
-    from tfdeeplab.data.builder import eval_dataset
-    from tfdeeplab.data.records import shard_files
-
-    data = recipe.data
-    shard_files(data.root, split, data.dataset)  # missing shards: one line
-    fill = mean_rgb(data.channel_order, data.mean)
-    ignore = _ignore_label(recipe)
-    tiles = []
-    for example in eval_dataset(recipe, split).take(count):
-        rgb = fit_to_size(example["rgb"].numpy(), size, fill)
-        label = fit_to_size(example["label"].numpy(), size, ignore)
-        tiles.append((rgb[None], label))
-    return tiles
-
-
-def _ignore_label(recipe) -> int:
-    from tfdeeplab.data.shard_format import dataset_of
-
-    return dataset_of(recipe.data.dataset, recipe.data.root).ignore_label
-
-
-def calibration_images(recipe, count: int, size: tuple[int, int]) -> list:
-    """uint8 RGB [1, H, W, 3] tiles of the training split's first `count` images.
-
-    Example:
-        >>> images = calibration_images(recipe, 100, (321, 321))
-    """
-    return [rgb for rgb, _ in split_tiles(recipe, recipe.data.train_split, count, size)]
-
-
 @dataclasses.dataclass(frozen=True)
 class Agreement:
     """A quantized file against the float32 network on the same tiles.
@@ -124,7 +88,7 @@ def label_agreement(
     """Compare two label functions on (image, ground truth) tiles.
 
     Args:
-        tiles: from `split_tiles`.
+        tiles: (image, ground truth) pairs, from `export.builder.split_tiles`.
         float_labels, quantized_labels: functions uint8 [1, H, W, 3] -> [H, W].
         num_classes: int.
     """

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,10 @@ class Runner:
             from ai_edge_litert import interpreter as litert
 
             self.runtime = "LiteRT " + _version("ai-edge-litert")
-            self._interpreter = litert.Interpreter(model_path=str(path))
+            # All cores, as ONNX Runtime takes by default (LiteRT's default is 1).
+            self._interpreter = litert.Interpreter(
+                model_path=str(path), num_threads=os.cpu_count() or 1
+            )
             runner = self._interpreter.get_signature_runner()
             details = runner.get_input_details()
             self.inputs = [_detail(name, d) for name, d in details.items()]
