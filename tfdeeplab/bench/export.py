@@ -31,6 +31,7 @@ import numpy as np
 
 from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
+from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.cli import add_override_argument
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -146,12 +147,9 @@ def _file_rows(recipe, model, args) -> list[dict]:
         folder = Path(folder)
         tf.saved_model.save(network, str(folder / "fixed"), signatures=network.segment)
         serve = tf.saved_model.load(str(folder / "fixed")).signatures["serving_default"]
-        serve(image=tf.constant(image))  # trace
-        times = [
-            _seconds(lambda: serve(image=tf.constant(image)))
-            for _ in range(args.repeats)
-        ]
-        saved_ms = 1000 * float(np.median(times))
+        saved_ms = 1000 * median_seconds(  # the first call traces, untimed
+            lambda: serve(image=tf.constant(image)), args.repeats
+        )
         np.save(folder / "image.npy", image)
         for name in args.file_formats:
             # Each conversion in a fresh process: its peak memory is its own.
@@ -217,12 +215,6 @@ def _convert_child(recipe_path: str, overrides: list, name: str, size, folder):
         "size_mb": len(data) / 1e6,
         "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
     }
-
-
-def _seconds(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
 
 
 def file_formats(text: str) -> tuple[str, ...]:

@@ -132,6 +132,11 @@ def report_record(
     }
 
 
+def confusion_title(recipe: str, split: str, images: int) -> str:
+    """The confusion picture's title, in the report and beside `--json` alike."""
+    return f"Confusion matrix, each row normalised: {recipe}, {split} ({images} images)"
+
+
 def report_pictures(
     record: dict,
     matrix: np.ndarray,
@@ -149,10 +154,9 @@ def report_pictures(
     )
     share = np.array([entry["pixel_share"] for entry in record["classes"]])
     split = f"{record['recipe']}, {record['split']} ({record['images']} images)"
+    title = confusion_title(record["recipe"], record["split"], record["images"])
     return {
-        "confusion": report_figures.confusion_picture(
-            matrix, names, f"Confusion matrix, each row normalised: {split}"
-        ),
+        "confusion": report_figures.confusion_picture(matrix, names, title),
         "class_iou": report_figures.class_iou_picture(
             class_iou,
             record["miou"],

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfdeeplab.catalog.palettes import colorize
 from tfdeeplab.evaluation.per_image import WorstImage
 
 DPI = 100
@@ -299,9 +300,9 @@ def comparison_panels(
     label = np.asarray(image.label, np.int64)
     prediction = np.asarray(image.prediction, np.int64)
     ignored = (label == ignore_label) | (label < 0) | (label >= 256)
-    truth = palette[np.clip(label, 0, 255)]
+    truth = colorize(label, palette)
     truth[ignored] = IGNORED
-    predicted = palette[np.clip(prediction, 0, 255)]
+    predicted = colorize(prediction, palette)
     # Right pixels: the input in dimmed grey, so red means wrong in any photo.
     luminance = np.asarray(image.rgb, np.float32) @ np.array([0.299, 0.587, 0.114])
     errors = np.repeat((luminance / 3).round().astype(np.uint8)[..., None], 3, -1)

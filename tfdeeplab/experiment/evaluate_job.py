@@ -32,9 +32,10 @@ from tfdeeplab.evaluation.per_image import ImageScores
 from tfdeeplab.evaluation.report import (
     WrittenReport,
     check_report_directory,
+    confusion_title,
     write_report,
 )
-from tfdeeplab.evaluation.report_figures import confusion_picture
+from tfdeeplab.evaluation.report_figures import Picture, confusion_picture
 from tfdeeplab.evaluation.weights import checkpoint_step, load_weights
 from tfdeeplab.models import build_model
 from tfdeeplab.run_directory import run_directory_of
@@ -95,23 +96,21 @@ class EvaluationReport:
             settings=self.settings,
         )
 
-    def write_json(self, path: str | Path) -> tuple[Path, Path]:
+    def write_json(
+        self, path: str | Path, confusion: Picture | None = None
+    ) -> tuple[Path, Path]:
         """Write the JSON record and the confusion picture beside it
-        (`X.confusion.png`), each whole or not at all; returns both paths."""
+        (`X.confusion.png`, drawn unless given), each whole or not at all;
+        returns both paths."""
         path = Path(path)
         write_json(path, self.to_json())
         picture = path.with_suffix(".confusion.png")
-        image = Image.fromarray(
-            confusion_picture(self.matrix, self.class_names, self._title()).pixels
-        )
+        if confusion is None:
+            title = confusion_title(self.recipe, self.split, self.images)
+            confusion = confusion_picture(self.matrix, self.class_names, title)
+        image = Image.fromarray(confusion.pixels)
         write_atomically(picture, lambda temporary: image.save(temporary, "PNG"))
         return path, picture
-
-    def _title(self) -> str:
-        return (
-            f"Confusion matrix, each row normalised: {self.recipe}, {self.split} "
-            f"({self.images} images)"
-        )
 
     def write_report(
         self, directory: str | Path, palette: np.ndarray, ignore_label: int
@@ -242,9 +241,8 @@ def evaluate(
     )
     settings = {**dataclasses.asdict(settings), "crf": crf, "split": split}
     evaluation = _report(
-        recipe, split, loaded, checkpoint is not None, settings, result, descriptor
+        recipe, split, loaded, checkpoint, settings, result, descriptor, scores
     )
-    evaluation = dataclasses.replace(evaluation, image_scores=scores)
     _write(evaluation, descriptor, json_path, report)
     return evaluation
 
@@ -308,11 +306,9 @@ def _scorer(scores: ImageScores | None):
     return score
 
 
-def _report(
-    recipe, split, loaded, from_checkpoint, settings, result, descriptor
-) -> EvaluationReport:
+def _report(recipe, split, loaded, checkpoint, settings, result, descriptor, scores):
     """The report of a result; a trainer's checkpoint's with its step."""
-    run = run_directory_of(loaded) if from_checkpoint else None
+    run = run_directory_of(loaded) if checkpoint is not None else None
     classes = recipe.model.num_classes
     return EvaluationReport(
         recipe=recipe.name,
@@ -325,20 +321,21 @@ def _report(
         matrix=result.matrix,
         images=result.images,
         seconds=result.seconds,
+        image_scores=scores,
     )
 
 
 def _write(report: EvaluationReport, descriptor, json_path, report_directory):
-    """The report written as JSON, as a report folder and to the run's
-    TensorBoard, where each goes."""
-    if json_path is not None:
-        report.write_json(json_path)
-    pictures = None
+    """The report written as a report folder, as JSON and to the run's
+    TensorBoard, where each goes; the pictures drawn once for all three."""
+    pictures = {}
     if report_directory is not None:
         written = report.write_report(
             report_directory, descriptor.palette(), descriptor.ignore_label
         )
         pictures = written.pictures
+    if json_path is not None:
+        report.write_json(json_path, pictures.get("confusion"))
     if report.step is not None:  # a trainer's checkpoint
         run = run_directory_of(report.checkpoint)
         report.write_tensorboard(run.tensorboard, report.step, pictures)

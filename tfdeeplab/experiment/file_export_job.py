@@ -22,8 +22,8 @@ from tfdeeplab.errors import Interrupted
 from tfdeeplab.evaluation.weights import load_weights
 from tfdeeplab.export.builder import fixed_size_network, split_tiles
 from tfdeeplab.export.calibration import Agreement, label_agreement
+from tfdeeplab.export.formats import RUNTIMES
 from tfdeeplab.export.model_file import (
-    RUNTIMES,
     FormatError,
     check_model_file,
     require_package,

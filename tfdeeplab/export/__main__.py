@@ -33,9 +33,7 @@ from tfdeeplab.cli import (
 )
 from tfdeeplab.config import load_recipe
 from tfdeeplab.errors import TfdeeplabError
-
-FORMATS = ("savedmodel", "tflite", "onnx")
-QUANTIZATIONS = ("none", "float16", "int8")
+from tfdeeplab.export.formats import FORMATS, QUANTIZATIONS
 
 
 class OptionError(TfdeeplabError, ValueError):

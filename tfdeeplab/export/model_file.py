@@ -21,16 +21,9 @@ from pathlib import Path
 
 from tfdeeplab.atomic_files import OutputError, write_bytes
 from tfdeeplab.errors import TfdeeplabError
+from tfdeeplab.export.formats import MODEL_NAMES, SUFFIXES
 from tfdeeplab.export.saved_model import ExportExistsError
 
-FORMATS = ("savedmodel", "tflite", "onnx")
-SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
-MODEL_NAMES = {"tflite": "a TFLite model", "onnx": "an ONNX model"}
-# The runtime each format is checked in: (module, pip package).
-RUNTIMES = {
-    "tflite": ("ai_edge_litert", "ai-edge-litert"),
-    "onnx": ("onnxruntime",) * 2,
-}
 RUNTIME_CHECK = Path(__file__).with_name("runtime_check.py")
 
 

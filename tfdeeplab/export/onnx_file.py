@@ -22,7 +22,6 @@ from tfdeeplab.export.fixed_size import FixedSizeNetwork
 from tfdeeplab.export.model_file import FormatError, require_package
 
 OPSET = 17
-SUFFIX = ".onnx"
 
 
 def is_onnx_file(path) -> bool:

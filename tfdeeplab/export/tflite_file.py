@@ -25,10 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfdeeplab.export.fixed_size import INPUT_NAME, FixedSizeNetwork, frozen_segment
+from tfdeeplab.export.formats import QUANTIZATIONS
 from tfdeeplab.export.model_file import FormatError
 
-QUANTIZATIONS = ("none", "float16", "int8")
-SUFFIX = ".tflite"
 # A flatbuffer's file identifier, bytes 4-8 of every TFLite model.
 MAGIC = b"TFL3"
 
