@@ -93,7 +93,7 @@ class SegmentationServer(tf.Module):
         # A loaded signature does not check shapes: the graph does, at run time.
         images = tf.ensure_shape(images, IMAGES_SPEC.shape)
         shape = tf.shape(images)
-        tf.debugging.Assert(
+        check = tf.debugging.Assert(
             tf.logical_and(shape[1] > 0, shape[2] > 0),
             [
                 "images: expected uint8 [N, H, W, 3] with H and W at least 1, got "
@@ -101,6 +101,10 @@ class SegmentationServer(tf.Module):
                 shape,
             ],
         )
+        # The check before the images are used: nothing orders a stateless op
+        # (the resize of an empty image) after it otherwise, and it raced.
+        with tf.control_dependencies([check]):
+            images = tf.identity(images)
         probabilities = tf.map_fn(
             self.probabilities,
             images,
