@@ -1,6 +1,7 @@
 """Shared test setup: quiet TensorFlow, two logical CPU devices, small model configs."""
 
 import os
+import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -82,3 +83,16 @@ def folder_shards(tmp_path_factory):
     more = ["--classes", str(classes), "--val-fraction", "0.25", "--name", "mine"]
     assert folder.main([*args, *more, "--quiet", "--workers", "1"]) == 0
     return out
+
+
+@pytest.fixture
+def ctrl_c_interrupts():
+    """SIGINT raises KeyboardInterrupt in this process for the test, and the
+    processes it starts begin with SIGINT at its default (Python installs its
+    handler), however the suite was started: a background job inherits SIGINT
+    ignored, and an ignored signal stays ignored across exec."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -6,12 +6,17 @@ model's variables) and, for a `.data` file cut short (a full disk, a killed copy
 an `IndexError: Read less bytes than requested` from TensorFlow's reader. Training
 skips such a checkpoint for an older one; evaluation, export and prediction name
 its files. Both catch `READ_ERRORS` and say `why_unreadable`.
+
+A Keras weights file of another model warns once per layer it skips (dozens of
+lines) before its error; `load_keras_weights` keeps those to the one error line.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 from tfdeeplab.errors import first_line
@@ -38,3 +43,16 @@ def why_unreadable(prefix: str | Path, error: BaseException) -> str:
         )
         return f"{sizes}: {first_line(error)}"
     return f"{type(error).__name__}: {first_line(error)}"
+
+
+def load_keras_weights(model: keras.Model, path: str | Path) -> None:
+    """`model.load_weights(path)` without Keras' warning per skipped layer: a
+    file of another model fails with one error (ValueError), which the caller
+    says in one line.
+
+    Example:
+        >>> load_keras_weights(model, "runs/voc/model.weights.h5")
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+        model.load_weights(str(path))

@@ -106,6 +106,7 @@ def convert_cityscapes(
     shard_bytes: float = 150e6,
     skip_bad: bool = False,
     progress: bool = True,
+    force: bool = False,
     log=print,
 ) -> list[SplitReport]:
     """Convert Cityscapes into shards in `out`: the converter as a function.
@@ -115,7 +116,7 @@ def convert_cityscapes(
         out: Path. The output directory.
         coarse: bool. Also `train_extra` with gtCoarse labels.
         splits: names of the splits to convert; empty for all.
-        workers, shard_bytes, skip_bad, progress: as `conversion.convert`.
+        workers, shard_bytes, skip_bad, progress, force: as `conversion.convert`.
         log: function taking one line of text (the split sizes).
 
     Returns:
@@ -134,6 +135,7 @@ def convert_cityscapes(
         workers=workers,
         shard_bytes=shard_bytes,
         skip_bad=skip_bad,
+        force=force,
         split_facts=facts,
         progress=progress,
     )

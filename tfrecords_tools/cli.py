@@ -30,7 +30,7 @@ def _at_least_one(kind: type):
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """--out, --workers, --shard-mb, --skip-bad, --verify, --quiet."""
+    """--out, --workers, --shard-mb, --skip-bad, --verify, --force, --quiet."""
     # Before TensorFlow loads here or in the worker processes, which inherit it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser.add_argument(
@@ -59,6 +59,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only re-read every shard in --out and check it against manifest.json",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="convert into an --out holding TFRecord files its manifest.json does "
+        "not record, replacing those named as a converted split's shards",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -70,6 +76,7 @@ def engine_options(args: argparse.Namespace) -> dict:
         "shard_bytes": args.shard_mb * 1e6,
         "skip_bad": args.skip_bad,
         "progress": not args.quiet,
+        "force": args.force,
     }
 
 

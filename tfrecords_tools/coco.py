@@ -2,7 +2,7 @@
 
     python -m tfrecords_tools.coco --annotations instances_train2017.json \
         --images train2017 --out DIR --split train [--categories voc|all|FILE]
-        [--min-pixels N] [--name NAME]
+        [--min-pixels N] [--name NAME] [--follow-links]
 
 Each image's instances are rasterised by `pycocotools` (the official COCO API) in
 the worker processes: polygons of one or several parts, RLE uncompressed and
@@ -20,6 +20,15 @@ COCO's own evaluation do.
   whose kept, non-crowd instances cover fewer than N pixels (their summed mask
   areas, torchvision's rule); the manifest records how many were dropped.
 
+What the file says is checked before any work, each fault listed in one line: every
+entry's keys and kinds, ids and category names given once, every `file_name`
+inside `--images` (no `..`, no absolute path, links resolved: a link out of it
+only with `--follow-links`), each image's size in the file equal to the image's as
+shown (its EXIF orientation applied), polygons within one image size around the
+image and no longer than its every pixel outlined (pycocotools' work per annotation
+stays bounded), RLE sizes equal to the image's. Record ids are the files' stems;
+where two files share one (`a.jpg`, `sub/a.jpg`) their paths (`sub_a`).
+
 The conversion is the other converters' engine (`conversion.convert`), and the
 manifest records the dataset's descriptor, so recipes use the shards as any folder
 dataset (`data.dataset: from_shards`). Runs with other `--split`s into one `--out`
@@ -31,8 +40,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections import defaultdict
-from pathlib import Path
+from collections import Counter, defaultdict
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -44,10 +53,18 @@ from tfrecords_tools.cli import (
     run_conversion,
     run_verify,
 )
-from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
+from tfrecords_tools.conversion import (
+    ConversionError,
+    Item,
+    SplitReport,
+    check_split_names,
+    convert,
+)
 from tfrecords_tools.folder import ClassTable, folder_descriptor, merged_splits
+from tfrecords_tools.inputs import listed, relative_file
 
 IGNORE_LABEL = 255
+MAX_SIDE = 65535  # JPEG's largest side; the image itself is checked against it
 # COCO category name -> VOC class name (the 20 VOC classes COCO has).
 VOC_OF_COCO = {
     "airplane": "aeroplane",
@@ -94,7 +111,72 @@ def read_coco(path: Path) -> dict:
         raise ConversionError(
             f"{path}: not a COCO annotation file (no {', '.join(missing)} list)"
         )
+    faults = structure_faults(record)
+    if faults:
+        raise ConversionError(
+            f"{path}: {len(faults)} entries not as COCO has them: "
+            f"{listed(faults, separator='; ')}"
+        )
+    _refuse_twice(path, "image ids", [image["id"] for image in record["images"]])
+    _refuse_twice(path, "category ids", [c["id"] for c in record["categories"]])
+    _refuse_twice(path, "category names", [c["name"] for c in record["categories"]])
     return record
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What each entry of the three lists must hold: key -> (check, what it must be).
+_SIDE = (lambda v: _is_integer(v) and 0 < v <= MAX_SIDE, f"an integer 1..{MAX_SIDE}")
+_FIELDS = {
+    "images": {
+        "id": (_is_integer, "an integer"),
+        "file_name": (lambda v: isinstance(v, str) and v != "", "a file name"),
+        "height": _SIDE,
+        "width": _SIDE,
+    },
+    "categories": {
+        "id": (_is_integer, "an integer"),
+        "name": (lambda v: isinstance(v, str) and v != "", "a name"),
+    },
+    "annotations": {
+        "image_id": (_is_integer, "an integer"),
+        "category_id": (_is_integer, "an integer"),
+        "segmentation": (lambda v: isinstance(v, list | dict), "polygons or an RLE"),
+    },
+}
+
+
+def structure_faults(record: dict) -> list[str]:
+    """Every entry of `images`, `categories` and `annotations` that lacks a key
+    the conversion reads or holds a value of another kind, one line each
+    (`images[3]: height: expected an integer 1..65535, got '48x'`)."""
+    faults = []
+    for key, fields in _FIELDS.items():
+        for index, entry in enumerate(record[key]):
+            if not isinstance(entry, dict):
+                faults.append(f"{key}[{index}]: not an object")
+                continue
+            for field, (valid, expected) in fields.items():
+                if field not in entry:
+                    faults.append(f"{key}[{index}]: no {field}")
+                elif not valid(entry[field]):
+                    shown = json.dumps(entry[field])[:40]
+                    faults.append(
+                        f"{key}[{index}]: {field}: expected {expected}, got {shown}"
+                    )
+            crowd = entry.get("iscrowd", 0)
+            if key == "annotations" and crowd not in (0, 1, True, False):
+                faults.append(f"{key}[{index}]: iscrowd: expected 0 or 1")
+    return faults
+
+
+def _refuse_twice(path: Path, what: str, values: list) -> None:
+    counts = Counter(values)
+    twice = sorted((str(v) for v, n in counts.items() if n > 1))
+    if twice:
+        raise ConversionError(f"{path}: {what} given twice: {listed(twice, 5)}")
 
 
 def class_mapping(coco: dict, categories: str) -> tuple[dict[int, int], tuple]:
@@ -144,6 +226,49 @@ def class_mapping(coco: dict, categories: str) -> tuple[dict[int, int], tuple]:
     return mapping, tuple(classes)
 
 
+def check_polygons(parts: list, height: int, width: int) -> None:
+    """Refuse polygons whose rasterising would cost far more than the image.
+
+    pycocotools walks every polygon edge pixel by pixel at 5 times the image's
+    resolution: one coordinate of 1e308 makes that walk unbounded. A coordinate
+    must be a finite number within one image size around the image, and the
+    polygons' summed perimeter at most that of every pixel of the image outlined
+    (2 H W), plus the image's own outline with its margin.
+
+    Raises:
+        ValueError: one line saying which bound a polygon breaks.
+    """
+    if not parts or not all(
+        isinstance(part, list) and len(part) >= 6 and len(part) % 2 == 0
+        for part in parts
+    ):
+        raise ValueError("a polygon needs at least 3 points of x, y")
+    perimeter = 0.0
+    for part in parts:
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in part
+        ):
+            raise ValueError("polygon coordinates must be numbers")
+        points = np.asarray(part, np.float64).reshape(-1, 2)
+        if not np.isfinite(points).all():
+            raise ValueError("a polygon coordinate is not finite")
+        low, high = np.array([-width, -height]), np.array([2 * width, 2 * height])
+        if (points < low).any() or (points > high).any():
+            x, y = points[((points < low) | (points > high)).any(axis=1)][0]
+            raise ValueError(
+                f"polygon point ({x:g}, {y:g}) lies more than an image size outside "
+                f"the {width}x{height} image"
+            )
+        closed = np.vstack([points, points[:1]])
+        perimeter += float(np.hypot(*np.diff(closed, axis=0).T).sum())
+    bound = 2.0 * height * width + 12.0 * (height + width)
+    if perimeter > bound:
+        raise ValueError(
+            f"polygons {perimeter:.0f} px long, more than {bound:.0f} on a "
+            f"{width}x{height} image"
+        )
+
+
 def rasterise(height: int, width: int, instances: tuple, mapping: tuple) -> np.ndarray:
     """The label map of one image (see the module docstring).
 
@@ -179,18 +304,32 @@ def _rle(segmentation, height: int, width: int):
     from pycocotools import mask as coco_mask
 
     if isinstance(segmentation, list):  # polygons, one or several parts
-        if not segmentation or not all(
-            isinstance(part, list) and len(part) >= 6 for part in segmentation
-        ):
-            raise ValueError("a polygon needs at least 3 points")
+        check_polygons(segmentation, height, width)
         return coco_mask.merge(coco_mask.frPyObjects(segmentation, height, width))
     if isinstance(segmentation, dict) and "counts" in segmentation:
-        if isinstance(segmentation["counts"], list):  # uncompressed
+        size = segmentation.get("size")
+        if size != [height, width]:
+            shown = (
+                f"{size[1]}x{size[0]}"
+                if isinstance(size, list) and len(size) == 2
+                else json.dumps(size)
+            )
+            raise ValueError(
+                f"an RLE of size {shown} on an image of size {width}x{height}"
+            )
+        counts = segmentation["counts"]
+        if isinstance(counts, list):  # uncompressed
+            if not all(_is_integer(c) and c >= 0 for c in counts) or (
+                sum(counts) != height * width
+            ):
+                raise ValueError(
+                    f"an uncompressed RLE whose counts do not add up to {width}x"
+                    f"{height} pixels"
+                )
             return coco_mask.frPyObjects(segmentation, height, width)
-        return {
-            "size": segmentation["size"],
-            "counts": segmentation["counts"].encode(),
-        }
+        if not isinstance(counts, str):
+            raise ValueError("an RLE's counts must be a list or a string")
+        return {"size": size, "counts": counts.encode()}
     raise ValueError("expected polygons or an RLE")
 
 
@@ -207,13 +346,51 @@ def _kept_area(instances, classes: dict, height: int, width: int) -> float:
     return area
 
 
+def record_ids(file_names: list[str]) -> list[str]:
+    """A distinct record id per image: its file's stem, or where two files share a
+    stem (`a.jpg`, `sub/a.jpg`), the path without its suffix, `/` as `_` (`sub_a`).
+
+    Raises:
+        ConversionError: ids that are still not distinct (`a.jpg` and `a.png`).
+
+    Example:
+        >>> record_ids(["a.jpg", "sub/a.jpg", "b.png"])
+        ['a', 'sub_a', 'b']
+    """
+    paths = [PurePosixPath(name.replace("\\", "/")) for name in file_names]
+    stems = Counter(path.stem for path in paths)
+    ids = [
+        path.stem
+        if stems[path.stem] == 1 or len(path.parts) == 1
+        else "_".join([*path.parts[:-1], path.stem])
+        for path in paths
+    ]
+    twice = Counter(ids)
+    clashes = sorted(
+        f"{name} ({twice[record]} files)"
+        for name, record in zip(file_names, ids, strict=True)
+        if twice[record] > 1
+    )
+    if clashes:
+        raise ConversionError(
+            f"images whose record ids would be one: {listed(clashes)} (rename them)"
+        )
+    return ids
+
+
 def coco_items(
-    coco: dict, images: Path, mapping: dict[int, int], annotations_path: Path
+    coco: dict,
+    images: Path,
+    mapping: dict[int, int],
+    annotations_path: Path,
+    follow_links: bool = False,
 ) -> list[Item]:
     """An Item per image, its instances grouped once; label reading in workers.
 
     Raises:
-        ConversionError: annotations naming unknown images or categories.
+        ConversionError: annotations naming unknown images or categories, image
+            files outside `images` (`inputs.relative_file`), or record ids that
+            cannot be told apart (`record_ids`).
     """
     known_images = {image["id"]: image for image in coco["images"]}
     known_categories = {category["id"] for category in coco["categories"]}
@@ -242,17 +419,27 @@ def coco_items(
             f"{annotations_path}: annotations of unknown images or categories: {shown}"
         )
     pairs = tuple(sorted(mapping.items()))
-    items = []
-    for image_id, image in sorted(known_images.items()):
-        reading = (
-            int(image["height"]),
-            int(image["width"]),
-            tuple(grouped.get(image_id, ())),
-            pairs,
+    ordered = sorted(known_images.items())
+    paths = [
+        relative_file(images, image["file_name"], follow_links) for _, image in ordered
+    ]
+    outside = [
+        f"image {image_id} {json.dumps(image['file_name'])}"
+        for (image_id, image), path in zip(ordered, paths, strict=True)
+        if path is None
+    ]
+    if outside:
+        raise ConversionError(
+            f"{annotations_path}: file names outside --images {images}: "
+            f"{listed(outside)} (only files inside it are read)"
         )
-        stem = Path(image["file_name"]).stem
+    ids = record_ids([image["file_name"] for _, image in ordered])
+    items = []
+    for (image_id, image), path, record_id in zip(ordered, paths, ids, strict=True):
+        size = (image["height"], image["width"])
+        reading = (*size, tuple(grouped.get(image_id, ())), pairs)
         items.append(
-            Item(stem, images / image["file_name"], annotations_path, "coco", reading)
+            Item(record_id, path, annotations_path, "coco", reading, declared_size=size)
         )
     return items
 
@@ -266,10 +453,12 @@ def convert_coco(
     categories: str = "voc",
     min_pixels: int | None = None,
     name: str | None = None,
+    follow_links: bool = False,
     workers: int = 1,
     shard_bytes: float = 150e6,
     skip_bad: bool = False,
     progress: bool = True,
+    force: bool = False,
     log=print,
 ) -> list[SplitReport]:
     """Convert one COCO annotation file and its images into split `split` of `out`.
@@ -278,9 +467,14 @@ def convert_coco(
         >>> convert_coco(Path("instances_val2017.json"), Path("val2017"),
         ...              Path("data/coco_voc"), split="val")
     """
+    check_split_names([split], "--split")
     coco = read_coco(annotations)
     mapping, names = class_mapping(coco, categories)
-    items = coco_items(coco, images, mapping, annotations)
+    table = ClassTable(tuple(names))
+    table.check(IGNORE_LABEL, f"--categories {categories}")
+    if not images.is_dir():
+        raise ConversionError(f"--images {images}: not a directory")
+    items = coco_items(coco, images, mapping, annotations, follow_links)
     threshold = (1000 if split == "train" else 0) if min_pixels is None else min_pixels
     kept = [
         item
@@ -294,7 +488,6 @@ def convert_coco(
         f"{split}: {len(kept)} images ({dropped} with fewer than {threshold} pixels "
         f"of a kept class dropped), {len(names)} classes ({categories})"
     )
-    table = ClassTable(tuple(names))
     descriptor = folder_descriptor(
         name or out.resolve().name,
         table,
@@ -320,6 +513,7 @@ def convert_coco(
         workers=workers,
         shard_bytes=shard_bytes,
         skip_bad=skip_bad,
+        force=force,
         split_facts=facts,
         progress=progress,
     )
@@ -336,11 +530,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--categories", default="voc", help="voc, all or a JSON FILE")
     parser.add_argument("--min-pixels", type=int, metavar="N")
     parser.add_argument("--name", help="the dataset's name (default: --out's name)")
+    parser.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="read links in --images that point outside it (refused by default)",
+    )
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     if args.verify:
         return run_verify(args.out, progress=not args.quiet)
-    if not (args.annotations and args.images and args.split):
+    if not (args.annotations and args.images) or args.split is None:
         parser.error("--annotations, --images and --split are required")
     return run_conversion(
         lambda: convert_coco(
@@ -351,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
             categories=args.categories,
             min_pixels=args.min_pixels,
             name=args.name,
+            follow_links=args.follow_links,
             **engine_options(args),
         ),
         args.out,

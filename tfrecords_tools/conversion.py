@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import glob
 import hashlib
+import io
 import json
 import math
 import multiprocessing
@@ -39,6 +41,7 @@ from tfdeeplab.data import shard_format
 from tfdeeplab.data.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.file_lock import exclusive_lock
+from tfdeeplab.image_orientation import displayed, displayed_size, orientation
 from tfrecords_tools import labels as label_readers
 
 SHUFFLE_SEED = 0
@@ -59,6 +62,9 @@ class Item:
         label_reading: tuple. For `folder_mask`: the arguments of
             `labels.read_folder_mask` after the path (format, colours, reduce
             zero label, ignore label); for `coco`: those of `coco.rasterise`.
+        declared_size: (height, width) or None. The label's size as its source
+            states it (a COCO image's `height` and `width`), checked against the
+            image as shown before the label is read.
     """
 
     id: str
@@ -66,6 +72,7 @@ class Item:
     label: Path | None
     label_kind: str = "none"
     label_reading: tuple = ()
+    declared_size: tuple[int, int] | None = None
 
 
 @dataclasses.dataclass
@@ -114,15 +121,30 @@ def read_label(item: Item) -> np.ndarray:
     raise ValueError(f"unknown label kind {item.label_kind!r}")
 
 
-def _read_image_header(path: Path, decode: bool = False) -> tuple[str, int, int]:
-    """(format, height, width); `decode` decodes all of it, to catch corruption."""
+def _read_image_header(path: Path, decode: bool = False) -> tuple[str, int, int, int]:
+    """(format, height, width as displayed, EXIF orientation); `decode` decodes
+    all of it, to catch corruption."""
     with Image.open(path) as image:
         image_format = _IMAGE_FORMATS.get(image.format)
         if image_format is None:
             raise ValueError(f"image format {image.format} is neither JPEG nor PNG")
         if decode:
             image.load()
-        return image_format, image.height, image.width
+        return (image_format, *displayed_size(image), orientation(image))
+
+
+def displayed_image_bytes(path: Path, image_format: str) -> bytes:
+    """An image turned as its EXIF orientation says, encoded again: JPEG at
+    quality 95 without chroma subsampling, PNG losslessly (TensorFlow's decoders
+    ignore the tag, so the record holds the pixels as shown)."""
+    with Image.open(path) as image:
+        shown = displayed(image)
+        buffer = io.BytesIO()
+        if image_format == "jpeg":
+            shown.save(buffer, format="JPEG", quality=95, subsampling=0)
+        else:
+            shown.save(buffer, format="PNG")
+        return buffer.getvalue()
 
 
 def inspect_item(item: Item, dataset: DatasetDescriptor) -> Inspection:
@@ -137,17 +159,27 @@ def inspect_item(item: Item, dataset: DatasetDescriptor) -> Inspection:
     """
     problems = []
     result = Inspection(item, problems)
+    turned = 1
     if not item.image.is_file():
         problems.append(f"{item.image}: image file missing")
     else:
         try:
-            _, result.height, result.width = _read_image_header(item.image, decode=True)
+            _, result.height, result.width, turned = _read_image_header(
+                item.image, decode=True
+            )
         except (OSError, SyntaxError, ValueError) as error:
             problems.append(f"{item.image}: corrupt image ({error})")
     if item.label is None:
         return result
     if not item.label.is_file():
         problems.append(f"{item.label}: label file missing")
+        return result
+    declared = item.declared_size
+    if result.height and declared and declared != (result.height, result.width):
+        problems.append(
+            f"{item.label}: image {item.id}: size {declared[1]}x{declared[0]} in the "
+            f"annotations differs from the image's {_size_shown(result, turned)}"
+        )
         return result
     try:
         label = read_label(item)
@@ -160,7 +192,7 @@ def inspect_item(item: Item, dataset: DatasetDescriptor) -> Inspection:
     ):
         problems.append(
             f"{item.label}: label size {label.shape[1]}x{label.shape[0]} differs from "
-            f"image size {result.width}x{result.height}"
+            f"image size {_size_shown(result, turned)}"
         )
     counts = np.bincount(label.ravel(), minlength=256)
     allowed = np.zeros(256, bool)
@@ -176,6 +208,19 @@ def inspect_item(item: Item, dataset: DatasetDescriptor) -> Inspection:
         int(counts[dataset.ignore_label])
     ]
     return result
+
+
+def _size_shown(result: Inspection, turned: int) -> str:
+    """`WxH`, and for a photo whose EXIF orientation turns it, how it is stored."""
+    size = f"{result.width}x{result.height}"
+    if turned in (5, 6, 7, 8):
+        size += (
+            f" (as shown: the file stores {result.height}x{result.width} with EXIF "
+            f"orientation {turned})"
+        )
+    elif turned != 1:
+        size += f" (as shown, EXIF orientation {turned})"
+    return size
 
 
 # ------------------------------------------------------------------------ writing
@@ -195,16 +240,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def prepare_record(item: Item) -> tuple[str, int, int, bytes | None]:
-    """A record's decoded parts, made in a worker: (format, height, width, label PNG).
+def prepare_record(item: Item) -> tuple[str, int, int, bytes | None, bytes | None]:
+    """A record's decoded parts, made in a worker: (format, height, width, label
+    PNG, the image's bytes turned as shown or None to copy the file as it is).
 
-    The image was fully decoded once by `inspect_item`; its header is enough here.
+    The image was fully decoded once by `inspect_item`; its header is enough here,
+    but for a photo whose EXIF orientation turns it.
     """
-    image_format, height, width = _read_image_header(item.image)
+    image_format, height, width, turned = _read_image_header(item.image)
     label_png = None
     if item.label is not None:
         label_png = label_readers.encode_label_png(read_label(item))
-    return image_format, height, width, label_png
+    shown = displayed_image_bytes(item.image, image_format) if turned != 1 else None
+    return image_format, height, width, label_png, shown
 
 
 def write_shards(tasks: Sequence[ShardTask], pool=None):
@@ -250,10 +298,10 @@ def _write_shard(task: ShardTask, temporary: Path, prepared, tf) -> None:
     """Write `task`'s records, in order, to the file `temporary`."""
     with tf.io.TFRecordWriter(str(temporary)) as writer:
         for item in task.items:
-            image_format, height, width, label_png = next(prepared)
+            image_format, height, width, label_png, shown = next(prepared)
             writer.write(
                 shard_format.serialize_example(
-                    image=item.image.read_bytes(),
+                    image=item.image.read_bytes() if shown is None else shown,
                     image_format=image_format,
                     height=height,
                     width=width,
@@ -348,14 +396,74 @@ def _map(function: Callable, tasks: Iterable, pool, chunksize: int = 1):
     return pool.imap(function, tasks, chunksize=chunksize)
 
 
-def _remove_stale(out_dir: Path, split: str, keep: set[str]) -> None:
-    """Shards of the split no longer planned, and temporaries of killed writers."""
-    for path in out_dir.glob(shard_format.shard_pattern(split)):
-        if path.name not in keep:
-            path.unlink()
+def recorded_files(manifest: dict, split: str | None = None) -> set[str]:
+    """The shard files the manifest records as this converter's (listed, or planned
+    before their writing began), of one split or of all; only names that are
+    exactly shard names of their split, whatever an edited manifest holds."""
+    splits = manifest[shard_format.SPLITS]
+    names = set()
+    for name, entry in splits.items():
+        if split is not None and name != split or not isinstance(entry, dict):
+            continue
+        listed = [
+            shard.get(shard_format.FILE)
+            for shard in entry.get(shard_format.SHARDS, [])
+            if isinstance(shard, dict)
+        ]
+        for file in [*listed, *entry.get(shard_format.PLANNED, [])]:
+            if isinstance(file, str) and shard_format.is_shard_name(file, name):
+                names.add(file)
+    return names
+
+
+def foreign_files(out_dir: Path, manifest: dict) -> list[str]:
+    """The TFRecord files in `out_dir` that the manifest does not record as ours
+    (another tool's, or another converter's with the same naming), sorted."""
+    if not out_dir.is_dir():
+        return []
+    ours = recorded_files(manifest)
+    return sorted(
+        entry.name
+        for entry in out_dir.iterdir()
+        if entry.name.endswith(".tfrecord") and entry.name not in ours
+    )
+
+
+def _check_foreign(out_dir: Path, manifest: dict, force: bool) -> None:
+    """Refuse an `out_dir` holding TFRecord files that are not ours, unless
+    `force` (then those named as a converted split's shards are replaced)."""
+    foreign = foreign_files(out_dir, manifest)
+    if foreign and not force:
+        shown = ", ".join(foreign[:4]) + (
+            f" and {len(foreign) - 4} more" if len(foreign) > 4 else ""
+        )
+        raise ConversionError(
+            f"{out_dir}: holds TFRecord files that its {MANIFEST} does not record "
+            f"(another tool's?): {shown}; convert into another folder, or force "
+            "(--force) to replace those named as the converted splits' shards"
+        )
+
+
+def _remove_stale(
+    out_dir: Path, split: str, keep: set[str], recorded: set[str], force: bool
+) -> None:
+    """The split's shards that the manifest recorded and the plan no longer has,
+    with `force` also unrecorded files of exactly its shard names, and the
+    temporaries of killed writers. Nothing else is ever removed."""
+    doomed = set(recorded)
+    if force:
+        doomed |= {
+            entry.name
+            for entry in out_dir.iterdir()
+            if entry.is_file() and shard_format.is_shard_name(entry.name, split)
+        }
+    for name in sorted(doomed - keep):
+        (out_dir / name).unlink(missing_ok=True)
     remove_stale_partials(out_dir / split, name=shard_format.shard_pattern(split))
-    for path in out_dir.glob(f".{split}-*.tmp-*"):  # an earlier version's temporaries
-        path.unlink()
+    # An earlier version's temporaries: `.{split}-NNNNN-of-NNNNN.tfrecord.tmp-PID`.
+    for path in out_dir.glob(f".{glob.escape(split)}-*.tmp-*"):
+        if shard_format.is_shard_name(path.name[1:].rsplit(".tmp-", 1)[0], split):
+            path.unlink()
 
 
 def convert_split(
@@ -370,6 +478,7 @@ def convert_split(
     skip_bad: bool = False,
     extra: dict | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> SplitReport:
     """Inspect and write one split, updating `manifest` (and its file) as shards land.
 
@@ -385,6 +494,8 @@ def convert_split(
             the bad ones in the manifest, instead of refusing the split.
         extra: dict or None. More facts to record for the split (list counts).
         progress: bool. Show progress bars.
+        force: bool. Also replace files of exactly the split's shard names that
+            the manifest does not record (see `convert`). Defaults to False.
 
     Returns:
         SplitReport.
@@ -405,9 +516,16 @@ def convert_split(
             manifest[shard_format.SPLITS].get(split, {})
         )
     }
+    recorded = recorded_files(manifest, split)
     entry = _split_entry(inspections, dataset, len(tasks), extra)
+    planned = {task.path.name for task in tasks}
+    # Recorded before any file of these names is written: a run killed between a
+    # shard's rename and its manifest entry leaves a file the next run knows.
+    entry[shard_format.PLANNED] = sorted(planned | recorded)
     manifest[shard_format.SPLITS][split] = entry
-    _remove_stale(out_dir, split, {task.path.name for task in tasks})
+    write_manifest(out_dir, manifest)
+    _remove_stale(out_dir, split, planned, recorded, force)
+    entry[shard_format.PLANNED] = sorted(planned)
     todo = _keep_finished(tasks, previous, entry)
     write_manifest(out_dir, manifest)
     _write_planned(split, todo, entry, out_dir, manifest, pool, progress)
@@ -534,6 +652,7 @@ def convert(
     skip_bad: bool = False,
     split_facts: dict[str, dict] | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> list[SplitReport]:
     """Convert every split into `out_dir`; see the module docstring for the rules.
 
@@ -546,31 +665,64 @@ def convert(
         skip_bad: bool. Convert around bad items instead of refusing a split.
         split_facts: dict or None. Per split, facts to record in the manifest.
         progress: bool. Show progress bars. Defaults to True.
+        force: bool. Convert into an `out_dir` holding TFRecord files that its
+            manifest does not record, replacing those of exactly a converted
+            split's shard names (the others stay). Defaults to False: refused.
 
     Returns:
         One SplitReport per split, in the order given.
 
+    Raises:
+        ConversionError: a split name that is not a plain name, TFRecord files
+            that are not ours (without `force`), an unreadable manifest.
+
     Example:
         >>> convert({"val": items}, DATASETS["voc"], Path("data/voc"), workers=2)
     """
+    check_split_names(splits)
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir / LOCK_FILE, str(out_dir)):
+        manifest = read_manifest(out_dir)
+        _check_foreign(out_dir, manifest, force)
         return _convert_locked(
             splits,
             dataset,
             out_dir,
+            manifest,
             workers,
             shard_bytes,
             skip_bad,
             split_facts,
             progress,
+            force,
         )
 
 
+def check_split_names(splits, where: str = "split") -> None:
+    """Every name in `splits` is a plain split name (`shard_format.check_split_name`).
+
+    Raises:
+        ConversionError: one line naming the first that is not.
+    """
+    for split in splits:
+        try:
+            shard_format.check_split_name(split, where)
+        except shard_format.SplitNameError as error:
+            raise ConversionError(str(error)) from None
+
+
 def _convert_locked(
-    splits, dataset, out_dir, workers, shard_bytes, skip_bad, split_facts, progress
+    splits,
+    dataset,
+    out_dir,
+    manifest,
+    workers,
+    shard_bytes,
+    skip_bad,
+    split_facts,
+    progress,
+    force,
 ):
-    manifest = read_manifest(out_dir)
     shard_format.set_dataset(
         manifest,
         dataset=dataset.name,
@@ -593,6 +745,7 @@ def _convert_locked(
                 skip_bad=skip_bad,
                 extra=(split_facts or {}).get(split),
                 progress=progress,
+                force=force,
             )
             for split, items in splits.items()
         ]

@@ -3,15 +3,20 @@
     python -m tfrecords_tools.folder --images DIR --masks DIR --out DIR
         [--classes FILE] [--mask-format ids|palette|rgb] [--mask-suffix S] [--name NAME]
         [--split NAME | --split-lists DIR | --val-fraction 0.1 --seed 0]
-        [--ignore-label 255] [--reduce-zero-label] [--report]
+        [--ignore-label 255] [--reduce-zero-label] [--follow-links] [--report]
 
 - Images (JPEG, PNG) and masks (PNG) are found recursively and paired by file stem,
   a mask's stem possibly ending in `--mask-suffix` (CamVid's `X_L.png`: `_L`).
+  Links are followed inside the two folders; a link pointing outside them is
+  refused, naming it, unless `--follow-links`. A photo's EXIF orientation is
+  applied as viewers apply it (`tfdeeplab.image_orientation`).
 - Masks: `ids` (one channel of class ids, 8 or 16 bit), `palette` (a palette PNG
   whose indices are the ids, as VOC) or `rgb` (colours, mapped by the classes
   file); by default the first mask's mode decides. `--reduce-zero-label`: id 0 is
   unlabelled and the other ids shift down by one (ADE20K; mmsegmentation's
-  `reduce_zero_label`).
+  `reduce_zero_label`). Transparent pixels (alpha 0) of an RGBA mask are the
+  ignore label. At most 255 classes: ids 0..C-1 and the ignore label (C..255)
+  share one byte; a class name or colour given twice is refused.
 - `--classes`: one class name a line (`.txt`); a CSV with the header `name,r,g,b`
   (CamVid's `class_dict.csv`); or JSON `{"names": [...], "colours": [[r, g, b],
   ...], "ignore_label": 255}`. Without it, the ids found name the classes
@@ -52,11 +57,20 @@ from tfrecords_tools.cli import (
     run_conversion,
     run_verify,
 )
-from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
+from tfrecords_tools.conversion import (
+    ConversionError,
+    Item,
+    SplitReport,
+    check_split_names,
+    convert,
+)
+from tfrecords_tools.inputs import listed, walk_files
 from tfrecords_tools.voc import read_list
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MASK_SUFFIXES = (".png",)
+# Class ids 0..C-1 and the ignore label, all distinct, in one byte: C <= 255.
+MAX_CLASSES = 255
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +87,44 @@ class ClassTable:
     names: tuple[str, ...]
     colours: tuple[tuple[int, int, int], ...] = ()
     ignore_label: int | None = None
+
+    def check(self, ignore_label: int, where: str) -> None:
+        """Refuse a table whose classes cannot be told apart or trained: a name or
+        a colour given to two classes, the ignore label on a class id, more
+        classes than one byte of class ids holds beside the ignore label.
+
+        Args:
+            ignore_label: int. The label of pixels that do not count.
+            where: str. Where the classes came from, for the message.
+
+        Raises:
+            ConversionError: one line naming the classes at fault.
+        """
+        if len(self.names) > MAX_CLASSES + 1:  # 256 collide with any ignore label
+            raise ConversionError(
+                f"{where}: {len(self.names)} classes; a mask holds at most "
+                f"{MAX_CLASSES} (class ids and the ignore label share one byte)"
+            )
+        for kind, values in (("name", self.names), ("colour", self.colours)):
+            ids_of = {}
+            for class_id, value in enumerate(values):
+                ids_of.setdefault(value, []).append(class_id)
+            twice = [
+                f"{value} for {' and '.join(self.names[i] for i in ids)} "
+                f"(ids {', '.join(map(str, ids))})"
+                for value, ids in ids_of.items()
+                if len(ids) > 1
+            ]
+            if twice:
+                raise ConversionError(
+                    f"{where}: one {kind} for several classes: {listed(twice)}"
+                )
+        if 0 <= ignore_label < len(self.names):
+            raise ConversionError(
+                f"{where}: the ignore label {ignore_label} is also the id of class "
+                f"{self.names[ignore_label]!r} (class ids are 0..{len(self.names) - 1}"
+                f"; give an ignore label of {len(self.names)}..255)"
+            )
 
 
 def read_classes(path: Path) -> ClassTable:
@@ -147,7 +199,9 @@ def _classes_from_json(path: Path, text: str) -> ClassTable:
             f"{len(colours)}"
         )
     ignore = record.get("ignore_label")
-    if ignore is not None and not (isinstance(ignore, int) and 0 <= ignore <= 255):
+    if ignore is not None and not (
+        isinstance(ignore, int) and not isinstance(ignore, bool) and 0 <= ignore <= 255
+    ):
         raise ConversionError(f"{path}: ignore_label: expected an integer in 0..255")
     return ClassTable(
         tuple(names),
@@ -156,20 +210,21 @@ def _classes_from_json(path: Path, text: str) -> ClassTable:
     )
 
 
-def _files(root: Path, suffixes) -> list[Path]:
-    return sorted(
-        path
-        for path in root.rglob("*")
-        if path.is_file() and path.suffix.lower() in suffixes
-    )
-
-
-def pair_files(images: Path, masks: Path, mask_suffix: str = "") -> list[Item]:
+def pair_files(
+    images: Path, masks: Path, mask_suffix: str = "", follow_links: bool = False
+) -> list[Item]:
     """Pair every image with its mask by stem; an unpaired file stays in the list
     with its partner's expected path, so the conversion lists it as missing.
 
+    Args:
+        images, masks: Path. The two folders, searched recursively.
+        mask_suffix: str. What a mask's stem ends in beyond its image's.
+        follow_links: bool. Read links that point outside the folders
+            (`inputs.walk_files`); refused by default.
+
     Raises:
-        ConversionError: a missing folder, or two images (or masks) with one stem.
+        ConversionError: a missing folder, links out of a folder, or two images
+            (or masks) with one stem.
     """
     for flag, folder in (("--images", images), ("--masks", masks)):
         if not folder.is_dir():
@@ -177,11 +232,11 @@ def pair_files(images: Path, masks: Path, mask_suffix: str = "") -> list[Item]:
     by_stem: dict[str, Path] = {}
     masks_by_stem: dict[str, Path] = {}
     twice = []
-    for path in _files(images, IMAGE_SUFFIXES):
+    for path in walk_files(images, IMAGE_SUFFIXES, follow_links):
         if path.stem in by_stem:
             twice.append(f"{by_stem[path.stem]} and {path}")
         by_stem[path.stem] = path
-    for path in _files(masks, MASK_SUFFIXES):
+    for path in walk_files(masks, MASK_SUFFIXES, follow_links):
         stem = path.stem
         if mask_suffix:
             if not stem.endswith(mask_suffix):
@@ -222,7 +277,8 @@ def split_items(
         ConversionError: a list naming a stem that is not a pair, or no way to
             split.
     """
-    if split:
+    if split is not None:
+        check_split_names([split], "--split")
         return {split: items}, {split: {"source": f"--split {split}"}}
     if split_lists is not None:
         if not split_lists.is_dir():
@@ -230,6 +286,7 @@ def split_items(
         by_id = {item.id: item for item in items}
         splits, facts = {}, {}
         for path in sorted(split_lists.glob("*.txt")):
+            check_split_names([path.stem], f"{path}: the split")
             ids = read_list(path)
             unknown = [i for i in ids if i not in by_id]
             if unknown:
@@ -257,19 +314,39 @@ def split_items(
     image_folders = {p.name for p in images.iterdir() if p.is_dir()}
     mask_folders = {p.name for p in masks.iterdir() if p.is_dir()}
     if image_folders and image_folders == mask_folders:
-        splits = {name: [] for name in sorted(image_folders)}
-        for item in items:
-            top = (
-                item.image.relative_to(images).parts[0] if item.image.is_file() else ""
-            )
-            if top not in splits:
-                top = item.label.relative_to(masks).parts[0]
-            splits[top].append(item)
-        return splits, {name: {"source": f"folder {name}/"} for name in splits}
+        check_split_names(sorted(image_folders), f"{images}: the folder")
+        return _splits_of_folders(items, images, masks, sorted(image_folders))
     raise ConversionError(
         "no split given: pass --split NAME, --split-lists DIR or --val-fraction F "
         "(or give images and masks the same first-level folders, one per split)"
     )
+
+
+def _splits_of_folders(items, images: Path, masks: Path, names: list[str]):
+    """The splits of images and masks in first-level folders of one name each.
+
+    Raises:
+        ConversionError: files outside those folders, named in one line.
+    """
+    splits = {name: [] for name in names}
+    stray = []
+    for item in items:
+        found = [
+            (path, path.relative_to(root).parts)
+            for path, root in ((item.image, images), (item.label, masks))
+            if path.is_file()
+        ]
+        if all(len(parts) > 1 for _, parts in found) and found[0][1][0] in splits:
+            splits[found[0][1][0]].append(item)
+        else:  # an image or mask at the top level, beside the split folders
+            stray += [str(path) for path, _ in found]
+    if stray:
+        raise ConversionError(
+            f"files outside the split folders ({', '.join(names)}): "
+            f"{listed(sorted(stray))} (move them into a split's folder, or say the "
+            "split with --split, --split-lists or --val-fraction)"
+        )
+    return splits, {name: {"source": f"folder {name}/"} for name in splits}
 
 
 def _found_ids(items: list[Item], reading: tuple) -> Counter:
@@ -333,10 +410,12 @@ def convert_folder(
     seed: int = 0,
     ignore_label: int = 255,
     reduce_zero_label: bool = False,
+    follow_links: bool = False,
     workers: int = 1,
     shard_bytes: float = 150e6,
     skip_bad: bool = False,
     progress: bool = True,
+    force: bool = False,
     log=print,
 ) -> list[SplitReport]:
     """Convert a folder of images and one of masks into shards: the command as a
@@ -352,12 +431,16 @@ def convert_folder(
         >>> convert_folder(Path("photos"), Path("masks"), Path("data/mine"),
         ...                classes=Path("classes.txt"), val_fraction=0.1)
     """
-    items = pair_files(images, masks, mask_suffix)
+    if split is not None:
+        check_split_names([split], "--split")
+    items = pair_files(images, masks, mask_suffix, follow_links)
     if not items:
         raise ConversionError(f"--images {images}: no JPEG or PNG images found")
     table = read_classes(classes) if classes else None
     if table and table.ignore_label is not None:
         ignore_label = table.ignore_label
+    if table:
+        table.check(ignore_label, str(classes))
     mask_format = mask_format or _mask_format_of_files(items, masks, log)
     if mask_format == "rgb" and not (table and table.colours):
         raise ConversionError(
@@ -378,6 +461,7 @@ def convert_folder(
     )
     if table is None:  # the ids found name the classes
         table = _table_of_ids_found(items, reading, ignore_label, log)
+        table.check(ignore_label, f"the ids found in {masks}")
     descriptor = folder_descriptor(
         name or out.resolve().name,
         table,
@@ -395,6 +479,7 @@ def convert_folder(
         workers=workers,
         shard_bytes=shard_bytes,
         skip_bad=skip_bad,
+        force=force,
         split_facts=facts,
         progress=progress,
     )
@@ -482,6 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ignore-label", type=int, default=255)
     parser.add_argument("--reduce-zero-label", action="store_true")
     parser.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="read links that point outside --images and --masks (refused by default)",
+    )
+    parser.add_argument(
         "--report", action="store_true", help="print each class's pixels and images"
     )
     add_common_arguments(parser)
@@ -508,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             ignore_label=args.ignore_label,
             reduce_zero_label=args.reduce_zero_label,
+            follow_links=args.follow_links,
             **engine_options(args),
         )
         if args.report and any(report.written for report in reports):

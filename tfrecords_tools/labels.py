@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from tfdeeplab.catalog import cityscapes_labels
+from tfdeeplab.image_orientation import displayed
 
 
 class LabelError(ValueError):
@@ -41,7 +42,7 @@ def read_palette_png(path: Path) -> np.ndarray:
                 raise LabelError(
                     f"label mode is {image.mode}, expected palette indices (P) or L"
                 )
-            return np.array(image, dtype=np.uint8)
+            return np.array(displayed(image), dtype=np.uint8)
     except (OSError, SyntaxError) as error:
         raise LabelError(f"cannot decode label ({error})") from None
 
@@ -113,7 +114,7 @@ def read_cityscapes_label_ids(path: Path, table: np.ndarray) -> np.ndarray:
                 raise LabelError(
                     f"label mode is {image.mode}, expected one channel of ids"
                 )
-            ids = np.array(image)
+            ids = np.array(displayed(image))
     except (OSError, SyntaxError) as error:
         raise LabelError(f"cannot decode label ({error})") from None
     if ids.max(initial=0) > 255 or ids.min(initial=0) < 0:
@@ -153,7 +154,7 @@ def mask_format_of(path: Path) -> str:
         return "rgb"
     if mode == "P":
         return "palette"
-    if mode in ("L", "I;16", "I;16B", "I;16L", "I"):
+    if mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I"):
         return "ids"
     raise LabelError(f"mask mode is {mode}, expected ids (L, I;16), P or RGB")
 
@@ -178,7 +179,9 @@ def read_folder_mask(
         ignore_label: int. The label of pixels that do not count.
 
     Returns:
-        uint8 array [H, W] of class ids (or the ignore label).
+        uint8 array [H, W] of class ids (or the ignore label). Transparent pixels
+        (alpha 0 in an RGBA or LA mask, as image editors and Label Studio leave
+        unlabelled ones) are the ignore label.
 
     Raises:
         LabelError: an unreadable file, a mode that is not `mask_format`, colours
@@ -188,8 +191,13 @@ def read_folder_mask(
         >>> read_folder_mask(Path("masks/0001_L.png"), "rgb", ((0, 0, 0), (128, 0, 0)))
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as opened:
+            image = displayed(opened)
             mode = image.mode
+            transparent = None
+            if mode in ("RGBA", "LA"):
+                transparent = np.array(image.getchannel("A")) == 0
+                image = image.convert("RGB" if mode == "RGBA" else "L")
             if mask_format == "rgb":
                 values = np.array(image.convert("RGB"))
             else:
@@ -201,12 +209,14 @@ def read_folder_mask(
     if mask_format == "ids" and values.ndim != 2:
         raise LabelError(f"mask mode is {mode}, expected one channel of ids")
     if mask_format == "rgb":
-        ids = _ids_of_colours(values, colours)
+        ids = _ids_of_colours(values, colours, transparent)
     else:
         ids = values.astype(np.int64)
     if reduce_zero_label:
         ids = np.where(ids == 0, ignore_label + 1, ids) - 1
         ids[ids == ignore_label - 1] = ignore_label  # an ignored 255 stays ignored
+    if transparent is not None:
+        ids[transparent] = ignore_label
     too_large = np.unique(ids[(ids > 255) | (ids < 0)])
     if too_large.size:
         shown = ", ".join(str(value) for value in too_large[:8].tolist())
@@ -214,10 +224,14 @@ def read_folder_mask(
     return ids.astype(np.uint8)
 
 
-def _ids_of_colours(rgb: np.ndarray, colours) -> np.ndarray:
-    """Class ids of an RGB mask by its colours; unknown colours are an error."""
+def _ids_of_colours(rgb: np.ndarray, colours, transparent=None) -> np.ndarray:
+    """Class ids of an RGB mask by its colours; unknown colours are an error but
+    under `transparent` pixels (bool [H, W] or None), which the caller sets."""
     codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8)
     codes |= rgb[..., 2]
+    if transparent is not None and transparent.any():
+        red, green, blue = colours[0]  # any known colour: the caller overwrites them
+        codes[transparent] = (red << 16) | (green << 8) | blue
     table = {(r << 16) | (g << 8) | b: index for index, (r, g, b) in enumerate(colours)}
     found, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
     unknown = [

@@ -161,6 +161,7 @@ def convert_voc(
     shard_bytes: float = 150e6,
     skip_bad: bool = False,
     progress: bool = True,
+    force: bool = False,
     log=print,
 ) -> list[SplitReport]:
     """Convert VOC 2012 (+ SBD) into shards in `out`: the converter as a function.
@@ -170,7 +171,7 @@ def convert_voc(
         out: Path. The output directory.
         sbd_root: Path or None. SBD's `benchmark_RELEASE/dataset` (train_aug).
         splits: names of the splits to convert; empty for all.
-        workers, shard_bytes, skip_bad, progress: as `conversion.convert`.
+        workers, shard_bytes, skip_bad, progress, force: as `conversion.convert`.
         log: function taking one line of text (the split sizes).
 
     Returns:
@@ -197,6 +198,7 @@ def convert_voc(
         workers=workers,
         shard_bytes=shard_bytes,
         skip_bad=skip_bad,
+        force=force,
         split_facts=facts,
         progress=progress,
     )

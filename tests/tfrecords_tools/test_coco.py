@@ -195,7 +195,7 @@ def test_bad_input_is_listed_and_nothing_written(tmp_path, capsys):
     assert convert(path, folder, tmp_path / "out", "--split", "val") == 1
     err = capsys.readouterr().err
     assert "image 0001: a segmentation that does not parse" in err
-    assert "label size 64x49 differs from image size 64x48" in err
+    assert "image 0002: size 64x49 in the annotations differs from the image's" in err
     assert "0003.jpg: image file missing" in err
     assert not list((tmp_path / "out").glob("*.tfrecord"))
 

@@ -188,7 +188,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary(voc_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_ends_the_workers_in_seconds_and_the_rerun_finishes_exactly(tmp_path):
+def test_ctrl_c_ends_the_workers_in_seconds_and_the_rerun_finishes_exactly(
+    tmp_path, ctrl_c_interrupts
+):
     ids = [voc_id(i) for i in range(160)]
     source = write_voc_tree(tmp_path / "src", ids, [], size=(375, 500))
     arguments = [

@@ -6,6 +6,8 @@ import pytest
 
 from tfdeeplab.training.interrupts import StopRequests
 
+pytestmark = pytest.mark.usefixtures("ctrl_c_interrupts")
+
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_the_first_signal_is_a_request_and_restores_the_handlers(signum):

@@ -15,7 +15,8 @@ records the dataset (`dataset`, `num_classes`, `ignore_label`, `format_version`,
 since 2026-12-01 its whole `descriptor`: class names, colours, ignore label, splits)
 and per split (`splits`): `num_images`, `num_shards`, `shards` (each with `file`,
 `num_records`, `bytes` (since 2026-11-26), `sha256` and the converter's `plan` key),
-`class_pixels`, `class_images` (since 2026-12-01), `ignored_pixels`, `skipped` and the
+`class_pixels`, `class_images` (since 2026-12-01), `ignored_pixels`, `skipped`,
+`planned_files` (since 2026-12-07: the shard names planned before writing began) and the
 converter's facts about the split's source.
 
 TensorFlow is imported inside the functions that need it: the converters' worker
@@ -24,7 +25,9 @@ processes import this module and never load it.
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 from pathlib import Path
 
 from tfdeeplab.atomic_files import write_json
@@ -56,26 +59,82 @@ DESCRIPTOR = "descriptor"  # the dataset's DatasetDescriptor.to_json (2026-12-01
 # ... of a shard's entry
 FILE, NUM_RECORDS, BYTES = "file", "num_records", "bytes"
 SHA256, PLAN = "sha256", "plan"
+# ... of a split's entry again: the shard files planned before writing began, so a
+# file of those names is the converter's own (2026-12-07)
+PLANNED = "planned_files"
 
 
 class ManifestError(TfdeeplabError, ValueError):
     """A manifest that cannot be read; the message names the file."""
 
 
+class SplitNameError(TfdeeplabError, ValueError):
+    """A split name that is not a plain name (it would become a path or a
+    pattern); the message names it."""
+
+
 # ------------------------------------------------------------------------ shards
+# A split name becomes part of file names: letters, digits, `_`, `-` and `.`, never
+# `.` first (no hidden files, no `..`), so it is never a path or a glob pattern.
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+_SHARD_SUFFIX = r"-\d{5}-of-\d{5}\.tfrecord"
+
+
+def check_split_name(split: object, where: str = "split") -> str:
+    """`split` itself if it is a plain split name.
+
+    Args:
+        split: the name (from a flag, a list file's name, a folder, a recipe).
+        where: str. What gave it, for the message (`--split`). Defaults to `split`.
+
+    Returns:
+        str, `split`.
+
+    Raises:
+        SplitNameError: one line naming the value and what a name may hold.
+
+    Example:
+        >>> check_split_name("train_aug")
+        'train_aug'
+    """
+    if not isinstance(split, str) or not _SPLIT_NAME.fullmatch(split):
+        raise SplitNameError(
+            f"{where} {split!r}: a split name is letters, digits, '_', '-' and "
+            "'.' (not first)"
+        )
+    return split
+
+
 def shard_name(split: str, index: int, count: int) -> str:
     """`{split}-{index:05d}-of-{count:05d}.tfrecord`.
+
+    Raises:
+        SplitNameError: `split` is not a plain name (`check_split_name`).
 
     Example:
         >>> shard_name("val", 0, 2)
         'val-00000-of-00002.tfrecord'
     """
-    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+    return f"{check_split_name(split)}-{index:05d}-of-{count:05d}.tfrecord"
 
 
 def shard_pattern(split: str) -> str:
-    """The glob pattern matching every shard name of `split`."""
-    return f"{split}-*-of-*.tfrecord"
+    """The glob pattern matching every shard name of `split`.
+
+    Raises:
+        SplitNameError: `split` is not a plain name (`check_split_name`).
+    """
+    return f"{glob.escape(check_split_name(split))}-*-of-*.tfrecord"
+
+
+def is_shard_name(name: str, split: str) -> bool:
+    """Whether the file name `name` is exactly a shard name of `split`.
+
+    Example:
+        >>> is_shard_name("val-00000-of-00002.tfrecord", "val")
+        True
+    """
+    return bool(re.fullmatch(re.escape(split) + _SHARD_SUFFIX, name))
 
 
 # ------------------------------------------------------------------------ records

@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tfdeeplab.atomic_files import write_atomically, write_json
 from tfdeeplab.errors import first_line
+from tfdeeplab.image_orientation import displayed, displayed_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 STATE_FILE = "predictions.json"
@@ -107,7 +108,8 @@ _UNREADABLE_IMAGE = (
 
 @contextlib.contextmanager
 def _opened_image(path: Path) -> Iterator[Image.Image]:
-    """`Image.open(path)`, whose errors and its decoding's are one ValueError."""
+    """`Image.open(path)`, whose errors and its decoding's are one ValueError; the
+    caller turns it as its EXIF orientation says (`image_orientation`)."""
     try:
         with Image.open(path) as image:
             yield image
@@ -118,18 +120,21 @@ def _opened_image(path: Path) -> Iterator[Image.Image]:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the file's header, without decoding it.
+    """(height, width) as the image is shown (its EXIF orientation applied), from
+    the file's header, without decoding it.
 
     Raises:
         ValueError: one line naming the file (missing, not an image, a
             decompression bomb).
     """
     with _opened_image(path) as image:
-        return image.height, image.width
+        return displayed_size(image)
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """The image at `path` as uint8 RGB [H, W, 3].
+    """The image at `path` as uint8 RGB [H, W, 3], as it is shown: turned as its
+    EXIF orientation says (a phone's portrait photo stands upright), so label maps
+    and overlays come out the way viewers show the photo.
 
     A 16-bit image (grey PNG) is scaled to 8 bits, not clipped at 255.
 
@@ -138,7 +143,8 @@ def read_rgb(path: Path) -> np.ndarray:
             one that is no image, or one too large to decode (a decompression
             bomb).
     """
-    with _opened_image(path) as image:
+    with _opened_image(path) as opened:
+        image = displayed(opened)
         if image.mode in _SIXTEEN_BIT_MODES:
             values = np.asarray(image, np.int64)
             peak = 65535 if values.max(initial=0) <= 65535 else values.max()

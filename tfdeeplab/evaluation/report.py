@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,12 +54,27 @@ def check_report_directory(directory: str | Path) -> Path:
                 f"{directory}: holds files but no earlier report (report.json); "
                 "give a new or empty folder"
             )
-    existing = directory if directory.is_dir() else directory.parent
-    while not existing.exists():
+    existing = directory.parent
+    while not existing.exists() and not existing.is_symlink():
         existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{directory}: cannot write the report there (no permission)")
+    if not existing.is_dir():
+        raise OutputError(
+            f"{directory}: cannot write the report there: {existing} is not a folder"
+        )
+    _probe_writable(directory, existing)
     return directory
+
+
+def _probe_writable(directory: Path, folder: Path) -> None:
+    """Make and remove a folder in `folder`: permission bits say nothing to root,
+    and a read-only file system or sysfs refuses what they allow."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".report-probe-", dir=folder))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise OutputError(
+            f"{directory}: cannot write the report there ({folder}: {reason})"
+        ) from None
 
 
 def _is_report(directory: Path) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ WRONG = (255, 32, 32)
 IGNORED = (128, 128, 128)
 COLORMAP = "viridis"
 NAME_POINTS = 8  # font size of class names
+TITLE_POINTS = 12
 LONGEST_NAME = 22  # characters shown of a class name
 
 
@@ -125,7 +127,17 @@ def confusion_picture(
     axes.set_yticks(ticks, names, fontsize=NAME_POINTS)
     axes.set_xlabel("prediction")
     axes.set_ylabel("ground truth")
-    axes.set_title(title or "Confusion matrix, each row normalised")
+    # Above the whole figure, the colour bar included, and wrapped to its width:
+    # a long run name would otherwise run off the left and over the bar's label.
+    width_in_characters = max(20, int((side + 330) / (TITLE_POINTS * DPI / 72 * 0.6)))
+    heading = figure.suptitle(
+        textwrap.fill(
+            title or "Confusion matrix, each row normalised",
+            width_in_characters,
+            break_long_words=True,
+        ),
+        fontsize=TITLE_POINTS,
+    )
     if cell >= 12:
         points = min(9.0, 0.4 * cell * 72 / DPI)
         for i in range(classes):
@@ -146,6 +158,10 @@ def confusion_picture(
         pixels,
         {
             "matrix": _box(axes.get_window_extent(renderer), pixels),
+            "title": _box(heading.get_window_extent(renderer), pixels),
+            "colourbar_label": _box(
+                colourbar.ax.yaxis.label.get_window_extent(renderer), pixels
+            ),
             "name_step": step,
             "x_names": [
                 _box(label.get_window_extent(renderer), pixels)

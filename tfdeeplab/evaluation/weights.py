@@ -14,7 +14,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfdeeplab.checkpoint_reading import READ_ERRORS, why_unreadable
+from tfdeeplab.checkpoint_reading import (
+    READ_ERRORS,
+    load_keras_weights,
+    why_unreadable,
+)
 from tfdeeplab.errors import TfdeeplabError, first_line
 from tfdeeplab.run_directory import (
     CHECKPOINT_PREFIX,
@@ -131,7 +135,7 @@ def load_weights(
     if not path.name.endswith((".weights.h5", ".keras")):
         raise WeightsError(f"{path}: expected a .weights.h5 or .keras file")
     try:
-        model.load_weights(str(path))
+        load_keras_weights(model, path)
     except (ValueError, OSError, KeyError, zipfile.BadZipFile) as error:
         kind = "Keras archive" if path.suffix == ".keras" else "Keras weights file"
         raise WeightsError(

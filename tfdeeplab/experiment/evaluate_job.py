@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
 from tfdeeplab.atomic_files import write_atomically, write_json
@@ -24,6 +25,7 @@ from tfdeeplab.config import Recipe
 from tfdeeplab.data.builder import eval_dataset
 from tfdeeplab.data.records import naming_bad_shards, record_counts, shard_files
 from tfdeeplab.data.shard_format import dataset_of
+from tfdeeplab.errors import first_line
 from tfdeeplab.evaluation import outputs
 from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
 from tfdeeplab.evaluation.crf import require_crf
@@ -243,7 +245,7 @@ def evaluate(
     evaluation = _report(
         recipe, split, loaded, checkpoint, settings, result, descriptor, scores
     )
-    _write(evaluation, descriptor, json_path, report)
+    _write(evaluation, descriptor, json_path, report, log)
     return evaluation
 
 
@@ -325,9 +327,11 @@ def _report(recipe, split, loaded, checkpoint, settings, result, descriptor, sco
     )
 
 
-def _write(report: EvaluationReport, descriptor, json_path, report_directory):
+def _write(report: EvaluationReport, descriptor, json_path, report_directory, log):
     """The report written as a report folder, as JSON and to the run's
-    TensorBoard, where each goes; the pictures drawn once for all three."""
+    TensorBoard, where each goes; the pictures drawn once for all three. The
+    TensorBoard copy is a courtesy: a run folder it cannot be written to is one
+    warning line, the evaluation asked for stands."""
     pictures = {}
     if report_directory is not None:
         written = report.write_report(
@@ -338,4 +342,11 @@ def _write(report: EvaluationReport, descriptor, json_path, report_directory):
         report.write_json(json_path, pictures.get("confusion"))
     if report.step is not None:  # a trainer's checkpoint
         run = run_directory_of(report.checkpoint)
-        report.write_tensorboard(run.tensorboard, report.step, pictures)
+        try:
+            report.write_tensorboard(run.tensorboard, report.step, pictures)
+        except (tf.errors.OpError, OSError) as error:
+            reason = first_line(error)
+            log(
+                f"warning: {run.tensorboard}: the evaluation's TensorBoard events "
+                f"were not written ({reason}); the results stand"
+            )

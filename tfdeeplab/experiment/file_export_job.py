@@ -31,6 +31,7 @@ from tfdeeplab.export.model_file import (
     write_model_file,
 )
 from tfdeeplab.models import build_model
+from tfdeeplab.models.builder import smallest_input_side
 
 DEFAULT_CALIBRATION_IMAGES = 100
 DEFAULT_CHECK_IMAGES = 16
@@ -150,6 +151,13 @@ def export_file(
     out = Path(out).expanduser()
     _check_before_work(out, file_format, quantize, calibration_images_count, force)
     size = tuple(input_size or recipe.data.crop_size)
+    smallest = smallest_input_side(recipe.model)
+    if min(size) < smallest:
+        raise FormatError(
+            f"input size {size[0]}x{size[1]}: the model takes at least "
+            f"{smallest}x{smallest} (its stem's max-pool"
+            f"{' at the smallest MSC scale' if recipe.model.msc_scales else ''})"
+        )
     model = build_model(recipe.model)
     loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
     network = fixed_size_network(recipe, model, size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 from tfdeeplab.catalog import choices
@@ -68,6 +70,25 @@ def _upsampler_factory(config: ModelConfig, dtype_policy):
 def _float32(name: str) -> keras.layers.Layer:
     # Logits leave the model in float32 whatever the compute dtype (mixed precision).
     return keras.layers.Activation("linear", dtype="float32", name=name)
+
+
+def smallest_input_side(config: ModelConfig) -> int:
+    """The smallest input height and width the model accepts.
+
+    The stem's ceil-mode max-pool needs a 2x2 map without padding (an input of 3;
+    the MSRA/DCN stem) and 1x1 with it (DeepLab v2's); an MSC model needs that at
+    its smallest scale, whose input is floor((H - 1) * s) + 1. Every later stage
+    keeps at least one pixel.
+
+    Example:
+        >>> smallest_input_side(load_recipe("recipes/voc_aspp_msc.yaml").model)
+        3
+    """
+    stem = 3 if config.stem_pool_padding == 0 else 1
+    side = stem
+    while any(math.floor((side - 1) * scale) + 1 < stem for scale in config.msc_scales):
+        side += 1
+    return side
 
 
 def build_model(

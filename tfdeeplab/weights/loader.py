@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfdeeplab.checkpoint_reading import load_keras_weights
 from tfdeeplab.errors import TfdeeplabError, first_line
 
 
@@ -71,7 +72,7 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
     path = require_weights_file(path)
     if path.name.endswith(".weights.h5"):
         try:
-            model.load_weights(str(path))
+            load_keras_weights(model, path)
         except ValueError as error:
             raise InitialWeightsError(f"{path}: {first_line(error)}") from None
         except OSError as error:  # h5py: not an HDF5 file, truncated, ...
@@ -83,13 +84,21 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> dict:
         raise InitialWeightsError(
             f"{path}: expected a .npz or .weights.h5 weights file"
         )
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise InitialWeightsError(
+            f"{path}: not a weights archive (a .npz is a zip of arrays; this file "
+            "is not one)"
+        )
     try:
         return _load_npz(model, path)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         if isinstance(error, InitialWeightsError):
             raise
+        reason = first_line(error)
+        if "pickle" in reason:  # never load it as one: pickles run code
+            reason = "it holds Python objects, which are never loaded"
         raise InitialWeightsError(
-            f"{path}: not a .npz of weight arrays ({first_line(error)})"
+            f"{path}: not a .npz of weight arrays ({reason})"
         ) from None
 
 
