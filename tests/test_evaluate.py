@@ -1,6 +1,7 @@
 """`python -m tfdeeplab.evaluate`: figures, JSON, predictions, TensorBoard, errors."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -108,6 +109,33 @@ def test_weights_files_are_evaluated_too(demo_shards, trained_run, tmp_path, cap
     )
     first, second = (json.loads(p.read_text()) for p in (by_checkpoint, by_weights))
     assert first["confusion_matrix"] == second["confusion_matrix"]
+
+
+def test_a_run_whose_tensorboard_cannot_be_written_is_still_evaluated(
+    demo_shards, trained_run, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    shutil.rmtree(run / "tensorboard")
+    (run / "tensorboard").write_text("a file where the events would go")
+    out = tmp_path / "eval.json"
+    assert run_evaluate(demo_shards, "--checkpoint", str(run), "--json", str(out)) == 0
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if line.strip()]
+    warnings = [line for line in captured.out.splitlines() if "warning" in line]
+    assert not err and len(warnings) == 1, (err, warnings)
+    assert warnings[0].startswith(f"warning: {run / 'tensorboard'}: the evaluation's")
+    assert json.loads(out.read_text())["miou"] >= 0  # the evaluation stands
+    assert "mIoU" in captured.out
+
+
+def test_a_keras_file_of_another_model_is_one_line(demo_shards, tmp_path, capsys):
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    other.save_weights(tmp_path / "other.weights.h5")
+    weights = str(tmp_path / "other.weights.h5")
+    assert run_evaluate(demo_shards, "--weights", weights) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a readable Keras weights file" in err[0], err
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +110,27 @@ def test_a_folder_that_is_not_a_report_is_refused_before_any_work(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"{folder}: holds files" in err[0], err
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("where", ["sysfs", "a file"])
+def test_an_unwritable_report_place_is_refused_before_any_work(
+    demo_shards, trained_run, tmp_path, capsys, where
+):
+    if where == "sysfs":  # refuses new folders, even to root
+        report, parent = Path("/sys/tfdeeplab-report/report"), Path("/sys")
+    else:
+        (tmp_path / "notes.txt").write_text("keep me")
+        report, parent = tmp_path / "notes.txt" / "report", tmp_path / "notes.txt"
+    code = run_evaluate(
+        demo_shards, "--checkpoint", str(trained_run), "--report", str(report)
+    )
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: {report}: cannot write the report there")
+    assert str(parent) in err[0]
+    assert "evaluating" not in captured.out  # nothing was evaluated
+    assert where == "sysfs" or (tmp_path / "notes.txt").read_text() == "keep me"
 
 
 def chromium():

@@ -213,6 +213,23 @@ def overlapping(boxes, axis):
     )
 
 
+@pytest.mark.parametrize("classes", [3, 21, 150])
+def test_a_long_title_is_wrapped_inside_the_picture_clear_of_the_colour_bar(classes):
+    title = "Confusion matrix, each row normalised: " + "_".join(
+        ["a_sweep_of_learning_rates_and_crops"] * 3
+    )
+    matrix = np.random.default_rng(0).integers(0, 50, (classes, classes))
+    picture = confusion_picture(matrix, [f"c{i}" for i in range(classes)], title)
+    height, width = picture.pixels.shape[:2]
+    left, top, right, bottom = picture.regions["title"]
+    assert 0 <= left and right <= width and 0 <= top and bottom <= height
+    bar_left, bar_top, bar_right, bar_bottom = picture.regions["colourbar_label"]
+    apart = bottom <= bar_top or bar_bottom <= top
+    apart = apart or right <= bar_left or bar_right <= left
+    assert apart, (picture.regions["title"], picture.regions["colourbar_label"])
+    assert bottom <= picture.regions["matrix"][1]  # above the matrix
+
+
 @pytest.mark.parametrize("classes", [19, 150, 400])
 def test_class_names_never_overlap_and_are_thinned_when_cells_are_small(classes):
     matrix = np.eye(classes, dtype=np.int64) * 10 + 1

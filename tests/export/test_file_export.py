@@ -181,6 +181,22 @@ def test_quantized_tflite_on_the_demo_data_reports_its_agreement(
             "is not an ONNX model",
         ),
         (["--format", "tflite", "--out", "{tmp}/dir.tflite"], "is a folder"),
+        (
+            ["--format", "onnx", "--input-size", "1", "1", "--out", "{tmp}/x.onnx"],
+            "input size 1x1: the model takes at least 3x3",
+        ),
+        (
+            [
+                "--format",
+                "tflite",
+                "--input-size",
+                "2",
+                "65",
+                "--out",
+                "{tmp}/x.tflite",
+            ],
+            "input size 2x65: the model takes at least 3x3",
+        ),
     ],
 )
 def test_refusals_are_one_line_before_any_work(

@@ -8,6 +8,7 @@ from tests.helpers import tiny
 from tfdeeplab.catalog.resnet_layout import RESNET_UNITS
 from tfdeeplab.config import ModelConfig
 from tfdeeplab.models import build_model
+from tfdeeplab.models.builder import smallest_input_side
 
 
 def sub_model(model, layer_name):
@@ -165,3 +166,24 @@ def test_mixed_precision_logits_are_float32(tiny_model_config, policy):
     )
     assert logits.dtype == "float32"
     assert np.all(np.isfinite(logits))
+
+
+@pytest.mark.parametrize(
+    "changes, smallest",
+    [
+        ({}, 3),  # MSRA stem: the pool needs 2x2 after the 7x7/2 conv
+        ({"stem_pool_padding": 1, "output_stride": 8}, 1),  # DeepLab v2's stem
+        ({"msc_scales": (1.0, 0.75, 0.5)}, 5),  # floor(4 * 0.5) + 1 = 3
+    ],
+)
+def test_the_smallest_input_side_is_the_smallest_that_runs(
+    tiny_model_config, changes, smallest
+):
+    config = tiny(tiny_model_config, units_per_stage=(1, 1, 1, 1), **changes)
+    assert smallest_input_side(config) == smallest
+    model = build_model(config)
+    logits = model(np.zeros([1, smallest, smallest + 4, 3], "float32"))
+    assert logits.shape[1:3] == (smallest, smallest + 4)
+    if smallest > 1:
+        with pytest.raises(Exception):  # noqa: B017 (Keras wraps the op's error)
+            model(np.zeros([1, smallest - 1, smallest + 4, 3], "float32"))

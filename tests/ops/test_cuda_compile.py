@@ -212,9 +212,7 @@ def test_the_build_command_reports_a_broken_kernel_in_one_line_per_arch(
         assert "error" in line
 
 
-def test_the_build_command_without_a_gpu_says_how_to_compile_now(
-    monkeypatch, capsys
-):
+def test_the_build_command_without_a_gpu_says_how_to_compile_now(monkeypatch, capsys):
     # The machine may have a GPU: the case under test is the one without.
     monkeypatch.setattr(gpu, "visible_gpu_capabilities", lambda: [])
     assert build.main([]) == 0

@@ -60,3 +60,37 @@ def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch):
     assert require_weights_file("~/start.npz") == tmp_path / "start.npz"
     with pytest.raises(FileNotFoundError, match="missing.npz: initial weights file"):
         require_weights_file("~/missing.npz")
+
+
+def test_what_is_no_weights_archive_is_said_so_and_never_unpickled(
+    tiny_model_config, tmp_path, capsys
+):
+    model = build_model(tiny_model_config)
+    (tmp_path / "notes.npz").write_text("step 1: train\nstep 2: evaluate\n")
+    with pytest.raises(InitialWeightsError) as raised:
+        load_initial_weights(model, tmp_path / "notes.npz")
+    assert str(raised.value) == (
+        f"{tmp_path / 'notes.npz'}: not a weights archive (a .npz is a zip of "
+        "arrays; this file is not one)"
+    )
+    # A zip of a Python object (a pickle inside): refused without loading it.
+    np.savez(tmp_path / "objects.npz", a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(InitialWeightsError) as raised:
+        load_initial_weights(model, tmp_path / "objects.npz")
+    assert "holds Python objects, which are never loaded" in str(raised.value)
+    assert "allow_pickle" not in str(raised.value)
+
+
+def test_a_keras_file_of_another_model_is_one_error_without_warnings(
+    tiny_model_config, tmp_path, recwarn
+):
+    import keras
+
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    other.save_weights(tmp_path / "other.weights.h5")
+    model = build_model(tiny_model_config)
+    recwarn.clear()
+    with pytest.raises(InitialWeightsError, match="other.weights.h5"):
+        load_initial_weights(model, tmp_path / "other.weights.h5")
+    skipped = [w for w in recwarn if issubclass(w.category, UserWarning)]
+    assert not skipped, [str(w.message) for w in skipped]
