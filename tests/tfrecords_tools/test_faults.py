@@ -1,9 +1,12 @@
 """Converter faults: each ends in one line, and nothing half-written is left or read.
 
-Ctrl-C in the middle, two converters on one output, a corrupt SBD .mat, bad output
-directories and options, a full disk, ids listed twice.
+Ctrl-C in the middle (of the VOC, folder and COCO converters), two converters on one
+output, a corrupt SBD .mat, bad output directories and options, a full disk, ids
+listed twice.
 """
 
+import importlib
+import json
 import os
 import resource
 import signal
@@ -12,11 +15,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tfdeeplab.data.records import shard_files
 from tfdeeplab.file_lock import exclusive_lock
-from tfdeeplab.synthetic_datasets import voc_id, write_sbd_tree, write_voc_tree
+from tfdeeplab.synthetic_datasets import (
+    voc_id,
+    write_folder_tree,
+    write_sbd_tree,
+    write_voc_tree,
+)
 from tfrecords_tools import voc
 from tfrecords_tools.conversion import LOCK_FILE
 
@@ -149,9 +159,9 @@ def test_an_output_that_is_a_file_or_a_malformed_manifest_is_one_line(
     assert line.startswith(f"error: {out / 'manifest.json'}: expected a JSON object")
 
 
-def run_converter(arguments, **options):
+def run_converter(arguments, module="tfrecords_tools.voc", **options):
     return subprocess.Popen(
-        [sys.executable, "-m", "tfrecords_tools.voc", *arguments],
+        [sys.executable, "-m", module, *arguments],
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -226,6 +236,78 @@ def test_ctrl_c_ends_the_workers_in_seconds_and_the_rerun_finishes_exactly(
     ]
     assert not _children(process.pid)
     assert voc.main([*arguments, "--out", str(interrupted)]) == 0
+    assert shards(interrupted) == shards(reference)
+
+
+def folder_source(root: Path) -> list[str]:
+    """120 photos and masks in two folders, as `tfrecords_tools.folder` takes them."""
+    images, masks, _ = write_folder_tree(
+        root, [f"{i:04d}" for i in range(120)], size=(375, 500)
+    )
+    return ["--images", str(images), "--masks", str(masks), "--split", "train"]
+
+
+def coco_source(root: Path) -> list[str]:
+    """160 photos and a COCO file of a few polygons each."""
+    images = root / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    entries, annotations = [], []
+    for i in range(160):
+        pixels = rng.integers(0, 256, (375, 500, 3), np.uint8)
+        Image.fromarray(pixels).save(images / f"{i:04d}.jpg", quality=90)
+        entries.append(
+            {"id": i, "file_name": f"{i:04d}.jpg", "height": 375, "width": 500}
+        )
+        for k in range(3):
+            top, left = 20 + 90 * k, 30 + 100 * k
+            polygon = [left, top, left + 150, top, left + 150, top + 80, left, top + 80]
+            annotations.append(
+                {"id": 3 * i + k, "image_id": i, "category_id": 1 + k,
+                 "segmentation": [polygon], "iscrowd": 0}
+            )  # fmt: skip
+    categories = [{"id": 1, "name": "person"}, {"id": 2, "name": "dog"},
+                  {"id": 3, "name": "cat"}]  # fmt: skip
+    record = {"images": entries, "annotations": annotations, "categories": categories}
+    (root / "instances.json").write_text(json.dumps(record))
+    return [
+        "--annotations", str(root / "instances.json"), "--images", str(images),
+        "--split", "train", "--min-pixels", "0",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module, make_source",
+    [("tfrecords_tools.folder", folder_source), ("tfrecords_tools.coco", coco_source)],
+)
+def test_ctrl_c_in_a_folder_or_coco_conversion_and_the_rerun_finishes_exactly(
+    tmp_path, ctrl_c_interrupts, module, make_source
+):
+    arguments = [*make_source(tmp_path / "src"), "--workers", "2", "--quiet"]
+    arguments += ["--shard-mb", "0.5"]
+    main = importlib.import_module(module).main
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    assert main([*arguments, "--out", str(reference)]) == 0
+    assert len(shards(reference)) > 4
+
+    process = run_converter(
+        [*arguments, "--out", str(interrupted)], module, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while len(_children(process.pid)) < 2:  # the workers are up: checking has begun
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.5)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "interrupted: every shard written so far is complete and recorded; run the "
+        "same command to finish the conversion"
+    ]
+    assert not _children(process.pid)
+    assert main([*arguments, "--out", str(interrupted)]) == 0  # no --force needed
     assert shards(interrupted) == shards(reference)
 
 
