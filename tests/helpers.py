@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 from pathlib import Path
 
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+from pycocotools import mask as coco_mask
+
 from tfdeeplab.config import ModelConfig, load_recipe
+from tfdeeplab.data import shard_format
 from tfdeeplab.data.augment import Augmentation
 from tfdeeplab.demo import RECIPE as DEMO_RECIPE
 
@@ -137,3 +145,53 @@ def custom_recipe(folder_shards, *more):
     overrides = [*tiny_overrides(folder_shards, *TINY_MODEL), "train.max_steps=3"]
     overrides.remove("data.num_train_images=16")
     return load_recipe("recipes/custom.yaml", [*overrides, *more])
+
+
+# ------------------------------------------------------------------ converted shards
+def labels_in(out, split) -> dict:
+    """{stem: label} of a split's records."""
+    found = {}
+    for path in sorted(out.glob(f"{split}-*.tfrecord")):
+        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+            example = tf.train.Example.FromString(record).features.feature
+            name = example[shard_format.IMAGE_FILENAME].bytes_list.value[0].decode()
+            png = example[shard_format.LABEL_ENCODED].bytes_list.value[0]
+            found[name] = np.array(Image.open(io.BytesIO(png)))
+    return found
+
+
+# ------------------------------------------------------------------ COCO files
+H, W = 48, 64
+CATEGORIES = [
+    {"id": 1, "name": "person"},
+    {"id": 18, "name": "dog"},
+    {"id": 38, "name": "kite"},  # not a VOC class
+    {"id": 62, "name": "chair"},
+]
+
+
+def box(top, left, bottom, right):
+    return [left, top, right, top, right, bottom, left, bottom]
+
+
+def rle_of(array):
+    encoded = coco_mask.encode(np.asfortranarray(array.astype(np.uint8)))
+    return {"size": [H, W], "counts": encoded["counts"].decode()}
+
+
+def coco_file(tmp_path, annotations, images=None, name="instances.json"):
+    folder = tmp_path / "images"
+    folder.mkdir(exist_ok=True)
+    images = images or [{"id": i, "file_name": f"{i:04d}.jpg", "height": H,
+                         "width": W} for i in (1, 2, 3)]  # fmt: skip
+    for image in images:
+        Image.new("RGB", (W, H), (90, 120, 150)).save(folder / image["file_name"])
+    path = tmp_path / name
+    record = {"images": images, "annotations": annotations, "categories": CATEGORIES}
+    path.write_text(json.dumps(record))
+    return path, folder
+
+
+def annotation(id_, image, category, segmentation, crowd=0):
+    return {"id": id_, "image_id": image, "category_id": category,
+            "segmentation": segmentation, "iscrowd": crowd}  # fmt: skip

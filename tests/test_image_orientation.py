@@ -15,8 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.helpers import tiny_overrides
-from tests.tfrecords_tools.test_folder import labels_in
+from tests.helpers import labels_in, tiny_overrides
 from tfdeeplab import predict as predict_cli
 from tfdeeplab.data import shard_format
 from tfdeeplab.demo import RECIPE

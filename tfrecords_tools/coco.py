@@ -47,6 +47,7 @@ import numpy as np
 
 from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
+from tfdeeplab.data import shard_format
 from tfrecords_tools.cli import (
     add_common_arguments,
     engine_options,
@@ -57,7 +58,6 @@ from tfrecords_tools.conversion import (
     ConversionError,
     Item,
     SplitReport,
-    check_split_names,
     convert,
 )
 from tfrecords_tools.folder import ClassTable, folder_descriptor, merged_splits
@@ -467,7 +467,7 @@ def convert_coco(
         >>> convert_coco(Path("instances_val2017.json"), Path("val2017"),
         ...              Path("data/coco_voc"), split="val")
     """
-    check_split_names([split], "--split")
+    shard_format.check_split_name(split, "--split")
     coco = read_coco(annotations)
     mapping, names = class_mapping(coco, categories)
     table = ClassTable(tuple(names))

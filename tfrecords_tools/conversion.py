@@ -400,10 +400,9 @@ def recorded_files(manifest: dict, split: str | None = None) -> set[str]:
     """The shard files the manifest records as this converter's (listed, or planned
     before their writing began), of one split or of all; only names that are
     exactly shard names of their split, whatever an edited manifest holds."""
-    splits = manifest[shard_format.SPLITS]
     names = set()
-    for name, entry in splits.items():
-        if split is not None and name != split or not isinstance(entry, dict):
+    for name, entry in manifest[shard_format.SPLITS].items():
+        if split not in (None, name) or not isinstance(entry, dict):
             continue
         listed = [
             shard.get(shard_format.FILE)
@@ -673,13 +672,15 @@ def convert(
         One SplitReport per split, in the order given.
 
     Raises:
-        ConversionError: a split name that is not a plain name, TFRecord files
-            that are not ours (without `force`), an unreadable manifest.
+        SplitNameError: a split name that is not a plain name.
+        ConversionError: TFRecord files that are not ours (without `force`), an
+            unreadable manifest.
 
     Example:
         >>> convert({"val": items}, DATASETS["voc"], Path("data/voc"), workers=2)
     """
-    check_split_names(splits)
+    for split in splits:
+        shard_format.check_split_name(split)
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir / LOCK_FILE, str(out_dir)):
         manifest = read_manifest(out_dir)
@@ -696,19 +697,6 @@ def convert(
             progress,
             force,
         )
-
-
-def check_split_names(splits, where: str = "split") -> None:
-    """Every name in `splits` is a plain split name (`shard_format.check_split_name`).
-
-    Raises:
-        ConversionError: one line naming the first that is not.
-    """
-    for split in splits:
-        try:
-            shard_format.check_split_name(split, where)
-        except shard_format.SplitNameError as error:
-            raise ConversionError(str(error)) from None
 
 
 def _convert_locked(

@@ -61,7 +61,6 @@ from tfrecords_tools.conversion import (
     ConversionError,
     Item,
     SplitReport,
-    check_split_names,
     convert,
 )
 from tfrecords_tools.inputs import listed, walk_files
@@ -278,7 +277,7 @@ def split_items(
             split.
     """
     if split is not None:
-        check_split_names([split], "--split")
+        shard_format.check_split_name(split, "--split")
         return {split: items}, {split: {"source": f"--split {split}"}}
     if split_lists is not None:
         if not split_lists.is_dir():
@@ -286,7 +285,7 @@ def split_items(
         by_id = {item.id: item for item in items}
         splits, facts = {}, {}
         for path in sorted(split_lists.glob("*.txt")):
-            check_split_names([path.stem], f"{path}: the split")
+            shard_format.check_split_name(path.stem, f"{path}: the split")
             ids = read_list(path)
             unknown = [i for i in ids if i not in by_id]
             if unknown:
@@ -314,7 +313,8 @@ def split_items(
     image_folders = {p.name for p in images.iterdir() if p.is_dir()}
     mask_folders = {p.name for p in masks.iterdir() if p.is_dir()}
     if image_folders and image_folders == mask_folders:
-        check_split_names(sorted(image_folders), f"{images}: the folder")
+        for name in sorted(image_folders):
+            shard_format.check_split_name(name, f"{images}: the folder")
         return _splits_of_folders(items, images, masks, sorted(image_folders))
     raise ConversionError(
         "no split given: pass --split NAME, --split-lists DIR or --val-fraction F "
@@ -432,7 +432,7 @@ def convert_folder(
         ...                classes=Path("classes.txt"), val_fraction=0.1)
     """
     if split is not None:
-        check_split_names([split], "--split")
+        shard_format.check_split_name(split, "--split")
     items = pair_files(images, masks, mask_suffix, follow_links)
     if not items:
         raise ConversionError(f"--images {images}: no JPEG or PNG images found")

@@ -7,29 +7,19 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 from pycocotools import mask as coco_mask
 
-from tests.tfrecords_tools.test_folder import labels_in
+from tests.helpers import (
+    H,
+    W,
+    annotation,
+    box,
+    coco_file,
+    labels_in,
+    rle_of,
+)
 from tfdeeplab.data import shard_format
 from tfrecords_tools import coco
-
-H, W = 48, 64
-CATEGORIES = [
-    {"id": 1, "name": "person"},
-    {"id": 18, "name": "dog"},
-    {"id": 38, "name": "kite"},  # not a VOC class
-    {"id": 62, "name": "chair"},
-]
-
-
-def box(top, left, bottom, right):
-    return [left, top, right, top, right, bottom, left, bottom]
-
-
-def rle_of(array):
-    encoded = coco_mask.encode(np.asfortranarray(array.astype(np.uint8)))
-    return {"size": [H, W], "counts": encoded["counts"].decode()}
 
 
 def uncompressed_rle_of(array):
@@ -42,24 +32,6 @@ def uncompressed_rle_of(array):
         run += 1
     counts.append(run)
     return {"size": [H, W], "counts": counts}
-
-
-def coco_file(tmp_path, annotations, images=None, name="instances.json"):
-    folder = tmp_path / "images"
-    folder.mkdir(exist_ok=True)
-    images = images or [{"id": i, "file_name": f"{i:04d}.jpg", "height": H,
-                         "width": W} for i in (1, 2, 3)]  # fmt: skip
-    for image in images:
-        Image.new("RGB", (W, H), (90, 120, 150)).save(folder / image["file_name"])
-    path = tmp_path / name
-    record = {"images": images, "annotations": annotations, "categories": CATEGORIES}
-    path.write_text(json.dumps(record))
-    return path, folder
-
-
-def annotation(id_, image, category, segmentation, crowd=0):
-    return {"id": id_, "image_id": image, "category_id": category,
-            "segmentation": segmentation, "iscrowd": crowd}  # fmt: skip
 
 
 def region(top, left, bottom, right):

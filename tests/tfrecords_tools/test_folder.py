@@ -2,14 +2,13 @@
 `python -m tfrecords_tools.folder`, read back equal, with the dataset's descriptor in
 the manifest; bad folders listed by file; a recipe that needs only `data.root`."""
 
-import io
 import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
+from tests.helpers import labels_in
 from tfdeeplab.config import RecipeError, load_recipe
 from tfdeeplab.data import shard_format
 from tfdeeplab.synthetic_datasets import FOLDER_COLOURS, write_folder_tree
@@ -19,18 +18,6 @@ STEMS = [f"{i:04d}" for i in range(10)]
 CSV = "name,r,g,b\n" + "\n".join(
     f"class{i},{r},{g},{b}" for i, (r, g, b) in enumerate(FOLDER_COLOURS)
 )
-
-
-def labels_in(out, split) -> dict:
-    """{stem: label} of a split's records."""
-    found = {}
-    for path in sorted(out.glob(f"{split}-*.tfrecord")):
-        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-            example = tf.train.Example.FromString(record).features.feature
-            name = example[shard_format.IMAGE_FILENAME].bytes_list.value[0].decode()
-            png = example[shard_format.LABEL_ENCODED].bytes_list.value[0]
-            found[name] = np.array(Image.open(io.BytesIO(png)))
-    return found
 
 
 def convert(images, masks, out, *more):

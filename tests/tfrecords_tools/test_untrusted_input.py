@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.tfrecords_tools.test_coco import (
+from tests.helpers import (
     CATEGORIES,
     H,
     W,
     annotation,
     box,
     coco_file,
+    labels_in,
     rle_of,
 )
-from tests.tfrecords_tools.test_folder import labels_in
 from tfdeeplab.data import shard_format
 from tfdeeplab.synthetic_datasets import write_folder_tree
 from tfrecords_tools import coco, folder
