@@ -116,3 +116,29 @@ def walk_files(
             "--follow-links to read them, or copy them in)"
         )
     return sorted(found)
+
+
+def is_file_stem(name: str) -> bool:
+    """Whether `name` (an id from a list file) names a file in one folder: no
+    separator, not `.` or `..`, not hidden."""
+    return (
+        name not in ("", ".", "..")
+        and not name.startswith(".")
+        and PurePosixPath(name).name == name
+        and PureWindowsPath(name).name == name
+    )
+
+
+def check_file_stems(ids: list[str], where: Path) -> list[str]:
+    """`ids` themselves if every one is a file stem (`is_file_stem`).
+
+    Raises:
+        ConversionError: one line naming the list file and the ids that hold a
+            path (`../../etc/x` would read outside the dataset's folders).
+    """
+    bad = [repr(i) for i in ids if not is_file_stem(i)]
+    if bad:
+        raise ConversionError(
+            f"{where}: ids that are paths, not file names: {listed(bad)}"
+        )
+    return ids

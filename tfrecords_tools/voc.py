@@ -26,6 +26,7 @@ from tfrecords_tools.cli import (
     run_verify,
 )
 from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
+from tfrecords_tools.inputs import check_file_stems
 
 VOC_DATASET = DATASETS["voc"]
 
@@ -60,6 +61,16 @@ def read_list(path: Path) -> list[str]:
     return ids
 
 
+def read_file_ids(path: Path) -> list[str]:
+    """The ids of a list file whose ids name files (`JPEGImages/<id>.jpg`): each a
+    file stem, never a path (`inputs.check_file_stems`).
+
+    Raises:
+        ConversionError: as `read_list`, or for an id that holds a path.
+    """
+    return check_file_stems(read_list(path), path)
+
+
 def _require_dir(path: Path, flag: str, expected: str) -> None:
     if not path.is_dir():
         raise ConversionError(f"{flag} {path}: not a directory (expected {expected})")
@@ -85,7 +96,8 @@ def voc_splits(voc_root: Path, sbd_root: Path | None) -> tuple[dict, dict]:
     )
     lists = voc_root / "ImageSets" / "Segmentation"
     voc = {
-        name: read_list(lists / f"{name}.txt") for name in ("train", "val", "trainval")
+        name: read_file_ids(lists / f"{name}.txt")
+        for name in ("train", "val", "trainval")
     }
 
     def voc_item(image_id: str) -> Item:
@@ -109,8 +121,8 @@ def voc_splits(voc_root: Path, sbd_root: Path | None) -> tuple[dict, dict]:
         "--sbd-root",
         "benchmark_RELEASE/dataset with img/, cls/, train.txt, val.txt",
     )
-    sbd_train = read_list(sbd_root / "train.txt")
-    sbd_val = read_list(sbd_root / "val.txt")
+    sbd_train = read_file_ids(sbd_root / "train.txt")
+    sbd_val = read_file_ids(sbd_root / "val.txt")
     voc_labelled = set(voc["trainval"])
     val = set(voc["val"])
     aug_ids = sorted((set(sbd_train) | set(sbd_val) | set(voc["train"])) - val)

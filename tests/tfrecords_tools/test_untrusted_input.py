@@ -481,3 +481,34 @@ def test_categories_are_checked_with_the_classes_rules(tmp_path, capsys):
     assert convert_coco(path, images, tmp_path / "out", *args) == 2
     assert "305 classes; a mask holds at most 255" in one_error_line(capsys)
     assert shard_format.MANIFEST not in [p.name for p in tmp_path.iterdir()]
+
+
+# ------------------------------------------------------------------ ids as paths
+def test_a_list_file_id_that_is_a_path_is_refused(tmp_path, secret, capsys):
+    from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
+    from tfrecords_tools import voc
+
+    ids = [voc_id(i) for i in range(4)]
+    root = write_voc_tree(tmp_path / "src", ids[:2], ids[2:], size=(40, 56))
+    train = root / "ImageSets" / "Segmentation" / "train.txt"
+    train.write_text(train.read_text() + "../../../secret/x\n")
+    out = tmp_path / "out"
+    assert voc.main(["--voc-root", str(root), "--out", str(out), "--quiet"]) == 2
+    line = one_error_line(capsys)
+    assert f"{train}: ids that are paths, not file names: '../../../secret/x'" in line
+    assert not out.exists()
+
+
+def test_predictions_are_never_written_outside_their_folder(tmp_path):
+    from tfdeeplab.atomic_files import OutputError
+    from tfdeeplab.catalog.datasets import DATASETS
+    from tfdeeplab.evaluation.outputs import submission_writer
+
+    write = submission_writer(DATASETS["voc"], tmp_path / "predictions")
+    labels = np.zeros((4, 4), np.int32)
+    write("2007_000033", labels)
+    for image_id in ("../outside", "/tmp/abs", ".hidden"):
+        with pytest.raises(OutputError, match="is a path, not a file name"):
+            write(image_id, labels)
+    assert [p.name for p in (tmp_path / "predictions").iterdir()] == ["2007_000033.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions"]

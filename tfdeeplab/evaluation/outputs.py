@@ -84,7 +84,14 @@ def submission_writer(
         png = Image.fromarray(values[np.clip(labels, 0, 255).astype(np.uint8)])
         if palette is not None:
             png.putpalette(palette)  # VOC's format: palette indices are the classes
-        path = directory / submission.file_name.format(id=image_id)
-        write_atomically(path, lambda temporary: png.save(temporary, format="PNG"))
+        name = submission.file_name.format(id=image_id)
+        if Path(name).name != name or name.startswith("."):  # shards of another tool
+            raise OutputError(
+                f"{directory}: image id {image_id!r} is a path, not a file name; "
+                "predictions are written by id"
+            )
+        write_atomically(
+            directory / name, lambda temporary: png.save(temporary, format="PNG")
+        )
 
     return write
