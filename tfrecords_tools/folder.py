@@ -436,19 +436,9 @@ def convert_folder(
     items = pair_files(images, masks, mask_suffix, follow_links)
     if not items:
         raise ConversionError(f"--images {images}: no JPEG or PNG images found")
-    table = read_classes(classes) if classes else None
-    if table and table.ignore_label is not None:
-        ignore_label = table.ignore_label
-    if table:
-        table.check(ignore_label, str(classes))
+    table, ignore_label = _classes_file(classes, ignore_label)
     mask_format = mask_format or _mask_format_of_files(items, masks, log)
-    if mask_format == "rgb" and not (table and table.colours):
-        raise ConversionError(
-            "--mask-format rgb: the colours come from --classes (a CSV name,r,g,b "
-            "or JSON with colours)"
-        )
-    colours = table.colours if table else ()
-    reading = (mask_format, colours, reduce_zero_label, ignore_label)
+    reading = _mask_reading(mask_format, table, reduce_zero_label, ignore_label)
     items = [dataclasses.replace(item, label_reading=reading) for item in items]
     found, facts = split_items(
         items,
@@ -483,6 +473,30 @@ def convert_folder(
         split_facts=facts,
         progress=progress,
     )
+
+
+def _mask_reading(mask_format, table, reduce_zero_label, ignore_label) -> tuple:
+    """How every mask is read: `labels.read_folder_mask`'s arguments after the
+    path. `rgb` masks need the colours of a classes file."""
+    if mask_format == "rgb" and not (table and table.colours):
+        raise ConversionError(
+            "--mask-format rgb: the colours come from --classes (a CSV name,r,g,b "
+            "or JSON with colours)"
+        )
+    colours = table.colours if table else ()
+    return (mask_format, colours, reduce_zero_label, ignore_label)
+
+
+def _classes_file(classes: Path | None, ignore_label: int):
+    """(the `--classes` table or None, the ignore label: the file's if it says),
+    the table checked (`ClassTable.check`)."""
+    if classes is None:
+        return None, ignore_label
+    table = read_classes(classes)
+    if table.ignore_label is not None:
+        ignore_label = table.ignore_label
+    table.check(ignore_label, str(classes))
+    return table, ignore_label
 
 
 def _table_of_ids_found(items, reading, ignore_label: int, log) -> ClassTable:

@@ -127,30 +127,9 @@ def confusion_picture(
     axes.set_yticks(ticks, names, fontsize=NAME_POINTS)
     axes.set_xlabel("prediction")
     axes.set_ylabel("ground truth")
-    # Above the whole figure, the colour bar included, and wrapped to its width:
-    # a long run name would otherwise run off the left and over the bar's label.
-    width_in_characters = max(20, int((side + 330) / (TITLE_POINTS * DPI / 72 * 0.6)))
-    heading = figure.suptitle(
-        textwrap.fill(
-            title or "Confusion matrix, each row normalised",
-            width_in_characters,
-            break_long_words=True,
-        ),
-        fontsize=TITLE_POINTS,
-    )
+    heading = _heading(figure, title or "Confusion matrix, each row normalised")
     if cell >= 12:
-        points = min(9.0, 0.4 * cell * 72 / DPI)
-        for i in range(classes):
-            if not np.isnan(values[i, i]):
-                axes.text(
-                    i,
-                    i,
-                    f"{100 * values[i, i]:.0f}",
-                    ha="center",
-                    va="center",
-                    fontsize=points,
-                    color="black" if values[i, i] > 0.6 else "white",
-                )
+        _diagonal_values(axes, values, min(9.0, 0.4 * cell * 72 / DPI))
     colourbar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
     colourbar.set_label("share of the ground-truth class's pixels")
     pixels, renderer = _render(figure)
@@ -393,6 +372,31 @@ def worst_picture(
             ]
         },
     )
+
+
+def _heading(figure, title: str):
+    """The title above the whole figure, the colour bar included, wrapped to its
+    width: a long run name would otherwise run off the left and over the bar's
+    label."""
+    width = figure.get_figwidth() * DPI
+    characters = max(20, int(width / (TITLE_POINTS * DPI / 72 * 0.6)))
+    wrapped = textwrap.fill(title, characters, break_long_words=True)
+    return figure.suptitle(wrapped, fontsize=TITLE_POINTS)
+
+
+def _diagonal_values(axes, values: np.ndarray, points: float) -> None:
+    """Each diagonal cell's percentage, dark on light cells and light on dark."""
+    for i in range(len(values)):
+        if not np.isnan(values[i, i]):
+            axes.text(
+                i,
+                i,
+                f"{100 * values[i, i]:.0f}",
+                ha="center",
+                va="center",
+                fontsize=points,
+                color="black" if values[i, i] > 0.6 else "white",
+            )
 
 
 def _render(figure):

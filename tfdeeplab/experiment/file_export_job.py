@@ -150,14 +150,7 @@ def export_file(
 
     out = Path(out).expanduser()
     _check_before_work(out, file_format, quantize, calibration_images_count, force)
-    size = tuple(input_size or recipe.data.crop_size)
-    smallest = smallest_input_side(recipe.model)
-    if min(size) < smallest:
-        raise FormatError(
-            f"input size {size[0]}x{size[1]}: the model takes at least "
-            f"{smallest}x{smallest} (its stem's max-pool"
-            f"{' at the smallest MSC scale' if recipe.model.msc_scales else ''})"
-        )
+    size = _input_size(recipe, input_size)
     model = build_model(recipe.model)
     loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
     network = fixed_size_network(recipe, model, size)
@@ -201,6 +194,20 @@ def _check_before_work(out, file_format, quantize, calibration_count, force) -> 
         require_package("tf2onnx", "--format onnx", "tf2onnx onnxruntime")
     module, package = RUNTIMES[file_format]
     require_package(module, f"checking the {file_format} file", package)
+
+
+def _input_size(recipe: Recipe, input_size) -> tuple[int, int]:
+    """`input_size` or the recipe's crop; refused, before converting, below the
+    smallest the model takes."""
+    size = tuple(input_size or recipe.data.crop_size)
+    smallest = smallest_input_side(recipe.model)
+    if min(size) < smallest:
+        raise FormatError(
+            f"input size {size[0]}x{size[1]}: the model takes at least "
+            f"{smallest}x{smallest} (its stem's max-pool"
+            f"{' at the smallest MSC scale' if recipe.model.msc_scales else ''})"
+        )
+    return size
 
 
 def _calibration(recipe: Recipe, count: int | None, size, log):
