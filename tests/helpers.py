@@ -195,3 +195,24 @@ def coco_file(tmp_path, annotations, images=None, name="instances.json"):
 def annotation(id_, image, category, segmentation, crowd=0):
     return {"id": id_, "image_id": image, "category_id": category,
             "segmentation": segmentation, "iscrowd": crowd}  # fmt: skip
+
+
+# ------------------------------------------------------------------ commands
+def run_predict(demo_shards, trained_run, out, *images, more=()):
+    """`python -m tfdeeplab.predict` on `images` with the tiny demo run."""
+    from tfdeeplab import predict as predict_cli
+
+    return predict_cli.main(
+        [
+            *map(str, images),
+            "--recipe",
+            str(DEMO_RECIPE),
+            "--checkpoint",
+            str(trained_run),
+            "--out",
+            str(out),
+            *more,
+            "--set",
+            *tiny_overrides(demo_shards),
+        ]
+    )

@@ -15,10 +15,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.helpers import labels_in, tiny_overrides
-from tfdeeplab import predict as predict_cli
+from tests.helpers import labels_in, run_predict
 from tfdeeplab.data import shard_format
-from tfdeeplab.demo import RECIPE
 from tfdeeplab.image_orientation import displayed, displayed_size, orientation
 from tfrecords_tools import coco, folder
 
@@ -135,19 +133,7 @@ def test_predict_writes_the_shown_orientation(demo_shards, trained_run, tmp_path
     photos.mkdir()
     phone_photo(photos / "p.jpg")
     out = tmp_path / "out"
-    code = predict_cli.main(
-        [
-            str(photos / "p.jpg"),
-            "--recipe",
-            str(RECIPE),
-            "--checkpoint",
-            str(trained_run),
-            "--out",
-            str(out),
-            "--set",
-            *tiny_overrides(demo_shards),
-        ]
-    )
+    code = run_predict(demo_shards, trained_run, out, photos / "p.jpg")
     assert code == 0
     written = sorted(path for path in out.iterdir() if path.suffix != ".json")
     assert len(written) == 2, written

@@ -3,30 +3,12 @@
 import numpy as np
 from PIL import Image
 
-from tests.helpers import tiny_overrides
+from tests.helpers import run_predict, tiny_overrides
 from tfdeeplab import evaluate as evaluate_cli
-from tfdeeplab import predict as predict_cli
 from tfdeeplab.catalog.palettes import voc_palette
 from tfdeeplab.config import load_recipe
 from tfdeeplab.data.builder import eval_dataset
 from tfdeeplab.demo import RECIPE
-
-
-def run_predict(demo_shards, trained_run, out, *images, more=()):
-    return predict_cli.main(
-        [
-            *map(str, images),
-            "--recipe",
-            str(RECIPE),
-            "--checkpoint",
-            str(trained_run),
-            "--out",
-            str(out),
-            *more,
-            "--set",
-            *tiny_overrides(demo_shards),
-        ]
-    )
 
 
 def test_predictions_equal_the_evaluators_and_bad_files_are_listed(
