@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tfdeeplab.ops import build, cuda_compile
+from tfdeeplab.ops import build, cuda_compile, op_cache
 from tfdeeplab.ops.cuda_compile import (
     CudaCompileError,
     CudaTarget,
@@ -15,7 +15,6 @@ from tfdeeplab.ops.cuda_compile import (
     cuda_image,
     parse_arch,
 )
-from tfdeeplab.ops.deformable_conv import gpu
 from tfdeeplab.ops.deformable_conv.gpu import CUDA_SOURCE, compile_images
 
 KERNELS = [
@@ -25,28 +24,24 @@ KERNELS = [
 ] + ["deformable_convert_f16", "deformable_convert_bf16"]
 
 
-@pytest.fixture
-def op_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TFDEEPLAB_OP_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 @pytest.fixture(scope="module")
 def nvrtc():
     return Nvrtc()
 
 
 @pytest.mark.parametrize("arch", ["sm_70", "sm_80", "sm_90"])
-def test_the_kernels_compile_to_a_cubin_for_each_architecture(arch, nvrtc, op_cache):
+def test_the_kernels_compile_to_a_cubin_for_each_architecture(
+    arch, nvrtc, cache_folder
+):
     images = compile_images([CudaTarget(parse_arch(arch))], nvrtc)
     image = images[arch].read_bytes()
     assert image[:4] == b"\x7fELF"  # a cubin is an ELF file of the GPU's code
     for kernel in KERNELS:
         assert kernel.encode() + b"\0" in image, kernel
-    assert images[arch].parent == op_cache / "cuda"
+    assert images[arch].parent == cache_folder / "cuda"
 
 
-def test_a_gpu_newer_than_nvrtc_gets_ptx_the_driver_compiles(nvrtc, op_cache):
+def test_a_gpu_newer_than_nvrtc_gets_ptx_the_driver_compiles(nvrtc, cache_folder):
     newest = max(nvrtc.supported_archs())
     target = choose_target(newest + 10, nvrtc.supported_archs())
     assert target == CudaTarget(newest, ptx=True)
@@ -55,7 +50,9 @@ def test_a_gpu_newer_than_nvrtc_gets_ptx_the_driver_compiles(nvrtc, op_cache):
     assert ".entry deformable_im2col_grad_bf16" in ptx
 
 
-def test_a_compile_error_is_one_line_with_the_first_error(tmp_path, nvrtc, op_cache):
+def test_a_compile_error_is_one_line_with_the_first_error(
+    tmp_path, nvrtc, cache_folder
+):
     source = tmp_path / "broken.cu"
     source.write_text('extern "C" __global__ void f(float* x) {\n  x[0] = ;\n}\n')
     with pytest.raises(CudaCompileError) as raised:
@@ -65,7 +62,7 @@ def test_a_compile_error_is_one_line_with_the_first_error(tmp_path, nvrtc, op_ca
     assert message.startswith("broken.cu for sm_80: NVRTC: ")
     assert "broken.cu(2): error: expected an expression" in message
     assert "expected an expression" in raised.value.details
-    assert not list(op_cache.glob("cuda/*"))
+    assert not list(cache_folder.glob("cuda/*"))
 
 
 class CountingCompiler:
@@ -83,7 +80,9 @@ class CountingCompiler:
         return f"image of {name} for {target.name}".encode()
 
 
-def test_images_are_cached_by_source_options_compiler_and_target(tmp_path, op_cache):
+def test_images_are_cached_by_source_options_compiler_and_target(
+    tmp_path, cache_folder
+):
     source = tmp_path / "k.cu"
     source.write_text("// one\n")
     compiler = CountingCompiler()
@@ -105,7 +104,7 @@ def test_images_are_cached_by_source_options_compiler_and_target(tmp_path, op_ca
     assert len(compiler.calls) == 5
 
 
-def test_a_cut_cached_image_is_compiled_again(tmp_path, op_cache, caplog):
+def test_a_cut_cached_image_is_compiled_again(tmp_path, cache_folder, caplog):
     source = tmp_path / "k.cu"
     source.write_text("// kernels\n")
     compiler = CountingCompiler()
@@ -124,7 +123,7 @@ def test_an_unwritable_cache_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDEEPLAB_OP_CACHE", str(blocker))
     source = tmp_path / "k.cu"
     source.write_text("// kernels\n")
-    with pytest.raises(build.OpBuildError, match="set TFDEEPLAB_OP_CACHE") as raised:
+    with pytest.raises(op_cache.OpBuildError, match="set TFDEEPLAB_OP_CACHE") as raised:
         cuda_image(source, CudaTarget(80), CountingCompiler())
     assert "\n" not in str(raised.value)
 
@@ -214,7 +213,7 @@ def test_the_build_command_reports_a_broken_kernel_in_one_line_per_arch(
 
 def test_the_build_command_without_a_gpu_says_how_to_compile_now(monkeypatch, capsys):
     # The machine may have a GPU: the case under test is the one without.
-    monkeypatch.setattr(gpu, "visible_gpu_capabilities", lambda: [])
+    monkeypatch.setattr(cuda_compile, "visible_gpu_capabilities", lambda: [])
     assert build.main([]) == 0
     out = capsys.readouterr().out
     assert "deformable_conv CUDA: no GPU visible" in out

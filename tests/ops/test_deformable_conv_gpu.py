@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.framework import kernels as registered
 
-from tfdeeplab.ops.build import OpBuildError, build_op_library, load_op, op_sources
 from tfdeeplab.ops.cuda_compile import CudaCompileError
 from tfdeeplab.ops.deformable_conv import dispatch, gpu, gpu_guard
 from tfdeeplab.ops.deformable_conv.reference import deformable_conv2d_reference
+from tfdeeplab.ops.op_cache import OpBuildError, build_op_library, load_op, op_sources
 
 GPU_TYPES = {tf.float16, tf.bfloat16, tf.float32, tf.float64}
 

@@ -12,7 +12,7 @@ as PyTorch's jiterator relies on), else the cubin of the newest `sm_XZ` with Z <
 (binary compatible within a major version), else, for a GPU newer than the
 compiler, the PTX of its newest architecture, which the driver compiles on load.
 
-Images are cached beside the op libraries (`tfdeeplab.ops.build.cache_dir()`,
+Images are cached beside the op libraries (`tfdeeplab.ops.op_cache.cache_dir()`,
 folder `cuda/`), named by a hash of the source, the options and the compiler's
 version, and by the target: an edit, an upgrade or another GPU compiles anew. Each
 image is written whole (a temporary name, then a rename) and checked against its
@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfdeeplab.ops.build import (
+from tfdeeplab.ops.op_cache import (
     OpBuildError,
     cache_dir,
     first_error_line,
@@ -333,3 +333,68 @@ def cuda_image(
             f"{source.name} for {target.name}: {error}", details=error.details
         ) from None
     return write_cache_entry(image, lambda partial: partial.write_bytes(compiled))
+
+
+def visible_gpu_capabilities() -> list[int]:
+    """Compute capabilities (10 * major + minor) of the GPUs TensorFlow sees.
+
+    Example:
+        >>> visible_gpu_capabilities()   # one H200
+        [90]
+    """
+    import tensorflow as tf
+
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        major, minor = tf.config.experimental.get_device_details(gpu).get(
+            "compute_capability", (0, 0)
+        )
+        capabilities.append(major * 10 + minor)
+    return capabilities
+
+
+def gpu_targets(
+    capabilities: Sequence[int], supported: Sequence[int]
+) -> list[CudaTarget]:
+    """The target chosen (`choose_target`) for each distinct capability, in order.
+
+    Raises:
+        OpBuildError: a GPU older than every architecture the compiler has.
+
+    Example:
+        >>> [target.name for target in gpu_targets([90, 80, 90], [70, 80, 90])]
+        ['sm_80', 'sm_90']
+    """
+    return [
+        choose_target(capability, supported) for capability in sorted(set(capabilities))
+    ]
+
+
+def compile_for_gpus(
+    source: Path,
+    capabilities: Sequence[int],
+    compiler=None,
+    options: Sequence[str] = DEFAULT_OPTIONS,
+) -> dict[int, Path]:
+    """The image of `source` for each GPU capability, from the cache or compiled.
+
+    Args:
+        source: Path of the CUDA C++ file.
+        capabilities: compute capabilities (`visible_gpu_capabilities`).
+        compiler: defaults to `cuda_compiler()`.
+        options: compiler options besides the architecture.
+
+    Raises:
+        OpBuildError: no compiler, a compile error, or an unsupported GPU.
+
+    Example:
+        >>> compile_for_gpus(Path("kernels.cu"), [90])
+        {90: PosixPath('.../kernels-...-sm_90.cubin')}
+    """
+    compiler = compiler or cuda_compiler()
+    distinct = sorted(set(capabilities))
+    targets = gpu_targets(distinct, compiler.supported_archs())
+    return {
+        capability: cuda_image(source, target, compiler, options)
+        for capability, target in zip(distinct, targets, strict=True)
+    }

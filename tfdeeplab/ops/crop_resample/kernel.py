@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfdeeplab.ops.build import load_op, op_available
+from tfdeeplab.ops.op_cache import load_op, op_available
 
 OP_NAME = "crop_resample"
 
@@ -97,6 +97,6 @@ def crop_resample_available() -> bool:
     """True when the kernels are built (building them now if needed).
 
     A build that failed is not tried again in this process; the first failure logs
-    why (see `tfdeeplab.ops.build.op_available`).
+    why (see `tfdeeplab.ops.op_cache.op_available`).
     """
     return op_available(OP_NAME)

@@ -130,6 +130,25 @@ class DeformableOpBase : public OpKernel {
     return Status();
   }
 
+  // Every forward Compute's start: the geometry, the block [start, start + count)
+  // of pixels (inputs 3 and 4) checked, its columns [count, K * C] allocated.
+  Status ForwardBlock(OpKernelContext* context, Geometry* g, int64_t* start,
+                      int64_t* count, Tensor** columns) const {
+    TF_RETURN_IF_ERROR(Geometry_(context, g));
+    *start = context->input(3).scalar<int64_t>()();
+    *count = context->input(4).scalar<int64_t>()();
+    TF_RETURN_IF_ERROR(Block(*g, *start, *count));
+    return context->allocate_output(0, TensorShape({*count, g->taps * g->channels}),
+                                    columns);
+  }
+
+  // Every gradient Compute's start: the geometry and `GradientBlock`.
+  Status BackwardBlock(OpKernelContext* context, Geometry* g, int64_t* start,
+                       int64_t* count, Tensor* outputs[3]) const {
+    TF_RETURN_IF_ERROR(Geometry_(context, g));
+    return GradientBlock(context, *g, start, count, outputs);
+  }
+
   std::vector<int> kernel_size_;
   int stride_, padding_, dilation_, groups_;
   bool use_mask_;

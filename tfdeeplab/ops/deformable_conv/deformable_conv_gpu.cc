@@ -307,13 +307,9 @@ class DeformableIm2colGpuOp : public DeformableOpBase {
 
   void Compute(OpKernelContext* context) override {
     Geometry g;
-    OP_REQUIRES_OK(context, Geometry_(context, &g));
-    const int64_t start = context->input(3).scalar<int64_t>()();
-    const int64_t count = context->input(4).scalar<int64_t>()();
-    OP_REQUIRES_OK(context, Block(g, start, count));
+    int64_t start, count;
     Tensor* output = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                0, TensorShape({count, g.taps * g.channels}), &output));
+    OP_REQUIRES_OK(context, ForwardBlock(context, &g, &start, &count, &output));
     if (output->NumElements() == 0) return;
     CudaGeometry geometry = ToCuda(g, start, count);
     const void* input = DataOf<T>(context->input(0));
@@ -336,10 +332,9 @@ class DeformableIm2colGradGpuOp : public DeformableOpBase {
 
   void Compute(OpKernelContext* context) override {
     Geometry g;
-    OP_REQUIRES_OK(context, Geometry_(context, &g));
     int64_t start, count;
     Tensor* outputs[3];
-    OP_REQUIRES_OK(context, GradientBlock(context, g, &start, &count, outputs));
+    OP_REQUIRES_OK(context, BackwardBlock(context, &g, &start, &count, outputs));
     Tensor *grad_input = outputs[0], *grad_offsets = outputs[1], *grad_mask = outputs[2];
     const Tensor& grad_columns = context->input(3);
     Tensor buffer;  // the float32 accumulator of the 16-bit types

@@ -176,14 +176,10 @@ class DeformableIm2colOp : public DeformableOpBase {
 
   void Compute(OpKernelContext* context) override {
     Geometry g;
-    OP_REQUIRES_OK(context, Geometry_(context, &g));
-    const int64_t start = context->input(3).scalar<int64_t>()();
-    const int64_t count = context->input(4).scalar<int64_t>()();
-    OP_REQUIRES_OK(context, Block(g, start, count));
-    const int64_t row = g.taps * g.channels;
+    int64_t start, count;
     Tensor* output = nullptr;
-    OP_REQUIRES_OK(context,
-                   context->allocate_output(0, TensorShape({count, row}), &output));
+    OP_REQUIRES_OK(context, ForwardBlock(context, &g, &start, &count, &output));
+    const int64_t row = g.taps * g.channels;
     const T* input = context->input(0).flat<T>().data();
     const T* offsets = context->input(1).flat<T>().data();
     const T* mask = g.use_mask ? context->input(2).flat<T>().data() : nullptr;
@@ -241,10 +237,9 @@ class DeformableIm2colGradOp : public DeformableOpBase {
 
   void Compute(OpKernelContext* context) override {
     Geometry g;
-    OP_REQUIRES_OK(context, Geometry_(context, &g));
     int64_t start, count;
     Tensor* outputs[3];
-    OP_REQUIRES_OK(context, GradientBlock(context, g, &start, &count, outputs));
+    OP_REQUIRES_OK(context, BackwardBlock(context, &g, &start, &count, outputs));
     Tensor* grad_input_tensor = outputs[0];
     Tensor* grad_offsets_tensor = outputs[1];
     Tensor* grad_mask_tensor = outputs[2];

@@ -15,36 +15,19 @@ import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import tensorflow as tf
-
-from tfdeeplab.ops.build import OpBuildError, build_op_library, op_sources
 from tfdeeplab.ops.cuda_compile import (
     DEFAULT_OPTIONS,
     CudaTarget,
-    choose_target,
+    compile_for_gpus,
     cuda_compiler,
     cuda_image,
+    visible_gpu_capabilities,
 )
+from tfdeeplab.ops.op_cache import OpBuildError, build_op_library, op_sources
 
 OP_NAME = "deformable_conv"
 CUDA_SOURCE = Path(__file__).with_name("deformable_conv_kernels.cu")
 NVRTC_OPTIONS = DEFAULT_OPTIONS
-
-
-def visible_gpu_capabilities() -> list[int]:
-    """Compute capabilities (10 * major + minor) of the GPUs TensorFlow sees.
-
-    Example:
-        >>> visible_gpu_capabilities()   # one H200
-        [90]
-    """
-    capabilities = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        major, minor = tf.config.experimental.get_device_details(gpu).get(
-            "compute_capability", (0, 0)
-        )
-        capabilities.append(major * 10 + minor)
-    return capabilities
 
 
 def compile_images(targets: Sequence[CudaTarget], compiler=None) -> dict[str, Path]:
@@ -75,7 +58,8 @@ def register_images(
     library.
 
     Args:
-        capabilities: the GPUs' compute capabilities (`visible_gpu_capabilities`).
+        capabilities: the GPUs' compute capabilities
+            (`cuda_compile.visible_gpu_capabilities`).
         compiler: a `cuda_compile` compiler; defaults to NVRTC (else nvcc).
         register: `(capability, image bytes) -> None`; defaults to the op
             library's `TfdeeplabDeformableRegisterImage` (tests pass a fake).
@@ -86,13 +70,9 @@ def register_images(
     Raises:
         OpBuildError: no compiler, a compile error, or an unsupported GPU.
     """
-    compiler = compiler or cuda_compiler()
-    supported = compiler.supported_archs()
-    images = {}
-    for capability in sorted(set(capabilities)):
-        target = choose_target(capability, supported)
-        images[capability] = cuda_image(CUDA_SOURCE, target, compiler, NVRTC_OPTIONS)
-        register(capability, images[capability].read_bytes())
+    images = compile_for_gpus(CUDA_SOURCE, capabilities, compiler, NVRTC_OPTIONS)
+    for capability, image in images.items():
+        register(capability, image.read_bytes())
     return images
 
 

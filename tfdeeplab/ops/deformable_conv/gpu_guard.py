@@ -20,13 +20,13 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tfdeeplab.ops.build import OpBuildError
 from tfdeeplab.ops.deformable_conv.gpu import prepare_gpu_kernels
 from tfdeeplab.ops.deformable_conv.kernel import deformable_conv2d_custom_op
 from tfdeeplab.ops.deformable_conv.reference import (
     deformable_conv2d_reference,
     output_size,
 )
+from tfdeeplab.ops.op_cache import OpBuildError
 
 _log = logging.getLogger(__name__)
 

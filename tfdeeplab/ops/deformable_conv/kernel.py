@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfdeeplab.ops.build import load_op, op_available
+from tfdeeplab.ops.op_cache import load_op, op_available
 
 OP_NAME = "deformable_conv"
 BLOCK_BYTES = 64 * 1024 * 1024
@@ -165,6 +165,6 @@ def deformable_conv_available() -> bool:
     """True when the kernels are built (building them now if needed).
 
     A failed build is not tried again in this process; the first failure logs a
-    warning with the compiler's reason (see `tfdeeplab.ops.build.op_available`).
+    warning with the compiler's reason (see `tfdeeplab.ops.op_cache.op_available`).
     """
     return op_available(OP_NAME)
