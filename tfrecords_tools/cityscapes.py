@@ -16,13 +16,14 @@ from pathlib import Path
 
 from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
-from tfrecords_tools.cli import (
-    add_common_arguments,
-    engine_options,
-    run_conversion,
-    run_verify,
+from tfrecords_tools.cli import converter_main
+from tfrecords_tools.conversion import (
+    ConversionError,
+    ConversionOptions,
+    Item,
+    SplitReport,
+    convert,
 )
-from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
 
 CITYSCAPES_DATASET = DATASETS["cityscapes"]
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -102,11 +103,7 @@ def convert_cityscapes(
     *,
     coarse: bool = False,
     splits=(),
-    workers: int = 1,
-    shard_bytes: float = 150e6,
-    skip_bad: bool = False,
-    progress: bool = True,
-    force: bool = False,
+    options: ConversionOptions | None = None,
     log=print,
 ) -> list[SplitReport]:
     """Convert Cityscapes into shards in `out`: the converter as a function.
@@ -116,7 +113,8 @@ def convert_cityscapes(
         out: Path. The output directory.
         coarse: bool. Also `train_extra` with gtCoarse labels.
         splits: names of the splits to convert; empty for all.
-        workers, shard_bytes, skip_bad, progress, force: as `conversion.convert`.
+        options: ConversionOptions or None: workers, shard size, bad files,
+            progress bars, force (`conversion.ConversionOptions`).
         log: function taking one line of text (the split sizes).
 
     Returns:
@@ -132,12 +130,8 @@ def convert_cityscapes(
         found,
         CITYSCAPES_DATASET,
         out,
-        workers=workers,
-        shard_bytes=shard_bytes,
-        skip_bad=skip_bad,
-        force=force,
         split_facts=facts,
-        progress=progress,
+        options=options,
     )
 
 
@@ -153,21 +147,17 @@ def main(argv: list[str] | None = None) -> int:
         "--coarse", action="store_true", help="also train_extra with gtCoarse"
     )
     parser.add_argument("--splits", nargs="*", help="only these splits")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.verify:
-        return run_verify(args.out, progress=not args.quiet)
-    if args.root is None:
-        parser.error("--root is required (unless --verify)")
-    return run_conversion(
-        lambda: convert_cityscapes(
+    return converter_main(
+        parser,
+        argv,
+        lambda args, options: convert_cityscapes(
             args.root,
             args.out,
             coarse=args.coarse,
             splits=args.splits or (),
-            **engine_options(args),
+            options=options,
         ),
-        args.out,
+        lambda args: None if args.root else "--root is required (unless --verify)",
     )
 
 

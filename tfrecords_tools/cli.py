@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tfdeeplab.cli import path_argument, run_command
-from tfdeeplab.data.shard_format import MANIFEST
-from tfrecords_tools.conversion import ConversionError, SplitReport, verify
+from tfdeeplab.shard_format import MANIFEST
+from tfrecords_tools.conversion import (
+    ConversionError,
+    ConversionOptions,
+    SplitReport,
+    verify,
+)
 
 
 def _at_least_one(kind: type):
@@ -68,16 +74,45 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def engine_options(args: argparse.Namespace) -> dict:
+def engine_options(args: argparse.Namespace) -> ConversionOptions:
     """The conversion engine's options from `add_common_arguments`' flags, as the
     `convert_*` functions take them."""
-    return {
-        "workers": args.workers,
-        "shard_bytes": args.shard_mb * 1e6,
-        "skip_bad": args.skip_bad,
-        "progress": not args.quiet,
-        "force": args.force,
-    }
+    return ConversionOptions(
+        workers=args.workers,
+        shard_bytes=args.shard_mb * 1e6,
+        skip_bad=args.skip_bad,
+        progress=not args.quiet,
+        force=args.force,
+    )
+
+
+def converter_main(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    convert_splits: Callable[[argparse.Namespace, ConversionOptions], list],
+    check: Callable[[argparse.Namespace], str | None],
+) -> int:
+    """The `main` of every converter: its own flags (on `parser`) and the common
+    ones, `--verify` or the conversion, its report; the exit status.
+
+    Args:
+        parser: the converter's parser, with its layout's flags.
+        argv: the arguments, or None for `sys.argv`.
+        convert_splits: (args, options) -> the SplitReports of the conversion.
+        check: args -> a usage error (`--root is required`), or None.
+
+    Example:
+        >>> return converter_main(parser, argv, lambda args, options: convert_voc(
+        ...     args.voc_root, args.out, options=options), _usage_error)
+    """
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.verify:
+        return run_verify(args.out, progress=not args.quiet)
+    problem = check(args)
+    if problem:
+        parser.error(problem)
+    return run_conversion(lambda: convert_splits(args, engine_options(args)), args.out)
 
 
 def run_verify(out_dir: Path, progress: bool) -> int:

@@ -43,27 +43,22 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
+from tfdeeplab import shard_format
 from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
-from tfdeeplab.data import shard_format
-from tfrecords_tools.cli import (
-    add_common_arguments,
-    engine_options,
-    run_conversion,
-    run_verify,
-)
+from tfrecords_tools.class_table import ClassTable, folder_descriptor, merged_splits
+from tfrecords_tools.cli import converter_main
 from tfrecords_tools.conversion import (
     ConversionError,
+    ConversionOptions,
     Item,
     SplitReport,
     convert,
 )
-from tfrecords_tools.folder import ClassTable, folder_descriptor, merged_splits
 from tfrecords_tools.inputs import listed, relative_file
+from tfrecords_tools.labels import COCO_IGNORE_LABEL, coco_rle, is_integer
 
-IGNORE_LABEL = 255
+IGNORE_LABEL = COCO_IGNORE_LABEL
 MAX_SIDE = 65535  # JPEG's largest side; the image itself is checked against it
 # COCO category name -> VOC class name (the 20 VOC classes COCO has).
 VOC_OF_COCO = {
@@ -123,26 +118,22 @@ def read_coco(path: Path) -> dict:
     return record
 
 
-def _is_integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 # What each entry of the three lists must hold: key -> (check, what it must be).
-_SIDE = (lambda v: _is_integer(v) and 0 < v <= MAX_SIDE, f"an integer 1..{MAX_SIDE}")
+_SIDE = (lambda v: is_integer(v) and 0 < v <= MAX_SIDE, f"an integer 1..{MAX_SIDE}")
 _FIELDS = {
     "images": {
-        "id": (_is_integer, "an integer"),
+        "id": (is_integer, "an integer"),
         "file_name": (lambda v: isinstance(v, str) and v != "", "a file name"),
         "height": _SIDE,
         "width": _SIDE,
     },
     "categories": {
-        "id": (_is_integer, "an integer"),
+        "id": (is_integer, "an integer"),
         "name": (lambda v: isinstance(v, str) and v != "", "a name"),
     },
     "annotations": {
-        "image_id": (_is_integer, "an integer"),
-        "category_id": (_is_integer, "an integer"),
+        "image_id": (is_integer, "an integer"),
+        "category_id": (is_integer, "an integer"),
         "segmentation": (lambda v: isinstance(v, list | dict), "polygons or an RLE"),
     },
 }
@@ -226,113 +217,6 @@ def class_mapping(coco: dict, categories: str) -> tuple[dict[int, int], tuple]:
     return mapping, tuple(classes)
 
 
-def check_polygons(parts: list, height: int, width: int) -> None:
-    """Refuse polygons whose rasterising would cost far more than the image.
-
-    pycocotools walks every polygon edge pixel by pixel at 5 times the image's
-    resolution: one coordinate of 1e308 makes that walk unbounded. A coordinate
-    must be a finite number within one image size around the image, and the
-    polygons' summed perimeter at most that of every pixel of the image outlined
-    (2 H W), plus the image's own outline with its margin.
-
-    Raises:
-        ValueError: one line saying which bound a polygon breaks.
-    """
-    if not parts or not all(
-        isinstance(part, list) and len(part) >= 6 and len(part) % 2 == 0
-        for part in parts
-    ):
-        raise ValueError("a polygon needs at least 3 points of x, y")
-    perimeter = 0.0
-    for part in parts:
-        if not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in part
-        ):
-            raise ValueError("polygon coordinates must be numbers")
-        points = np.asarray(part, np.float64).reshape(-1, 2)
-        if not np.isfinite(points).all():
-            raise ValueError("a polygon coordinate is not finite")
-        low, high = np.array([-width, -height]), np.array([2 * width, 2 * height])
-        if (points < low).any() or (points > high).any():
-            x, y = points[((points < low) | (points > high)).any(axis=1)][0]
-            raise ValueError(
-                f"polygon point ({x:g}, {y:g}) lies more than an image size outside "
-                f"the {width}x{height} image"
-            )
-        closed = np.vstack([points, points[:1]])
-        perimeter += float(np.hypot(*np.diff(closed, axis=0).T).sum())
-    bound = 2.0 * height * width + 12.0 * (height + width)
-    if perimeter > bound:
-        raise ValueError(
-            f"polygons {perimeter:.0f} px long, more than {bound:.0f} on a "
-            f"{width}x{height} image"
-        )
-
-
-def rasterise(height: int, width: int, instances: tuple, mapping: tuple) -> np.ndarray:
-    """The label map of one image (see the module docstring).
-
-    Args:
-        height, width: int. The image's size in the JSON.
-        instances: tuple of (category id, iscrowd, segmentation as JSON text).
-        mapping: tuple of (category id, class id) pairs.
-
-    Raises:
-        ValueError: a segmentation that does not parse.
-    """
-    from pycocotools import mask as coco_mask
-
-    classes = dict(mapping)
-    label = np.zeros((height, width), np.uint8)
-    covered = np.zeros((height, width), np.int32)
-    crowd = np.zeros((height, width), bool)
-    for category, iscrowd, text in instances:
-        if category not in classes:
-            continue
-        mask = coco_mask.decode(_rle(json.loads(text), height, width)).astype(bool)
-        if iscrowd:
-            crowd |= mask
-            continue
-        label[mask] = classes[category]
-        covered += mask
-    label[(covered > 1) | crowd] = IGNORE_LABEL
-    return label
-
-
-def _rle(segmentation, height: int, width: int):
-    """One RLE of a polygon list, an uncompressed or a compressed RLE."""
-    from pycocotools import mask as coco_mask
-
-    if isinstance(segmentation, list):  # polygons, one or several parts
-        check_polygons(segmentation, height, width)
-        return coco_mask.merge(coco_mask.frPyObjects(segmentation, height, width))
-    if isinstance(segmentation, dict) and "counts" in segmentation:
-        size = segmentation.get("size")
-        if size != [height, width]:
-            shown = (
-                f"{size[1]}x{size[0]}"
-                if isinstance(size, list) and len(size) == 2
-                else json.dumps(size)
-            )
-            raise ValueError(
-                f"an RLE of size {shown} on an image of size {width}x{height}"
-            )
-        counts = segmentation["counts"]
-        if isinstance(counts, list):  # uncompressed
-            if not all(_is_integer(c) and c >= 0 for c in counts) or (
-                sum(counts) != height * width
-            ):
-                raise ValueError(
-                    f"an uncompressed RLE whose counts do not add up to {width}x"
-                    f"{height} pixels"
-                )
-            return coco_mask.frPyObjects(segmentation, height, width)
-        if not isinstance(counts, str):
-            raise ValueError("an RLE's counts must be a list or a string")
-        return {"size": size, "counts": counts.encode()}
-    raise ValueError("expected polygons or an RLE")
-
-
 def _kept_area(instances, classes: dict, height: int, width: int) -> float:
     from pycocotools import mask as coco_mask
 
@@ -340,7 +224,7 @@ def _kept_area(instances, classes: dict, height: int, width: int) -> float:
     for category, iscrowd, text in instances:
         if category in classes and not iscrowd:
             try:
-                area += float(coco_mask.area(_rle(json.loads(text), height, width)))
+                area += float(coco_mask.area(coco_rle(json.loads(text), height, width)))
             except (ValueError, TypeError, KeyError):
                 continue  # the conversion lists it
     return area
@@ -454,11 +338,7 @@ def convert_coco(
     min_pixels: int | None = None,
     name: str | None = None,
     follow_links: bool = False,
-    workers: int = 1,
-    shard_bytes: float = 150e6,
-    skip_bad: bool = False,
-    progress: bool = True,
-    force: bool = False,
+    options: ConversionOptions | None = None,
     log=print,
 ) -> list[SplitReport]:
     """Convert one COCO annotation file and its images into split `split` of `out`.
@@ -510,12 +390,8 @@ def convert_coco(
         {split: kept},
         descriptor,
         out,
-        workers=workers,
-        shard_bytes=shard_bytes,
-        skip_bad=skip_bad,
-        force=force,
         split_facts=facts,
-        progress=progress,
+        options=options,
     )
 
 
@@ -535,14 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="read links in --images that point outside it (refused by default)",
     )
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.verify:
-        return run_verify(args.out, progress=not args.quiet)
-    if not (args.annotations and args.images) or args.split is None:
-        parser.error("--annotations, --images and --split are required")
-    return run_conversion(
-        lambda: convert_coco(
+    return converter_main(
+        parser,
+        argv,
+        lambda args, options: convert_coco(
             args.annotations,
             args.images,
             args.out,
@@ -551,9 +423,13 @@ def main(argv: list[str] | None = None) -> int:
             min_pixels=args.min_pixels,
             name=args.name,
             follow_links=args.follow_links,
-            **engine_options(args),
+            options=options,
         ),
-        args.out,
+        lambda args: (
+            None
+            if args.annotations and args.images and args.split is not None
+            else "--annotations, --images and --split are required"
+        ),
     )
 
 

@@ -35,17 +35,42 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from tfdeeplab import shard_format
 from tfdeeplab.atomic_files import atomic_path, remove_stale_partials
 from tfdeeplab.catalog.datasets import DatasetDescriptor
-from tfdeeplab.data import shard_format
-from tfdeeplab.data.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.file_lock import exclusive_lock
 from tfdeeplab.image_orientation import displayed, displayed_size, orientation
+from tfdeeplab.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
 from tfrecords_tools import labels as label_readers
 
 SHUFFLE_SEED = 0
 LOCK_FILE = ".converter.lock"  # one converter at a time per output directory
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionOptions:
+    """How the engine converts, whatever the layout: what every converter's
+    common flags set (`tfrecords_tools.cli.engine_options`).
+
+    Args:
+        workers: int. Worker processes (1: none). Defaults to 1.
+        shard_bytes: float. Target shard size in bytes. Defaults to 150e6.
+        skip_bad: bool. Convert around bad items instead of refusing a split.
+        progress: bool. Show progress bars. Defaults to True.
+        force: bool. Convert into an `out_dir` holding TFRecord files that its
+            manifest does not record, replacing those of exactly a converted
+            split's shard names (the others stay). Defaults to False: refused.
+
+    Example:
+        >>> convert_voc(voc, out, options=ConversionOptions(workers=8))
+    """
+
+    workers: int = 1
+    shard_bytes: float = 150e6
+    skip_bad: bool = False
+    progress: bool = True
+    force: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +86,7 @@ class Item:
             `cityscapes_label_ids`, `folder_mask`, `coco` or `none`.
         label_reading: tuple. For `folder_mask`: the arguments of
             `labels.read_folder_mask` after the path (format, colours, reduce
-            zero label, ignore label); for `coco`: those of `coco.rasterise`.
+            zero label, ignore label); for `coco`: those of `labels.rasterise_coco`.
         declared_size: (height, width) or None. The label's size as its source
             states it (a COCO image's `height` and `width`), checked against the
             image as shown before the label is read.
@@ -110,10 +135,8 @@ def read_label(item: Item) -> np.ndarray:
     if item.label_kind == "folder_mask":
         return label_readers.read_folder_mask(item.label, *item.label_reading)
     if item.label_kind == "coco":  # instances rasterised by pycocotools
-        from tfrecords_tools.coco import rasterise
-
         try:
-            return rasterise(*item.label_reading)
+            return label_readers.rasterise_coco(*item.label_reading)
         except (ValueError, TypeError, KeyError, IndexError) as error:
             raise label_readers.LabelError(
                 f"image {item.id}: a segmentation that does not parse ({error})"
@@ -646,12 +669,8 @@ def convert(
     dataset: DatasetDescriptor,
     out_dir: Path,
     *,
-    workers: int = 1,
-    shard_bytes: float = 150e6,
-    skip_bad: bool = False,
+    options: ConversionOptions | None = None,
     split_facts: dict[str, dict] | None = None,
-    progress: bool = True,
-    force: bool = False,
 ) -> list[SplitReport]:
     """Convert every split into `out_dir`; see the module docstring for the rules.
 
@@ -659,14 +678,8 @@ def convert(
         splits: dict from split name to its items.
         dataset: DatasetDescriptor.
         out_dir: Path. Created if missing.
-        workers: int. Worker processes (1: none). Defaults to 1.
-        shard_bytes: float. Target shard size in bytes. Defaults to 150e6.
-        skip_bad: bool. Convert around bad items instead of refusing a split.
+        options: ConversionOptions or None (the defaults).
         split_facts: dict or None. Per split, facts to record in the manifest.
-        progress: bool. Show progress bars. Defaults to True.
-        force: bool. Convert into an `out_dir` holding TFRecord files that its
-            manifest does not record, replacing those of exactly a converted
-            split's shard names (the others stay). Defaults to False: refused.
 
     Returns:
         One SplitReport per split, in the order given.
@@ -677,40 +690,20 @@ def convert(
             unreadable manifest.
 
     Example:
-        >>> convert({"val": items}, DATASETS["voc"], Path("data/voc"), workers=2)
+        >>> convert({"val": items}, DATASETS["voc"], Path("data/voc"),
+        ...         options=ConversionOptions(workers=2))
     """
+    options = options or ConversionOptions()
     for split in splits:
         shard_format.check_split_name(split)
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir / LOCK_FILE, str(out_dir)):
         manifest = read_manifest(out_dir)
-        _check_foreign(out_dir, manifest, force)
-        return _convert_locked(
-            splits,
-            dataset,
-            out_dir,
-            manifest,
-            workers,
-            shard_bytes,
-            skip_bad,
-            split_facts,
-            progress,
-            force,
-        )
+        _check_foreign(out_dir, manifest, options.force)
+        return _convert_locked(splits, dataset, out_dir, manifest, options, split_facts)
 
 
-def _convert_locked(
-    splits,
-    dataset,
-    out_dir,
-    manifest,
-    workers,
-    shard_bytes,
-    skip_bad,
-    split_facts,
-    progress,
-    force,
-):
+def _convert_locked(splits, dataset, out_dir, manifest, options, split_facts):
     shard_format.set_dataset(
         manifest,
         dataset=dataset.name,
@@ -718,7 +711,7 @@ def _convert_locked(
         ignore_label=dataset.ignore_label,
         descriptor=dataset.to_json(),
     )
-    pool = make_pool(workers)
+    pool = make_pool(options.workers)
     finished = False
     try:
         reports = [
@@ -729,11 +722,11 @@ def _convert_locked(
                 out_dir,
                 manifest,
                 pool=pool,
-                shard_bytes=shard_bytes,
-                skip_bad=skip_bad,
+                shard_bytes=options.shard_bytes,
+                skip_bad=options.skip_bad,
                 extra=(split_facts or {}).get(split),
-                progress=progress,
-                force=force,
+                progress=options.progress,
+                force=options.force,
             )
             for split, items in splits.items()
         ]

@@ -142,3 +142,33 @@ def check_file_stems(ids: list[str], where: Path) -> list[str]:
             f"{where}: ids that are paths, not file names: {listed(bad)}"
         )
     return ids
+
+
+def read_list(path: Path) -> list[str]:
+    """Ids of a split list file (one id per line, blank lines ignored).
+
+    Raises:
+        ConversionError: when the file is missing, is not UTF-8 or lists an id
+            more than once.
+    """
+    if not path.is_file():
+        raise ConversionError(f"{path}: split list not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConversionError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); a list "
+            "file holds one image id a line"
+        ) from None
+    ids = [line.split()[0] for line in text.splitlines() if line.strip()]
+    seen, twice = set(), []
+    for image_id in ids:
+        if image_id in seen and image_id not in twice:
+            twice.append(image_id)
+        seen.add(image_id)
+    if twice:  # each would be written twice and counted twice
+        shown = ", ".join(twice[:5]) + (
+            f" and {len(twice) - 5} more" if len(twice) > 5 else ""
+        )
+        raise ConversionError(f"{path}: ids listed more than once: {shown}")
+    return ids

@@ -6,11 +6,15 @@
 - Cityscapes: `*_labelIds.png` mapped to the 19 train ids (255 = ignore) with the
   official table of the `cityscapesscripts` package (read in
   `tfdeeplab.catalog.cityscapes_labels`).
+- Folder masks: ids, palette or RGB PNGs (`read_folder_mask`).
+- COCO instances: rasterised by pycocotools (`rasterise_coco`, see `coco.py` for
+  the rules: later instances over earlier, overlaps and crowds ignored).
 """
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +252,120 @@ def _ids_of_colours(rgb: np.ndarray, colours, transparent=None) -> np.ndarray:
         raise LabelError(f"colours not in the classes file: {shown}{more}")
     ids = np.array([table[int(code)] for code in found], np.int64)
     return ids[inverse.reshape(codes.shape)]
+
+
+COCO_IGNORE_LABEL = 255  # overlaps and crowds in a rasterised COCO label
+
+
+def is_integer(value) -> bool:
+    """A JSON integer: an int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_polygons(parts: list, height: int, width: int) -> None:
+    """Refuse polygons whose rasterising would cost far more than the image.
+
+    pycocotools walks every polygon edge pixel by pixel at 5 times the image's
+    resolution: one coordinate of 1e308 makes that walk unbounded. A coordinate
+    must be a finite number within one image size around the image, and the
+    polygons' summed perimeter at most that of every pixel of the image outlined
+    (2 H W), plus the image's own outline with its margin.
+
+    Raises:
+        ValueError: one line saying which bound a polygon breaks.
+    """
+    if not parts or not all(
+        isinstance(part, list) and len(part) >= 6 and len(part) % 2 == 0
+        for part in parts
+    ):
+        raise ValueError("a polygon needs at least 3 points of x, y")
+    perimeter = 0.0
+    for part in parts:
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in part
+        ):
+            raise ValueError("polygon coordinates must be numbers")
+        points = np.asarray(part, np.float64).reshape(-1, 2)
+        if not np.isfinite(points).all():
+            raise ValueError("a polygon coordinate is not finite")
+        low, high = np.array([-width, -height]), np.array([2 * width, 2 * height])
+        if (points < low).any() or (points > high).any():
+            x, y = points[((points < low) | (points > high)).any(axis=1)][0]
+            raise ValueError(
+                f"polygon point ({x:g}, {y:g}) lies more than an image size outside "
+                f"the {width}x{height} image"
+            )
+        closed = np.vstack([points, points[:1]])
+        perimeter += float(np.hypot(*np.diff(closed, axis=0).T).sum())
+    bound = 2.0 * height * width + 12.0 * (height + width)
+    if perimeter > bound:
+        raise ValueError(
+            f"polygons {perimeter:.0f} px long, more than {bound:.0f} on a "
+            f"{width}x{height} image"
+        )
+
+
+def rasterise_coco(
+    height: int, width: int, instances: tuple, mapping: tuple
+) -> np.ndarray:
+    """The label map of one COCO image (rules: `tfrecords_tools.coco`).
+
+    Args:
+        height, width: int. The image's size in the JSON.
+        instances: tuple of (category id, iscrowd, segmentation as JSON text).
+        mapping: tuple of (category id, class id) pairs.
+
+    Raises:
+        ValueError: a segmentation that does not parse.
+    """
+    from pycocotools import mask as coco_mask
+
+    classes = dict(mapping)
+    label = np.zeros((height, width), np.uint8)
+    covered = np.zeros((height, width), np.int32)
+    crowd = np.zeros((height, width), bool)
+    for category, iscrowd, text in instances:
+        if category not in classes:
+            continue
+        mask = coco_mask.decode(coco_rle(json.loads(text), height, width)).astype(bool)
+        if iscrowd:
+            crowd |= mask
+            continue
+        label[mask] = classes[category]
+        covered += mask
+    label[(covered > 1) | crowd] = COCO_IGNORE_LABEL
+    return label
+
+
+def coco_rle(segmentation, height: int, width: int):
+    """One RLE of a polygon list, an uncompressed or a compressed RLE."""
+    from pycocotools import mask as coco_mask
+
+    if isinstance(segmentation, list):  # polygons, one or several parts
+        check_polygons(segmentation, height, width)
+        return coco_mask.merge(coco_mask.frPyObjects(segmentation, height, width))
+    if isinstance(segmentation, dict) and "counts" in segmentation:
+        size = segmentation.get("size")
+        if size != [height, width]:
+            shown = (
+                f"{size[1]}x{size[0]}"
+                if isinstance(size, list) and len(size) == 2
+                else json.dumps(size)
+            )
+            raise ValueError(
+                f"an RLE of size {shown} on an image of size {width}x{height}"
+            )
+        counts = segmentation["counts"]
+        if isinstance(counts, list):  # uncompressed
+            if not all(is_integer(c) and c >= 0 for c in counts) or (
+                sum(counts) != height * width
+            ):
+                raise ValueError(
+                    f"an uncompressed RLE whose counts do not add up to {width}x"
+                    f"{height} pixels"
+                )
+            return coco_mask.frPyObjects(segmentation, height, width)
+        if not isinstance(counts, str):
+            raise ValueError("an RLE's counts must be a list or a string")
+        return {"size": size, "counts": counts.encode()}
+    raise ValueError("expected polygons or an RLE")

@@ -19,46 +19,17 @@ from pathlib import Path
 
 from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.cli import OneLineArgumentParser, path_argument
-from tfrecords_tools.cli import (
-    add_common_arguments,
-    engine_options,
-    run_conversion,
-    run_verify,
+from tfrecords_tools.cli import converter_main
+from tfrecords_tools.conversion import (
+    ConversionError,
+    ConversionOptions,
+    Item,
+    SplitReport,
+    convert,
 )
-from tfrecords_tools.conversion import ConversionError, Item, SplitReport, convert
-from tfrecords_tools.inputs import check_file_stems
+from tfrecords_tools.inputs import check_file_stems, read_list
 
 VOC_DATASET = DATASETS["voc"]
-
-
-def read_list(path: Path) -> list[str]:
-    """Ids of a split list file (one id per line, blank lines ignored).
-
-    Raises:
-        ConversionError: when the file is missing, is not UTF-8 or lists an id
-            more than once.
-    """
-    if not path.is_file():
-        raise ConversionError(f"{path}: split list not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ConversionError(
-            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); a list "
-            "file holds one image id a line"
-        ) from None
-    ids = [line.split()[0] for line in text.splitlines() if line.strip()]
-    seen, twice = set(), []
-    for image_id in ids:
-        if image_id in seen and image_id not in twice:
-            twice.append(image_id)
-        seen.add(image_id)
-    if twice:  # each would be written twice and counted twice
-        shown = ", ".join(twice[:5]) + (
-            f" and {len(twice) - 5} more" if len(twice) > 5 else ""
-        )
-        raise ConversionError(f"{path}: ids listed more than once: {shown}")
-    return ids
 
 
 def read_file_ids(path: Path) -> list[str]:
@@ -169,11 +140,7 @@ def convert_voc(
     *,
     sbd_root: Path | None = None,
     splits=(),
-    workers: int = 1,
-    shard_bytes: float = 150e6,
-    skip_bad: bool = False,
-    progress: bool = True,
-    force: bool = False,
+    options: ConversionOptions | None = None,
     log=print,
 ) -> list[SplitReport]:
     """Convert VOC 2012 (+ SBD) into shards in `out`: the converter as a function.
@@ -183,7 +150,8 @@ def convert_voc(
         out: Path. The output directory.
         sbd_root: Path or None. SBD's `benchmark_RELEASE/dataset` (train_aug).
         splits: names of the splits to convert; empty for all.
-        workers, shard_bytes, skip_bad, progress, force: as `conversion.convert`.
+        options: ConversionOptions or None: workers, shard size, bad files,
+            progress bars, force (`conversion.ConversionOptions`).
         log: function taking one line of text (the split sizes).
 
     Returns:
@@ -195,7 +163,8 @@ def convert_voc(
 
     Example:
         >>> convert_voc(Path("VOCdevkit/VOC2012"), Path("data/voc"),
-        ...             sbd_root=Path("benchmark_RELEASE/dataset"), workers=8)
+        ...             sbd_root=Path("benchmark_RELEASE/dataset"),
+        ...             options=ConversionOptions(workers=8))
     """
     found, facts = voc_splits(voc_root, sbd_root)
     if sbd_root is None:
@@ -207,12 +176,8 @@ def convert_voc(
         found,
         VOC_DATASET,
         out,
-        workers=workers,
-        shard_bytes=shard_bytes,
-        skip_bad=skip_bad,
-        force=force,
         split_facts=facts,
-        progress=progress,
+        options=options,
     )
 
 
@@ -232,21 +197,19 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         help="only these splits (default: all; train_aug needs --sbd-root)",
     )
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.verify:
-        return run_verify(args.out, progress=not args.quiet)
-    if args.voc_root is None:
-        parser.error("--voc-root is required (unless --verify)")
-    return run_conversion(
-        lambda: convert_voc(
+    return converter_main(
+        parser,
+        argv,
+        lambda args, options: convert_voc(
             args.voc_root,
             args.out,
             sbd_root=args.sbd_root,
             splits=args.splits or (),
-            **engine_options(args),
+            options=options,
         ),
-        args.out,
+        lambda args: (
+            None if args.voc_root else "--voc-root is required (unless --verify)"
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from tests.helpers import (
     labels_in,
     rle_of,
 )
-from tfdeeplab.data import shard_format
+from tfdeeplab import shard_format
 from tfrecords_tools import coco
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.data.records import shard_files
 from tfdeeplab.file_lock import exclusive_lock
 from tfdeeplab.synthetic_datasets import (
@@ -79,10 +80,10 @@ def test_a_second_converter_on_one_output_is_refused(voc_root, tmp_path, capsys)
 def test_readers_and_verify_go_by_the_manifest(voc_root, tmp_path, capsys):
     out = tmp_path / "out"
     assert convert(voc_root, out) == 0
-    listed = shard_files(out, "train", "voc")
+    listed = shard_files(out, "train", DATASETS["voc"])
     stray = out / "train-00007-of-00009.tfrecord"  # as a second converter leaves
     stray.write_bytes(next(iter(shards(out).values())))
-    assert shard_files(out, "train", "voc") == listed  # readers ignore it
+    assert shard_files(out, "train", DATASETS["voc"]) == listed  # readers ignore it
     capsys.readouterr()
     assert voc.main(["--out", str(out), "--verify", "--quiet"]) == 1
     err = capsys.readouterr().err

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from tests.helpers import labels_in
+from tfdeeplab import shard_format
 from tfdeeplab.config import RecipeError, load_recipe
-from tfdeeplab.data import shard_format
 from tfdeeplab.synthetic_datasets import FOLDER_COLOURS, write_folder_tree
 from tfrecords_tools import folder
 

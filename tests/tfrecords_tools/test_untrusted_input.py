@@ -24,7 +24,7 @@ from tests.helpers import (
     labels_in,
     rle_of,
 )
-from tfdeeplab.data import shard_format
+from tfdeeplab import shard_format
 from tfdeeplab.synthetic_datasets import write_folder_tree
 from tfrecords_tools import coco, folder
 

@@ -29,7 +29,7 @@ from tfdeeplab.bench.table import emit
 def _baseline(voc_root: Path, ids: list[str], out: Path, decode: bool) -> None:
     import tensorflow as tf
 
-    from tfdeeplab.data.shard_format import serialize_example
+    from tfdeeplab.shard_format import serialize_example
     from tfrecords_tools.labels import encode_label_png
 
     with tf.io.TFRecordWriter(str(out)) as writer:
@@ -58,8 +58,9 @@ def _baseline(voc_root: Path, ids: list[str], out: Path, decode: bool) -> None:
 def run(args: argparse.Namespace) -> None:
     from tfdeeplab.catalog.datasets import DATASETS
     from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
-    from tfrecords_tools.conversion import convert
-    from tfrecords_tools.voc import read_list, voc_splits
+    from tfrecords_tools.conversion import ConversionOptions, convert
+    from tfrecords_tools.inputs import read_list
+    from tfrecords_tools.voc import voc_splits
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -98,8 +99,7 @@ def run(args: argparse.Namespace) -> None:
                 {"train": splits["train"]},
                 DATASETS["voc"],
                 scratch / "ours",
-                workers=args.workers,
-                progress=False,
+                options=ConversionOptions(workers=args.workers, progress=False),
             ),
         )
         measure(
