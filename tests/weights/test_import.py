@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import tiny, tiny_model
 from tests.weights.formats import write_caffemodel, write_keras_h5, write_mxnet_params
-from tfdeeplab.catalog.resnet_layout import resnet_unit_names
+from tfdeeplab.catalog.resnet_layout import batch_norm_name, resnet_unit_names
 from tfdeeplab.models import build_model
 from tfdeeplab.weights import naming
 from tfdeeplab.weights.__main__ import main as weights_main
@@ -32,8 +32,8 @@ def backbone_layers(model):
     for path, shape in shapes.items():
         layer, _, name = path.partition("/")
         if name == "kernel" and (layer == "conv1" or layer.startswith("res")):
-            if f"{naming.bn_name(layer)}/gamma" in shapes:
-                pairs.append((layer, naming.bn_name(layer), shape))
+            if f"{batch_norm_name(layer)}/gamma" in shapes:
+                pairs.append((layer, batch_norm_name(layer), shape))
     return pairs
 
 
@@ -246,7 +246,7 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
     shape = np.zeros((1, 1, 1, 1))
     mxnet = [naming.from_mxnet(f"arg:{c}_weight", shape) for c in convs]
     for conv in convs:
-        bn = naming.bn_name(conv)
+        bn = batch_norm_name(conv)
         mxnet += [naming.from_mxnet(f"arg:{bn}_{r}", shape) for r in ("gamma", "beta")]
         mxnet += [
             naming.from_mxnet(f"aux:{bn}_{r}", shape)
@@ -254,7 +254,7 @@ def test_resnet101_is_covered_exactly_once_by_each_formats_names():
         ]
     caffe = []
     for conv in convs:
-        bn = naming.bn_name(conv)
+        bn = batch_norm_name(conv)
         scale = "scale_conv1" if conv == "conv1" else "scale" + bn[len("bn") :]
         caffe.append(naming.from_caffe(conv, "Convolution", [shape]))
         caffe.append(naming.from_caffe(bn, "BatchNorm", [shape] * 3))
@@ -472,113 +472,6 @@ def test_deeplab_pytorch_names_map_to_our_layers():
     assert (
         naming.from_torch("layer2.block1.reduce.bn.num_batches_tracked", shape, units)
         is None
-    )
-
-
-def deeplab_pytorch_v2(torch, n_classes, n_blocks, rates):
-    """kazuto1011/deeplab-pytorch's DeepLabV2, written out here in its layout."""
-    nn = torch.nn
-
-    class ConvBnReLU(nn.Sequential):
-        def __init__(self, cin, cout, kernel, stride, padding, dilation, relu=True):
-            super().__init__()
-            self.add_module(
-                "conv",
-                nn.Conv2d(cin, cout, kernel, stride, padding, dilation, bias=False),
-            )
-            self.add_module("bn", nn.BatchNorm2d(cout, eps=1e-5))
-            if relu:
-                self.add_module("relu", nn.ReLU())
-
-    class Bottleneck(nn.Module):
-        def __init__(self, cin, cout, stride, dilation, downsample):
-            super().__init__()
-            mid = cout // 4
-            self.reduce = ConvBnReLU(cin, mid, 1, stride, 0, 1)
-            self.conv3x3 = ConvBnReLU(mid, mid, 3, 1, dilation, dilation)
-            self.increase = ConvBnReLU(mid, cout, 1, 1, 0, 1, relu=False)
-            self.shortcut = (
-                ConvBnReLU(cin, cout, 1, stride, 0, 1, relu=False)
-                if downsample
-                else None
-            )
-
-        def forward(self, x):
-            h = self.increase(self.conv3x3(self.reduce(x)))
-            return torch.relu(h + (self.shortcut(x) if self.shortcut else x))
-
-    def res_layer(count, cin, cout, stride, dilation):
-        layer = nn.Sequential()
-        for i in range(count):
-            layer.add_module(
-                f"block{i + 1}",
-                Bottleneck(
-                    cin if i == 0 else cout,
-                    cout,
-                    stride if i == 0 else 1,
-                    dilation,
-                    i == 0,
-                ),
-            )
-        return layer
-
-    class ASPP(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            for i, rate in enumerate(rates):
-                self.add_module(f"c{i}", nn.Conv2d(cin, cout, 3, 1, rate, rate))
-
-        def forward(self, x):
-            return sum(stage(x) for stage in self.children())
-
-    model = nn.Sequential()
-    stem = nn.Sequential()
-    stem.add_module("conv1", ConvBnReLU(3, 64, 7, 2, 3, 1))
-    stem.add_module("pool", nn.MaxPool2d(3, 2, 1, ceil_mode=True))
-    model.add_module("layer1", stem)
-    model.add_module("layer2", res_layer(n_blocks[0], 64, 256, 1, 1))
-    model.add_module("layer3", res_layer(n_blocks[1], 256, 512, 2, 1))
-    model.add_module("layer4", res_layer(n_blocks[2], 512, 1024, 1, 2))
-    model.add_module("layer5", res_layer(n_blocks[3], 1024, 2048, 1, 4))
-    model.add_module("aspp", ASPP(2048, n_classes))
-    return model
-
-
-def test_a_deeplab_pytorch_model_and_ours_give_the_same_logits(tmp_path):
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
-    theirs = deeplab_pytorch_v2(torch, 5, (2, 2, 2, 2), (6, 12)).double()
-    with torch.no_grad():
-        for module in theirs.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0, 0.1)
-                module.running_mean.normal_(0, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-    theirs.eval()
-    source = tmp_path / "deeplabv2_resnet.pth"
-    state = {f"base.{key}": value.float() for key, value in theirs.state_dict().items()}
-    torch.save({"state_dict": state}, source)  # as its MSC wrapper saves it
-    config = tiny(
-        tiny_model(),
-        head="aspp_v2",
-        atrous_rates=(6, 12),
-        output_stride=8,
-        stem_pool_padding=1,
-    )
-    model = build_model(config)
-    result = plan(model, "torch", source, config)
-    assert {"aspp_c0/kernel", "aspp_c1/bias"} <= set(result.values)
-    for path, value in result.values.items():
-        next(v for v in model.weights if v.path == path).assign(value)
-    images = np.random.default_rng(4).normal(0, 1, (1, 33, 45, 3)).astype(np.float32)
-    ours = keras.Model(model.input, model.get_layer("aspp_sum").output)(images)
-    with torch.no_grad():
-        expected = theirs(torch.from_numpy(images).double().permute(0, 3, 1, 2))
-    expected = expected.permute(0, 2, 3, 1).numpy()
-    assert ours.shape == expected.shape
-    np.testing.assert_allclose(
-        ours, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max()
     )
 
 

@@ -1,20 +1,8 @@
-"""Published pretrained weights: readers of each format and the importer.
+"""Published pretrained weights: a reader for each format, the importer, the
+loader `--init` uses.
 
 `python -m tfdeeplab.weights import --format FORMAT --source FILE --recipe RECIPE
---out FILE` (see `__main__`); `load_weights(model, path)` is the loader `--init`
-uses. Names are imported on first use (see `tfdeeplab.lazy_imports`).
+--out FILE` (see `__main__`). Import from the modules themselves
+(`tfdeeplab.weights.formats`, `.importer`, `.loader`, ...): this face imports
+nothing, so that the command's `--help` loads no TensorFlow.
 """
-
-from tfdeeplab.lazy_imports import lazy_exports
-
-__getattr__, __dir__, __all__ = lazy_exports(
-    __name__,
-    {
-        "caffe_model": ["read_caffemodel"],
-        "importer": ["FORMATS", "ImportPlan", "WeightsImportError", "plan_import"],
-        "keras_h5": ["read_keras_h5"],
-        "loader": ["load_weights"],
-        "mxnet_params": ["WeightsFormatError", "read_mxnet_params"],
-        "torch_state": ["TorchUnavailableError", "read_torch_state"],
-    },
-)

@@ -24,8 +24,7 @@ from tfdeeplab.cli import (
     run_command,
     start_tensorflow,
 )
-
-FORMATS = ("keras", "mxnet", "caffe", "torch")
+from tfdeeplab.weights.formats import FORMATS
 
 
 def _parser() -> OneLineArgumentParser:
@@ -36,7 +35,7 @@ def _parser() -> OneLineArgumentParser:
         dest="command", required=True, parser_class=OneLineArgumentParser
     )
     importing = commands.add_parser("import", help="a published file -> .npz")
-    importing.add_argument("--format", required=True, choices=FORMATS)
+    importing.add_argument("--format", required=True, choices=list(FORMATS))
     importing.add_argument(
         "--source", type=path_argument, required=True, help="the file"
     )
@@ -48,7 +47,7 @@ def _parser() -> OneLineArgumentParser:
     add_override_argument(importing, "model.depth=50")
     inspecting = commands.add_parser("inspect", help="list a file's tensors")
     inspecting.add_argument("file", type=path_argument)
-    inspecting.add_argument("--format", choices=FORMATS)
+    inspecting.add_argument("--format", choices=list(FORMATS))
     return parser
 
 
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "import" and args.out.suffix != ".npz":
         parser.error(f"--out {args.out}: expected a .npz file (what --init loads)")
-    return run_command(lambda: COMMANDS[args.command](args))
+    return run_command(lambda: COMMANDS[args.command](args), flags={"fmt": "--format"})
 
 
 if __name__ == "__main__":

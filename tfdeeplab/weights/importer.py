@@ -30,9 +30,8 @@ from tfdeeplab.atomic_files import OutputError, write_atomically
 from tfdeeplab.catalog.resnet_layout import batch_norm_name
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.weights import naming
+from tfdeeplab.weights.formats import weight_format
 
-FORMATS = ("keras", "mxnet", "caffe", "torch")
-SOURCE_EPSILON = {"keras": 1.001e-5, "mxnet": 1e-5, "caffe": 1e-5, "torch": 1e-5}
 BACKBONE = re.compile(r"^(conv1|bn_conv1|res\d\w*_branch\w+|bn\d\w*_branch\w+)$")
 # A unit's name within its stage; "res4[unit 7]" stands for a unit the model lacks.
 _UNIT = re.compile(r"^(?:res|bn)(\d)([^_]+?)_branch")
@@ -78,42 +77,6 @@ class ImportPlan:
             f"{len(self.values)} model variables set"
         )
         return "\n".join(lines + [f"note: {note}" for note in self.notes])
-
-
-def read_tensors(fmt: str, path: Path, units) -> list[tuple[str, tuple, list | None]]:
-    """(source name, source shape, Tensors or None) for every tensor of the file."""
-    from tfdeeplab.weights.caffe_model import read_caffemodel
-    from tfdeeplab.weights.keras_h5 import read_keras_h5
-    from tfdeeplab.weights.mxnet_params import read_mxnet_params
-    from tfdeeplab.weights.torch_state import read_torch_state
-
-    if fmt == "mxnet":
-        return [
-            (name, value.shape, naming.from_mxnet(name, value))
-            for name, value in read_mxnet_params(path).items()
-        ]
-    if fmt == "caffe":
-        return [
-            (
-                name,
-                tuple(blob.shape for blob in blobs),
-                naming.from_caffe(name, kind, blobs),
-            )
-            for name, (kind, blobs) in read_caffemodel(path).items()
-        ]
-    if fmt == "keras":
-        return [
-            (name, value.shape, naming.from_keras(name, value, units))
-            for name, value in read_keras_h5(path).items()
-        ]
-    if fmt == "torch":
-        return [
-            (name, value.shape, naming.from_torch(name, value, units))
-            for name, value in read_torch_state(path).items()
-        ]
-    raise WeightsImportError(
-        f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})"
-    )
 
 
 def _unit_counts(layers) -> dict[str, int]:
@@ -258,7 +221,7 @@ def _check_backbone_covered(fmt: str, assignments: _Assignments) -> None:
     if missing:
         raise WeightsImportError(
             f"{assignments.path}: no source tensor for backbone weight {missing[0]} "
-            f"({len(missing)} missing); is --format {fmt} the file's format?"
+            f"({len(missing)} missing); is `fmt={fmt}` the file's format?"
         )
 
 
@@ -322,7 +285,7 @@ def plan_import(
 
     Args:
         model: keras.Model from `build_model`.
-        fmt: str. One of FORMATS.
+        fmt: str. A `formats.FORMATS` name.
         path: str or Path. The source file.
         units: dict from stage to the model's unit names (`resnet_unit_names`).
         epsilon: float. The model's BatchNorm epsilon.
@@ -336,11 +299,11 @@ def plan_import(
             that does not match (one line naming the tensor).
     """
     path = Path(path)
-    sources = read_tensors(fmt, path, units)
+    sources = weight_format(fmt).tensors(path, units)
     by_layer = _tensors_by_layer(sources)
     _check_depth(path, by_layer, units)
     assignments = _Assignments(path, {v.path: v for v in model.weights})
-    source_eps = SOURCE_EPSILON[fmt]
+    source_eps = weight_format(fmt).batch_norm_epsilon
     biases_to_fold = _assign_convolutions(by_layer, assignments)
     folded = _assign_batch_norms(
         by_layer, assignments, biases_to_fold, source_eps, epsilon

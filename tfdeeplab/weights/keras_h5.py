@@ -53,7 +53,7 @@ def read_keras_h5(path: str | Path) -> dict[str, np.ndarray]:
         if "layer_names" not in root.attrs:
             raise WeightsFormatError(
                 f"{path}: not a Keras Applications weights file (no layer_names); "
-                "a Keras 3 .weights.h5 of this model loads with --init directly"
+                "a Keras 3 .weights.h5 of this model loads with `init_weights` directly"
             )
         layers = list(map(_text, root.attrs["layer_names"]))
         if not layers:

@@ -5,9 +5,9 @@ Our ResNet layers carry the released Caffe models' names: `conv1`, `bn_conv1`,
 `aspp_c0..3` (ASPP). A format's tensors become `Tensor(layer, role, array)` records:
 role `kernel` (already HWIO), `bias`, or a BatchNorm statistic (`gamma`, `beta`,
 `mean`, `variance`, Caffe's `scale_factor`); the importer knows each format's
-BatchNorm epsilon (`importer.SOURCE_EPSILON`) and folds what needs folding. Anything
-else a file holds (a classifier, `num_batches_tracked`) is `None`: reported as
-unused.
+BatchNorm epsilon (`formats.WeightFormat.batch_norm_epsilon`) and folds what needs
+folding. Anything else a file holds (a classifier, `num_batches_tracked`) is
+`None`: reported as unused.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ import re
 import numpy as np
 
 from tfdeeplab.catalog.resnet_layout import batch_norm_name
-
-# The naming rule conv -> BatchNorm lives in the ResNet layout; its old name here.
-bn_name = batch_norm_name
 
 BRANCHES = {0: "branch1", 1: "branch2a", 2: "branch2b", 3: "branch2c"}
 BN_ROLES = ("gamma", "beta", "mean", "variance")
