@@ -24,18 +24,6 @@ from tfdeeplab.cli import (
 )
 from tfdeeplab.config import load_recipe
 
-__all__ = ["SavedModelError", "main"]  # noqa: F822 (resolved by __getattr__)
-
-
-def __getattr__(name: str):
-    # `SavedModelError` lived here before the experiment layer; importing it from
-    # there only when asked keeps `--help` free of TensorFlow.
-    if name == "SavedModelError":
-        from tfdeeplab.experiment.predict_job import SavedModelError
-
-        return SavedModelError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def _parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(

@@ -2,7 +2,11 @@
 
 import numpy as np
 
-from tfdeeplab.evaluation import ConfusionMatrix, confusion_matrix, segmentation_metrics
+from tfdeeplab.evaluation.confusion import (
+    ConfusionMatrix,
+    confusion_matrix,
+    segmentation_metrics,
+)
 
 
 def test_confusion_matrix_counts_pairs_and_skips_ignored_pixels():

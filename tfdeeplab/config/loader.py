@@ -17,8 +17,8 @@ from tfdeeplab.atomic_files import write_text
 from tfdeeplab.catalog.datasets import DescriptorError, UnknownDatasetError
 from tfdeeplab.config.schema import Recipe, SchemaError, with_dataset_facts
 from tfdeeplab.config.typed import from_dict, to_dict
-from tfdeeplab.data.shard_format import ManifestError, dataset_of
 from tfdeeplab.errors import TfdeeplabError
+from tfdeeplab.shard_format import ManifestError, dataset_of
 
 
 class RecipeError(TfdeeplabError, ValueError):

@@ -1,18 +1,17 @@
-"""Datasets: their facts, the shard format, and tf.data pipelines over the shards.
+"""tf.data pipelines over the shards: records, augmentation, training batches and
+evaluation images. The dataset table is `tfdeeplab.catalog.datasets`; the shards'
+on-disk format is `tfdeeplab.shard_format`."""
 
-Names are imported on first use: `tfdeeplab.data.shard_format` loads without
-TensorFlow (the converters' worker processes import it). The dataset table is
-`tfdeeplab.catalog.datasets` (also importable as `tfdeeplab.data.datasets`).
-"""
+from tfdeeplab.data.augment import Augmentation
+from tfdeeplab.data.builder import augmentation_from_recipe, eval_dataset, train_dataset
+from tfdeeplab.data.records import MissingShardsError, decode_record, shard_files
 
-from tfdeeplab.lazy_imports import lazy_exports
-
-__getattr__, __dir__, __all__ = lazy_exports(
-    __name__,
-    {
-        "augment": ["Augmentation", "augment"],
-        "builder": ["augmentation_from_recipe", "eval_dataset", "train_dataset"],
-        "datasets": ["DATASETS", "DatasetDescriptor", "dataset_descriptor"],
-        "records": ["MissingShardsError", "decode_record", "shard_files"],
-    },
-)
+__all__ = [
+    "Augmentation",
+    "MissingShardsError",
+    "augmentation_from_recipe",
+    "decode_record",
+    "eval_dataset",
+    "shard_files",
+    "train_dataset",
+]

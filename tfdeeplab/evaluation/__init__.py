@@ -1,15 +1,8 @@
-"""Evaluation: confusion matrices and the segmentation metrics read from them.
+"""Evaluation: inference by SPEC §4's protocol, confusion matrices, metrics, CRF,
+the report.
 
-Names are imported on first use (see `tfdeeplab.lazy_imports`).
+Import from the modules themselves (`tfdeeplab.evaluation.confusion`,
+`.inference`, `.evaluator`, `.report`, ...): this face imports nothing, because
+`tfdeeplab.evaluation.crf_pool` runs in the CRF's worker processes, which must
+not load TensorFlow.
 """
-
-from tfdeeplab.lazy_imports import lazy_exports
-
-__getattr__, __dir__, __all__ = lazy_exports(
-    __name__,
-    {
-        "builder": ["inference_settings"],
-        "confusion": ["ConfusionMatrix", "confusion_matrix", "segmentation_metrics"],
-        "inference": ["InferenceSettings", "predict_probabilities"],
-    },
-)

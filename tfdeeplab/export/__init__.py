@@ -1,16 +1,8 @@
-"""SavedModel export: the model with its whole inference in the graph.
+"""Export: the model with its whole inference in the graph, as a SavedModel,
+TFLite or ONNX file.
 
 `python -m tfdeeplab.export RECIPE --checkpoint PATH --out DIR` (see `__main__`).
-Names are imported on first use (see `tfdeeplab.lazy_imports`).
+Import from the modules themselves (`tfdeeplab.export.serving`, `.saved_model`,
+`.builder`, ...): this face imports nothing, so that the command's `--help`
+loads no TensorFlow.
 """
-
-from tfdeeplab.lazy_imports import lazy_exports
-
-__getattr__, __dir__, __all__ = lazy_exports(
-    __name__,
-    {
-        "builder": ["export_assets", "labels_description", "serving_server"],
-        "saved_model": ["ExportExistsError", "export_saved_model"],
-        "serving": ["SegmentationServer"],
-    },
-)

@@ -1,23 +1,26 @@
-"""DeepLab models: ResNet-v1 atrous backbone, the DCN-paper and ASPP heads, MSC.
+"""DeepLab models: ResNet-v1 atrous backbone, the DCN-paper and ASPP heads, MSC."""
 
-Names are imported on first use, so `tfdeeplab.models.resnet_layout` (the old name
-of `tfdeeplab.catalog.resnet_layout`, pure Python) loads without Keras.
-"""
-
-from tfdeeplab.lazy_imports import lazy_exports
-
-__getattr__, __dir__, __all__ = lazy_exports(
-    __name__,
-    {
-        "builder": ["build_model"],
-        "heads": ["aspp_v2_head", "dcn_deeplab_head"],
-        "layers": [
-            "AlignedBilinearResize",
-            "FixedBilinearUpsampling",
-            "FrozenBatchNormalization",
-            "MultiplierConv2D",
-        ],
-        "multipliers": ["Multipliers", "weight_multipliers"],
-        "resnet": ["build_resnet_v1", "resnet_v1_features"],
-    },
+from tfdeeplab.models.builder import build_model
+from tfdeeplab.models.heads import aspp_v2_head, dcn_deeplab_head
+from tfdeeplab.models.layers import (
+    AlignedBilinearResize,
+    FixedBilinearUpsampling,
+    FrozenBatchNormalization,
+    MultiplierConv2D,
 )
+from tfdeeplab.models.multipliers import Multipliers, weight_multipliers
+from tfdeeplab.models.resnet import build_resnet_v1, resnet_v1_features
+
+__all__ = [
+    "AlignedBilinearResize",
+    "FixedBilinearUpsampling",
+    "FrozenBatchNormalization",
+    "Multipliers",
+    "MultiplierConv2D",
+    "aspp_v2_head",
+    "build_model",
+    "build_resnet_v1",
+    "dcn_deeplab_head",
+    "resnet_v1_features",
+    "weight_multipliers",
+]

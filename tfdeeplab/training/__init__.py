@@ -2,25 +2,31 @@
 
 The whole job (checks, strategy, lock, build, restore, loop, summary) is
 `tfdeeplab.experiment.train`.
-
-Names are imported on first use (see `tfdeeplab.lazy_imports`).
 """
 
-from tfdeeplab.lazy_imports import lazy_exports
-
-__getattr__, __dir__, __all__ = lazy_exports(
-    __name__,
-    {
-        "builder": [
-            "TrainingState",
-            "build_optimizer",
-            "build_schedule",
-            "build_training_state",
-            "total_steps",
-        ],
-        "schedules": ["PiecewiseEpochSchedule", "PolySchedule", "iterations_per_epoch"],
-        "trainer": ["LoopOutcome", "train_loop"],
-        # Their earlier place: the job now lives in the experiment layer.
-        "tfdeeplab.experiment.train_job": ["RunSummary", "train"],
-    },
+from tfdeeplab.training.builder import (
+    TrainingState,
+    build_optimizer,
+    build_schedule,
+    build_training_state,
+    total_steps,
 )
+from tfdeeplab.training.schedules import (
+    PiecewiseEpochSchedule,
+    PolySchedule,
+    iterations_per_epoch,
+)
+from tfdeeplab.training.trainer import LoopOutcome, train_loop
+
+__all__ = [
+    "LoopOutcome",
+    "PiecewiseEpochSchedule",
+    "PolySchedule",
+    "TrainingState",
+    "build_optimizer",
+    "build_schedule",
+    "build_training_state",
+    "iterations_per_epoch",
+    "total_steps",
+    "train_loop",
+]

@@ -14,10 +14,10 @@ import math
 import keras
 import tensorflow as tf
 
+from tfdeeplab import shard_format
 from tfdeeplab.catalog import choices
 from tfdeeplab.catalog.choices import implemented, lookup
 from tfdeeplab.config.schema import Recipe, TrainConfig
-from tfdeeplab.data import shard_format
 from tfdeeplab.models import build_model, weight_multipliers
 from tfdeeplab.training.losses import build_pixel_loss, class_weight_vector
 from tfdeeplab.training.schedules import (

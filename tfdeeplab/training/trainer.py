@@ -16,7 +16,7 @@ import signal
 from collections.abc import Callable, Iterator
 
 from tfdeeplab.data.records import CorruptShardError
-from tfdeeplab.run_directory import CHECKPOINT_PREFIX
+from tfdeeplab.run_directory import checkpoint_name
 from tfdeeplab.training.interrupts import StopRequests
 from tfdeeplab.training.progress import TrainingProgress
 from tfdeeplab.training.run import TrainingDiverged, TrainingRun
@@ -28,18 +28,6 @@ __all__ = [
     "train_steps",
     "validation_line",
 ]
-
-# Names this module had before the experiment layer took the job over; scripts
-# that import them from here get the experiment layer's objects.
-_MOVED_TO_TRAIN_JOB = ("RunSummary", "open_run", "run_notes", "train")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_TRAIN_JOB:
-        from tfdeeplab.experiment import train_job
-
-        return getattr(train_job, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass
@@ -163,7 +151,7 @@ def train_loop(
         if validation:
             log(validation_line(end, validation))
     except CorruptShardError as error:  # keep what was trained before the bad record
-        newest = run.checkpoints.directory / f"{CHECKPOINT_PREFIX}-{run.step}"
+        newest = run.checkpoints.directory / checkpoint_name(run.step)
         if run.step > start and run.checkpoints.latest != str(newest):
             run.save(run.step)
         raise CorruptShardError(

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdeeplab.catalog.palettes import colorize
-from tfdeeplab.evaluation import ConfusionMatrix
+from tfdeeplab.evaluation.confusion import ConfusionMatrix
 from tfdeeplab.evaluation.inference import InferenceSettings, predict_probabilities
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tfdeeplab.data import shard_format
-from tfdeeplab.data.shard_format import (
+from tfdeeplab import shard_format
+from tfdeeplab.shard_format import (
     ManifestError,
     manifest_shards,
     parse_example,
