@@ -39,7 +39,7 @@ def tiny_model_config() -> ModelConfig:
 @pytest.fixture(scope="session")
 def demo_shards(tmp_path_factory):
     """The demo's synthetic VOC + SBD data, converted by the real converter."""
-    from tfdeeplab.demo import write_demo_shards
+    from tfdeeplab.experiment.demo_job import write_demo_shards
 
     directory = tmp_path_factory.mktemp("demo_data")
     return write_demo_shards(directory, train_images=16, val_images=4, size=(48, 64))
@@ -50,7 +50,7 @@ def trained_run(demo_shards, tmp_path_factory):
     """A tiny run of recipes/demo.yaml on `demo_shards`: 6 steps, checkpoints 2-6."""
     from tests.helpers import tiny_overrides
     from tfdeeplab import train as train_cli
-    from tfdeeplab.demo import RECIPE
+    from tfdeeplab.experiment.demo_job import RECIPE
 
     workdir = tmp_path_factory.mktemp("trained") / "run"
     code = train_cli.main(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -12,10 +13,17 @@ import tensorflow as tf
 from PIL import Image
 from pycocotools import mask as coco_mask
 
+from tfdeeplab import evaluate as evaluate_cli
+from tfdeeplab import predict as predict_cli
+from tfdeeplab import shard_format
+from tfdeeplab import train as train_cli
 from tfdeeplab.config import ModelConfig, load_recipe
-from tfdeeplab.data import shard_format
 from tfdeeplab.data.augment import Augmentation
-from tfdeeplab.demo import RECIPE as DEMO_RECIPE
+from tfdeeplab.data.builder import eval_dataset, train_dataset
+from tfdeeplab.experiment import Experiment
+from tfdeeplab.experiment.demo_job import RECIPE as DEMO_RECIPE
+from tfdeeplab.export.__main__ import main as export_cli
+from tfdeeplab.ops.deformable_conv.reference import output_size
 
 # The seed's settings (SPEC §3), written out here rather than read from the schema.
 SEED_AUGMENTATION = Augmentation(
@@ -29,6 +37,17 @@ SEED_AUGMENTATION = Augmentation(
     channel_order="bgr",
     mean=(104.0, 116.0, 122.0),
 )
+
+
+def train_batches(recipe, *args, **kwargs) -> tf.data.Dataset:
+    """`train_dataset` of a recipe's training shards, found as a job finds them."""
+    files = Experiment.from_recipe(recipe).shard_files(recipe.data.train_split)
+    return train_dataset(recipe, files, *args, **kwargs)
+
+
+def eval_images(recipe, split: str | None = None) -> tf.data.Dataset:
+    """`eval_dataset` of a recipe's split (default its `eval_split`)."""
+    return eval_dataset(recipe, Experiment.from_recipe(recipe).shard_files(split))
 
 
 def tiny_model() -> ModelConfig:
@@ -215,4 +234,142 @@ def run_predict(demo_shards, trained_run, out, *images, more=()):
             "--set",
             *tiny_overrides(demo_shards),
         ]
+    )
+
+
+def random_case(
+    seed,
+    batch,
+    height,
+    width,
+    channels,
+    filters,
+    stride,
+    pad,
+    dilation,
+    groups,
+    modulated,
+    dtype=np.float64,
+    offset_range=3.5,
+):
+    rng = np.random.default_rng(seed)
+    ho = output_size(height, 3, stride, pad, dilation)
+    wo = output_size(width, 3, stride, pad, dilation)
+    inputs = {
+        "inputs": rng.normal(size=(batch, height, width, channels)),
+        # Fractional offsets of up to 3.5 pixels push samples past every border.
+        "offsets": rng.uniform(
+            -offset_range, offset_range, size=(batch, ho, wo, 2 * groups * 9)
+        ),
+        "kernel": rng.normal(size=(3, 3, channels, filters)),
+    }
+    if modulated:
+        inputs["mask"] = rng.uniform(0, 1, size=(batch, ho, wo, groups * 9))
+    tensors = {key: tf.constant(value.astype(dtype)) for key, value in inputs.items()}
+    options = {
+        "strides": stride,
+        "padding": pad,
+        "dilation": dilation,
+        "deformable_groups": groups,
+    }
+    return tensors, options
+
+
+def fingerprints(directory: Path) -> dict:
+    """sha256 of every file below `directory`, by relative path."""
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+# A small `eval` protocol with every path: two scales, flip, tiles in batches.
+SMALL = ["eval.scales=[0.75, 1.0]", "eval.flip=true", "eval.tile_batch=3"]
+
+
+def run_evaluate(demo_shards, *arguments, more=()):
+    return evaluate_cli.main(
+        [
+            str(DEMO_RECIPE),
+            *arguments,
+            "--no-progress",
+            "--set",
+            *tiny_overrides(demo_shards),
+            *SMALL,
+            *more,
+        ]
+    )
+
+
+# The commands as the fault tests call them, and what they check with.
+# sysfs refuses new files and folders, even to root.
+UNWRITABLE = Path("/sys/tfdeeplab-output")
+
+
+def one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1, captured.err
+    assert "Traceback" not in captured.err, captured.err
+    return errors[0]
+
+
+def cut(path: Path, keep: float) -> None:
+    """Cut a file to `keep` of its bytes, as a full disk or a killed copy leaves it."""
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+
+
+def photos(folder: Path, count: int = 2, size=(30, 40)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(count):
+        path = folder / f"photo{index}.png"
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def train_command(demo_shards, workdir, *more):
+    return train_cli.main(
+        [
+            str(DEMO_RECIPE),
+            "--workdir",
+            str(workdir),
+            "--no-progress",
+            "--set",
+            *tiny_overrides(demo_shards, *more),
+        ]
+    )
+
+
+def evaluate_command(demo_shards, *arguments):
+    return evaluate_cli.main(
+        [
+            str(DEMO_RECIPE),
+            *arguments,
+            "--no-progress",
+            "--set",
+            *tiny_overrides(demo_shards),
+            "eval.scales=[1.0]",
+        ]
+    )
+
+
+def export_command(demo_shards, *arguments):
+    return export_cli(
+        [
+            str(DEMO_RECIPE),
+            *arguments,
+            "--set",
+            *tiny_overrides(demo_shards),
+            "eval.scales=[1.0]",
+        ]
+    )
+
+
+def predict_command(demo_shards, *arguments):
+    return predict_cli.main(
+        [*arguments, "--set", *tiny_overrides(demo_shards), "eval.scales=[1.0]"]
     )

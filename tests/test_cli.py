@@ -14,8 +14,8 @@ import pytest
 import tfdeeplab
 import tfrecords_tools
 from tfdeeplab import cli
-from tfdeeplab.demo import RECIPE
-from tfdeeplab.errors import TfdeeplabError, user_error_classes
+from tfdeeplab.errors import TfdeeplabError, in_command_terms, user_error_classes
+from tfdeeplab.experiment.demo_job import RECIPE
 
 
 def test_an_override_list_ends_at_a_word_without_an_equals_sign():
@@ -144,3 +144,26 @@ def test_every_user_error_ends_every_command_in_one_line(tmp_path, monkeypatch, 
             assert code == cls.exit_code, (name, cls, captured.err)
             assert lines == [f"error: {error}"], (name, cls, captured.err)
             monkeypatch.undo()
+
+
+def test_library_errors_name_parameters_and_commands_say_flags():
+    message = (
+        "out/w.npz exists; pass `force=True` to replace it or choose another `out`; "
+        "is `fmt=mxnet` the format? `quantize`: no; `train_runs` and `unknown`"
+    )
+    flags = {"force": "--force", "out": "--out", "fmt": "--format"}
+    assert in_command_terms(message, {**flags, "quantize": "--quantize"}) == (
+        "out/w.npz exists; pass --force to replace it or choose another --out; "
+        "is --format mxnet the format? --quantize: no; `train_runs` and `unknown`"
+    )
+
+
+def test_a_command_prints_the_library_error_in_its_flags(tmp_path, capsys):
+    from tfdeeplab.weights.__main__ import main as weights_cli
+
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"\0" * 8)
+    assert weights_cli(["inspect", str(source)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {source}: unknown extension; pass --format\n"
+    )

@@ -7,7 +7,8 @@ import pytest
 from tests.helpers import tiny_overrides
 from tfdeeplab import compare
 from tfdeeplab.config import load_recipe
-from tfdeeplab.demo import RECIPE as DEMO_RECIPE
+from tfdeeplab.experiment.compare_job import differences
+from tfdeeplab.experiment.demo_job import RECIPE as DEMO_RECIPE
 from tfdeeplab.training.builder import build_schedule
 
 TF, MXNET = "recipes/voc_tf_schedule.yaml", "recipes/voc_mxnet_schedule.yaml"
@@ -140,7 +141,7 @@ def test_train_runs_each_schedule_on_the_same_data(demo_shards, tmp_path, capsys
 
     assert compare.main(arguments) == 0  # again: both runs and evaluations reused
     again = capsys.readouterr().out
-    assert again.count("evaluation of ckpt-") == 2
+    assert again.count("evaluated: reused (done for ckpt-") == 2
     assert (
         json.loads((out / "summary.json").read_text())["voc_tf_schedule"]["final_miou"]
         == summary["voc_tf_schedule"]["final_miou"]
@@ -154,12 +155,12 @@ def test_runs_that_differ_beyond_the_schedule_are_noted():
         load_recipe("recipes/voc_dcn.yaml"),
         load_recipe(TF, ["train.seed=3"]),
     ]
-    notes = compare._differences(recipes, ["tf", "mxnet", "dcn", "seeded"])
+    notes = differences(recipes, ["tf", "mxnet", "dcn", "seeded"])
     assert notes == [
         "note: dcn differs from tf in model, not only in its schedule "
-        "(--base trains one recipe with each schedule)",
+        "(a base recipe trains one model with each schedule)",
         "note: seeded differs from tf in train.seed, not only in its schedule "
-        "(--base trains one recipe with each schedule)",
+        "(a base recipe trains one model with each schedule)",
     ]
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers import tiny_overrides
 from tfdeeplab import demo
+from tfdeeplab.experiment import demo_job
 
 
 def test_the_demo_runs_every_step_and_reuses_them(tmp_path, capsys):
@@ -78,17 +79,17 @@ def test_demo_data_resume_a_cut_conversion_and_refuse_old_data(tmp_path, monkeyp
 
     monkeypatch.setattr(voc, "convert_voc", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        demo.write_demo_shards(data, 8, 2, size=(32, 40))
+        demo_job.write_demo_shards(data, 8, 2, size=(32, 40))
     record = json.loads((data / "demo_data.json").read_text())
     assert record["converted"] is False
     source = next((data / "sources").rglob("*.jpg"))
     written = source.stat().st_mtime_ns
     monkeypatch.setattr(voc, "convert_voc", convert)
-    shards = demo.write_demo_shards(data, 8, 2, size=(32, 40))
+    shards = demo_job.write_demo_shards(data, 8, 2, size=(32, 40))
     assert json.loads((shards / "manifest.json").read_text())["splits"]["val"]
     assert json.loads((data / "demo_data.json").read_text())["converted"] is True
     assert source.stat().st_mtime_ns == written  # the sources were not rewritten
 
     (data / "demo_data.json").unlink()  # as data from before the record existed
-    with pytest.raises(demo.DemoDataMismatch, match="an older demo"):
-        demo.write_demo_shards(data, 8, 2, size=(32, 40))
+    with pytest.raises(demo_job.DemoDataMismatch, match="an older demo"):
+        demo_job.write_demo_shards(data, 8, 2, size=(32, 40))

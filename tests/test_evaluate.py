@@ -9,31 +9,15 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.helpers import tiny_overrides
+from tests.helpers import eval_images, run_evaluate, tiny_overrides
 from tfdeeplab import evaluate as evaluate_cli
 from tfdeeplab.catalog.palettes import voc_palette
 from tfdeeplab.config import load_recipe
-from tfdeeplab.data.builder import eval_dataset
-from tfdeeplab.demo import RECIPE
 from tfdeeplab.evaluation.confusion import segmentation_metrics
+from tfdeeplab.experiment.demo_job import RECIPE
 
 # Random weights whose predictions hit some classes (measured; seeds 2 and 3 miss).
 SEED = 0
-SMALL = ["eval.scales=[0.75, 1.0]", "eval.flip=true", "eval.tile_batch=3"]
-
-
-def run_evaluate(demo_shards, *arguments, more=()):
-    return evaluate_cli.main(
-        [
-            str(RECIPE),
-            *arguments,
-            "--no-progress",
-            "--set",
-            *tiny_overrides(demo_shards),
-            *SMALL,
-            *more,
-        ]
-    )
 
 
 def test_a_run_directory_is_evaluated_into_table_json_predictions_and_tensorboard(
@@ -69,7 +53,7 @@ def test_a_run_directory_is_evaluated_into_table_json_predictions_and_tensorboar
     # The saved predictions are the ones scored: rebuild the matrix from them.
     recipe = load_recipe(RECIPE, tiny_overrides(demo_shards))
     rebuilt = np.zeros_like(matrix)
-    for example in eval_dataset(recipe):
+    for example in eval_images(recipe):
         png = Image.open(predictions / f"{example['id'].numpy().decode()}.png")
         assert (
             png.mode == "P"

@@ -12,11 +12,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.helpers import tiny_overrides
-from tests.test_evaluate import run_evaluate
+from tests.helpers import eval_images, run_evaluate, tiny_overrides
 from tfdeeplab.config import load_recipe
-from tfdeeplab.data.builder import eval_dataset
-from tfdeeplab.demo import RECIPE
+from tfdeeplab.experiment.demo_job import RECIPE
 
 
 def brute_force_miou(truth, labels):
@@ -60,7 +58,7 @@ def test_the_report_scores_each_image_as_its_saved_prediction_does(
     record = json.loads((evaluated / "report" / "report.json").read_text())
     recipe = load_recipe(RECIPE, tiny_overrides(demo_shards))
     by_hand = {}
-    for example in eval_dataset(recipe):
+    for example in eval_images(recipe):
         image_id = example["id"].numpy().decode()
         labels = np.array(Image.open(evaluated / "predictions" / f"{image_id}.png"))
         by_hand[image_id] = brute_force_miou(example["label"].numpy(), labels)

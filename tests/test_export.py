@@ -8,10 +8,10 @@ import tensorflow as tf
 import yaml
 from PIL import Image
 
-from tests.helpers import tiny_overrides
+from tests.helpers import fingerprints, tiny_overrides
 from tfdeeplab import predict as predict_cli
 from tfdeeplab.config import load_recipe
-from tfdeeplab.demo import RECIPE
+from tfdeeplab.experiment.demo_job import RECIPE
 from tfdeeplab.export.__main__ import main as export_main
 
 SMALL = ["eval.scales=[0.75, 1.0]", "eval.flip=true"]
@@ -73,8 +73,6 @@ def test_force_never_replaces_anything_but_a_saved_model(
 ):
     """`--out RUN_DIR --force` once replaced the run being exported."""
     import shutil
-
-    from tests.test_train import fingerprints
 
     if target == "run directory":
         out = tmp_path / "run"

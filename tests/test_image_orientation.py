@@ -16,7 +16,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.helpers import labels_in, run_predict
-from tfdeeplab.data import shard_format
+from tfdeeplab import shard_format
 from tfdeeplab.image_orientation import displayed, displayed_size, orientation
 from tfrecords_tools import coco, folder
 

@@ -3,12 +3,11 @@
 import numpy as np
 from PIL import Image
 
-from tests.helpers import run_predict, tiny_overrides
+from tests.helpers import eval_images, run_predict, tiny_overrides
 from tfdeeplab import evaluate as evaluate_cli
 from tfdeeplab.catalog.palettes import voc_palette
 from tfdeeplab.config import load_recipe
-from tfdeeplab.data.builder import eval_dataset
-from tfdeeplab.demo import RECIPE
+from tfdeeplab.experiment.demo_job import RECIPE
 
 
 def test_predictions_equal_the_evaluators_and_bad_files_are_listed(
@@ -18,7 +17,7 @@ def test_predictions_equal_the_evaluators_and_bad_files_are_listed(
     photos = tmp_path / "photos"
     photos.mkdir()
     ids = []
-    for example in eval_dataset(recipe).take(2):
+    for example in eval_images(recipe).take(2):
         ids.append(example["id"].numpy().decode())
         Image.fromarray(example["rgb"].numpy()).save(photos / f"{ids[-1]}.png")
     (photos / "notes.jpg").write_text("not an image")

@@ -5,7 +5,6 @@ lock, a changed recipe, data that do not fit, a size-limited process) and checks
 exit code, the one line, and that no checkpoint was lost or changed.
 """
 
-import hashlib
 import os
 import resource
 import shutil
@@ -17,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import tiny_overrides
+from tests.helpers import fingerprints, one_error_line, tiny_overrides
 from tfdeeplab import train as train_cli
-from tfdeeplab.demo import RECIPE
+from tfdeeplab.experiment.demo_job import RECIPE
 from tfdeeplab.run_directory import RunDirectory
 
 
@@ -34,22 +33,6 @@ def run_train(shards, workdir, *more):
             *tiny_overrides(shards, *more),
         ]
     )
-
-
-def fingerprints(directory: Path) -> dict:
-    """sha256 of every file below `directory`, by relative path."""
-    return {
-        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(directory.rglob("*"))
-        if path.is_file()
-    }
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    errors = [line for line in err if line.startswith("error: ")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +288,7 @@ def test_a_finished_run_run_again_says_so(demo_shards, run_copy, capsys):
 def test_the_demo_trains_in_the_recipes_default_run_directory(monkeypatch, tmp_path):
     """`python -m tfdeeplab.train recipes/demo.yaml` continues what the demo ran."""
     from tfdeeplab import demo
-    from tfdeeplab.experiment import train_job
+    from tfdeeplab.experiment import demo_job
 
     class Trained(Exception):
         pass
@@ -317,9 +300,11 @@ def test_the_demo_trains_in_the_recipes_default_run_directory(monkeypatch, tmp_p
         raise Trained
 
     monkeypatch.setattr(
-        demo, "write_demo_shards", lambda directory, *counts, size: directory / "s"
+        demo_job,
+        "write_demo_shards",
+        lambda directory, *counts, size, log: directory / "s",
     )
-    monkeypatch.setattr(train_job, "train", train)
+    monkeypatch.setattr(demo_job, "train", train)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Trained):
         demo.main([])

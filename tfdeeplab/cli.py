@@ -17,10 +17,10 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from tfdeeplab.errors import TfdeeplabError
+from tfdeeplab.errors import TfdeeplabError, in_command_terms
 
 # Options that take a list of KEY=VALUE words (`--set a=1 b=2`).
 OVERRIDE_OPTIONS = ("--set", "--cityscapes-set")
@@ -235,9 +235,21 @@ def _quiet_exit() -> None:
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
 
 
+# The library's parameters (named in its errors) that every command spells alike.
+COMMON_FLAGS = {
+    "force": "--force",
+    "out": "--out",
+    "checkpoint": "--checkpoint",
+    "weights": "--weights",
+    "init_weights": "--init",
+    "workdir": "--workdir",
+}
+
+
 def run_command(
     body: Callable[[], int | None],
     interrupted: str = "interrupted; run the same command to continue",
+    flags: Mapping[str, str] | None = None,
 ) -> int:
     """Run a command's body; turn what a user must see into one line and a code.
 
@@ -245,6 +257,8 @@ def run_command(
         body: function of no arguments returning the exit code (None for 0).
         interrupted: str. The line printed on Ctrl-C (exit code 130) when the
             body does not say itself what was complete.
+        flags: the command's flag for each library parameter an error may name,
+            besides `COMMON_FLAGS` (`errors.in_command_terms`).
 
     Returns:
         int, the exit code: the body's; a `TfdeeplabError`'s `exit_code`; 130
@@ -256,7 +270,8 @@ def run_command(
     try:
         code = body()
     except TfdeeplabError as error:
-        print(f"error: {error}", file=sys.stderr)
+        message = in_command_terms(str(error), {**COMMON_FLAGS, **(flags or {})})
+        print(f"error: {message}", file=sys.stderr)
         _quiet_exit()
         return error.exit_code
     except KeyboardInterrupt:

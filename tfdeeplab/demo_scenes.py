@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 NUM_CLASSES = 20
+# The smallest demo image side: room for an object or two.
+MIN_IMAGE_SIDE = 16
 # Each shape's inside, from coordinates u, v in about [-1, 1], their radius and
 # angle, and a phase (the blob's).
 SHAPE_MASKS = {

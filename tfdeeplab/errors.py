@@ -13,6 +13,12 @@ TensorFlow.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
+# A parameter as a library message names it: `force=True`, `out`, `quantize=int8`.
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)(?:=([^`\s]+))?`")
+
 
 class TfdeeplabError(Exception):
     """An error whose message is one line for the user; the command exits with
@@ -86,3 +92,30 @@ def first_line(error: BaseException) -> str:
     text = re.sub(r"^\{\{[^}]*\}\}\s*", "", text.strip())
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
+
+
+def in_command_terms(message: str, flags: Mapping[str, str]) -> str:
+    """A library message with the parameters it names as a command's flags.
+
+    A library error names the parameter to change in backticks (`force=True`,
+    `out`, `quantize=int8`); the command line says which flag each one is.
+    `name=True` becomes the flag alone, `name=value` the flag and the value;
+    names the mapping lacks stay as they are.
+
+    Args:
+        message: str. The error's one line.
+        flags: mapping from parameter name to flag (`{"force": "--force"}`).
+
+    Example:
+        >>> in_command_terms("pass `force=True` or another `out`",
+        ...                  {"force": "--force", "out": "--out"})
+        'pass --force or another --out'
+    """
+
+    def flag(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2)
+        if name not in flags:
+            return match.group(0)
+        return flags[name] if value in (None, "True") else f"{flags[name]} {value}"
+
+    return _PARAMETER.sub(flag, message)

@@ -21,13 +21,27 @@ import os
 import re
 from pathlib import Path
 
-from tfdeeplab.file_lock import LockHeldError, exclusive_lock
+from tfdeeplab.file_lock import exclusive_lock
 
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINTS_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_PREFIX = "ckpt"  # checkpoints are `ckpt-<step>`
+
+
+def checkpoint_name(step: int) -> str:
+    """The file prefix of the checkpoint of `step`.
+
+    Example:
+        >>> checkpoint_name(2000)
+        'ckpt-2000'
+    """
+    return f"{CHECKPOINT_PREFIX}-{step}"
+
+
 LOCK_FILE = "run.lock"
+# The final checkpoint's evaluation record a job keeps in the run (demo, compare).
+EVAL_FILE = "eval.json"
 _CHECKPOINT_FILE = re.compile(
     rf"^{CHECKPOINT_PREFIX}-(\d+)\.(index|data-(\d+)-of-(\d+))$"
 )
@@ -103,11 +117,7 @@ def newest_checkpoint(directory: str | os.PathLike) -> str | None:
     steps = complete_checkpoint_steps(directory)
     if not steps:
         return None
-    return str(Path(directory) / f"{CHECKPOINT_PREFIX}-{steps[0]}")
-
-
-# Another process trains in the directory; the message names it.
-RunInUseError = LockHeldError
+    return str(Path(directory) / checkpoint_name(steps[0]))
 
 
 def run_directory_of(checkpoint: str | os.PathLike) -> RunDirectory | None:
@@ -161,7 +171,7 @@ class RunDirectory:
 
     def checkpoint(self, step: int) -> Path:
         """The path prefix of the checkpoint of `step` (whether it exists or not)."""
-        return self.checkpoints / f"{CHECKPOINT_PREFIX}-{step}"
+        return self.checkpoints / checkpoint_name(step)
 
     def latest_checkpoint(self) -> str | None:
         """The path prefix of the newest complete checkpoint, or None.
@@ -178,7 +188,7 @@ class RunDirectory:
         process that was killed is never in the way.
 
         Raises:
-            RunInUseError: another process holds the directory (one line naming it).
+            LockHeldError: another process holds the directory (one line naming it).
             OSError: the directory cannot be created or written.
 
         Example:

@@ -20,11 +20,6 @@ from PIL import Image
 from tfdeeplab.catalog import palettes
 
 
-def voc_palette() -> list[int]:
-    """VOC's 256-entry colour map as a flat list for `Image.putpalette`."""
-    return palettes.voc_palette().ravel().tolist()
-
-
 def voc_id(index: int) -> str:
     """A VOC-style image id: 2007_000000, 2007_000001, ..."""
     return f"{2007 + index // 100000}_{index % 100000:06d}"
@@ -129,7 +124,7 @@ def write_voc_tree(
     """
     voc = root / "VOCdevkit" / "VOC2012"
     train_ids, val_ids = list(train_ids), list(val_ids)
-    palette = voc_palette()
+    palette = palettes.voc_palette().ravel().tolist()
     for image_id in train_ids + val_ids:
         label, image = scene(_rng(image_id, seed), size, 255)
         _write_jpeg(voc / "JPEGImages" / f"{image_id}.jpg", image)
@@ -323,7 +318,7 @@ def write_folder_tree(
             Image.fromarray(label.astype(np.uint16)).save(path)
         elif mask_format == "palette":
             image = Image.fromarray(label, mode="P")
-            image.putpalette(voc_palette())
+            image.putpalette(palettes.voc_palette().ravel().tolist())
             image.save(path)
         elif mask_format == "rgb":
             Image.fromarray(np.asarray(colours, np.uint8)[label]).save(path)

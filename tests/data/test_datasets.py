@@ -8,7 +8,7 @@ from cityscapesscripts.helpers.labels import labels as cityscapes_labels
 from tests.helpers import shards_overrides
 from tfdeeplab.catalog.datasets import DATASETS, UnknownDatasetError, dataset_descriptor
 from tfdeeplab.config import load_recipe
-from tfdeeplab.data.shard_format import dataset_of
+from tfdeeplab.shard_format import dataset_of
 
 RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml"))
 

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests.helpers import eval_images, train_batches
 from tfdeeplab.config import load_recipe
-from tfdeeplab.data import eval_dataset, train_dataset
-from tfdeeplab.data.shard_format import serialize_example
+from tfdeeplab.shard_format import serialize_example
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "voc.yaml"
 MEAN = np.array([104.0, 116.0, 122.0])
@@ -90,7 +90,7 @@ def test_labels_stay_aligned_with_nearest_resize(shards):
     recipe = recipe_for(
         shards[0], "data.image_interpolation=nearest", "data.deterministic=true"
     )
-    for images, labels in train_dataset(recipe).take(6):
+    for images, labels in train_batches(recipe).take(6):
         decoded, distance = colour_to_label(images.numpy())
         assert distance.max() < 1e-3
         np.testing.assert_array_equal(decoded, labels.numpy())
@@ -99,7 +99,7 @@ def test_labels_stay_aligned_with_nearest_resize(shards):
 def test_labels_stay_aligned_with_bilinear_resize(shards):
     recipe = recipe_for(shards[0], "data.deterministic=true")
     agree = total = 0
-    for images, labels in train_dataset(recipe).take(6):
+    for images, labels in train_batches(recipe).take(6):
         decoded, distance = colour_to_label(images.numpy())
         exact = distance < 1e-3  # pixels inside a block, away from blended edges
         agree += np.sum(decoded[exact] == labels.numpy()[exact])
@@ -119,7 +119,7 @@ def test_padding_is_centred_white_and_ignored(tmp_path):
         "data.scale_range=[1.0, 1.0]",
         "data.flip_probability=0.0",
     )
-    images, labels = next(iter(train_dataset(recipe)))
+    images, labels = next(iter(train_batches(recipe)))
     images, labels = images.numpy()[0], labels.numpy()[0]
     inside = np.zeros((20, 20), bool)
     inside[5:15, 4:16] = True  # top = (20 - 10) // 2, left = (20 - 12) // 2
@@ -148,7 +148,7 @@ def test_rgb_channel_order_and_mean(tmp_path):
         "data.channel_order=rgb",
         "data.mean=[1, 2, 3]",
     )
-    images, _ = next(iter(train_dataset(recipe)))
+    images, _ = next(iter(train_batches(recipe)))
     np.testing.assert_allclose(
         images.numpy(), np.broadcast_to([9, 18, 27], (1, 8, 8, 3))
     )
@@ -166,10 +166,10 @@ def test_flip_flips_image_and_label_together(tmp_path):
         "data.scale_range=[1.0, 1.0]",
     ]
     _, kept = next(
-        iter(train_dataset(recipe_for(tmp_path, *common, "data.flip_probability=0.0")))
+        iter(train_batches(recipe_for(tmp_path, *common, "data.flip_probability=0.0")))
     )
     images, flipped = next(
-        iter(train_dataset(recipe_for(tmp_path, *common, "data.flip_probability=1.0")))
+        iter(train_batches(recipe_for(tmp_path, *common, "data.flip_probability=1.0")))
     )
     assert np.all(kept.numpy()[0, :, :4] == 3)
     assert np.all(flipped.numpy()[0, :, -4:] == 3) and np.all(
@@ -182,7 +182,7 @@ def test_flip_flips_image_and_label_together(tmp_path):
 def test_same_seed_same_batches_other_seed_other_batches(shards):
     def batches(seed):
         recipe = recipe_for(shards[0], "data.deterministic=true", f"train.seed={seed}")
-        return [(x.numpy(), y.numpy()) for x, y in train_dataset(recipe).take(5)]
+        return [(x.numpy(), y.numpy()) for x, y in train_batches(recipe).take(5)]
 
     first, again, other = batches(3), batches(3), batches(4)
     for (x1, y1), (x2, y2) in zip(first, again, strict=True):
@@ -206,7 +206,7 @@ def test_mirrored_strategy_splits_the_global_batch_and_covers_each_record_once(
     recipe = recipe_for(tmp_path, "data.crop_size=[8, 8]", "train.batch_size=3")
     strategy = two_replicas
     dataset = strategy.distribute_datasets_from_function(
-        lambda context: train_dataset(recipe, context, repeat=False)
+        lambda context: train_batches(recipe, context, repeat=False)
     )
     per_replica_sizes, seen = [], []
     for _, labels in dataset:
@@ -221,7 +221,7 @@ def test_mirrored_strategy_splits_the_global_batch_and_covers_each_record_once(
 def test_eval_dataset_yields_whole_images(shards):
     root, examples = shards
     recipe = recipe_for(root)
-    items = list(eval_dataset(recipe))
+    items = list(eval_images(recipe))
     assert [item["id"].numpy().decode() for item in items] == [
         name for name, _, _ in examples[:5]
     ]
@@ -245,7 +245,7 @@ def test_resumed_stream_continues_where_an_uninterrupted_one_is(tmp_path):
     )
 
     def batches(start_step, count):
-        dataset = train_dataset(recipe, start_step=start_step).take(count)
+        dataset = train_batches(recipe, start_step=start_step).take(count)
         return [(x.numpy(), y.numpy()) for x, y in dataset]
 
     whole = batches(0, 20)  # 2.5 epochs of 8 batches

@@ -8,13 +8,14 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tfdeeplab.catalog.datasets import DATASETS
 from tfdeeplab.data.records import (
     MissingShardsError,
     decode_record,
     record_counts,
     shard_files,
 )
-from tfdeeplab.data.shard_format import serialize_example, shard_name
+from tfdeeplab.shard_format import serialize_example, shard_name
 
 
 def png(array):
@@ -41,13 +42,13 @@ def write_shard(path, count, labelled=True):
 
 def test_missing_shards_name_path_and_command(tmp_path):
     with pytest.raises(MissingShardsError) as raised:
-        shard_files(tmp_path / "nowhere", "train_aug", "voc")
+        shard_files(tmp_path / "nowhere", "train_aug", DATASETS["voc"])
     message = str(raised.value)
     assert message.startswith(f"no shards at {tmp_path / 'nowhere'}/train_aug-*-of-*")
     assert "write them with: python -m tfrecords_tools.voc" in message
     assert f"--out {tmp_path / 'nowhere'}" in message
     with pytest.raises(MissingShardsError, match="tfrecords_tools.cityscapes"):
-        shard_files(tmp_path, "val", "cityscapes")
+        shard_files(tmp_path, "val", DATASETS["cityscapes"])
 
 
 def test_shard_files_are_the_splits_own_sorted(tmp_path):
@@ -58,7 +59,9 @@ def test_shard_files_are_the_splits_own_sorted(tmp_path):
         "val-notes.txt",
     ):
         (tmp_path / name).write_bytes(b"")
-    assert [p.rsplit("/", 1)[1] for p in shard_files(tmp_path, "val", "voc")] == [
+    assert [
+        p.rsplit("/", 1)[1] for p in shard_files(tmp_path, "val", DATASETS["voc"])
+    ] == [
         "val-00000-of-00002.tfrecord",
         "val-00001-of-00002.tfrecord",
     ]
@@ -96,7 +99,9 @@ def test_decoded_records_and_unannotated_images(tmp_path):
 def test_a_home_relative_root_is_expanded(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     write_shard(tmp_path / shard_name("val", 0, 1), 2)
-    assert shard_files("~", "val", "voc") == [str(tmp_path / shard_name("val", 0, 1))]
+    assert shard_files("~", "val", DATASETS["voc"]) == [
+        str(tmp_path / shard_name("val", 0, 1))
+    ]
 
 
 def test_a_misspelt_split_names_the_splits_that_exist(tmp_path):
@@ -104,7 +109,7 @@ def test_a_misspelt_split_names_the_splits_that_exist(tmp_path):
     manifest = {"splits": {"val": {}, "train_aug": {}}}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(MissingShardsError) as raised:
-        shard_files(tmp_path, "trian_aug", "voc")
+        shard_files(tmp_path, "trian_aug", DATASETS["voc"])
     assert str(raised.value) == (
         f"no split 'trian_aug' in {tmp_path}: it holds train_aug, val "
         "(check data.train_split and data.eval_split)"

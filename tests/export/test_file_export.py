@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import tiny, tiny_model, tiny_overrides
-from tfdeeplab.demo import RECIPE
+from tfdeeplab.experiment.demo_job import RECIPE
 from tfdeeplab.export import __main__ as export_cli
 from tfdeeplab.export.fixed_size import FixedSizeNetwork
 from tfdeeplab.export.model_file import RuntimeCheckError, run_in_runtime

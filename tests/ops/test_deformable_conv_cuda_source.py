@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.ops.test_deformable_conv_kernel import random_case
-from tfdeeplab.ops.build import OPS_DIRECTORY, load_op
+from tests.helpers import random_case
 from tfdeeplab.ops.deformable_conv import deformable_conv2d_reference
 from tfdeeplab.ops.deformable_conv.cuda_launch import (
     GEOMETRY_FIELDS,
@@ -24,6 +23,8 @@ from tfdeeplab.ops.deformable_conv.cuda_launch import (
     cuda_geometry,
     launch_threads,
 )
+from tfdeeplab.ops.op_cache import OPS_DIRECTORY, load_op
+from tools.deform_cases import CASES
 
 HERE = __import__("pathlib").Path(__file__).resolve().parent
 SOURCE = OPS_DIRECTORY / "deformable_conv" / "deformable_conv_kernels.cu"
@@ -177,17 +178,6 @@ def cpu_op(tensors, options, start, count, grad_columns=None):
         **attributes,
     )
     return [grad.numpy() for grad in grads]
-
-
-CASES = [
-    # batch, height, width, channels, filters, stride, pad, dilation, groups, mask
-    (2, 9, 7, 4, 3, 1, 1, 1, 1, False),
-    (2, 9, 7, 4, 3, 1, 1, 1, 1, True),
-    (1, 11, 8, 6, 5, 2, 0, 1, 2, False),
-    (2, 10, 13, 4, 2, 1, 2, 2, 2, True),
-    (3, 7, 5, 8, 4, 2, 2, 2, 1, True),
-    (1, 12, 12, 40, 2, 1, 2, 2, 1, True),  # 40 channels: more than one warp's lanes
-]
 
 
 def numpy_case(case, dtype="float64", seed=0, nan_at=None):

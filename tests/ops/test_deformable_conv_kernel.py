@@ -10,54 +10,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import tiny, tiny_model
+from tests.helpers import random_case, tiny, tiny_model
 from tfdeeplab.models import build_model
 from tfdeeplab.ops.deformable_conv import (
     deformable_conv2d,
     deformable_conv2d_custom_op,
     deformable_conv2d_reference,
-    output_size,
     resolve_implementation,
     set_deformable_implementation,
 )
-
-
-def random_case(
-    seed,
-    batch,
-    height,
-    width,
-    channels,
-    filters,
-    stride,
-    pad,
-    dilation,
-    groups,
-    modulated,
-    dtype=np.float64,
-    offset_range=3.5,
-):
-    rng = np.random.default_rng(seed)
-    ho = output_size(height, 3, stride, pad, dilation)
-    wo = output_size(width, 3, stride, pad, dilation)
-    inputs = {
-        "inputs": rng.normal(size=(batch, height, width, channels)),
-        # Fractional offsets of up to 3.5 pixels push samples past every border.
-        "offsets": rng.uniform(
-            -offset_range, offset_range, size=(batch, ho, wo, 2 * groups * 9)
-        ),
-        "kernel": rng.normal(size=(3, 3, channels, filters)),
-    }
-    if modulated:
-        inputs["mask"] = rng.uniform(0, 1, size=(batch, ho, wo, groups * 9))
-    tensors = {key: tf.constant(value.astype(dtype)) for key, value in inputs.items()}
-    options = {
-        "strides": stride,
-        "padding": pad,
-        "dilation": dilation,
-        "deformable_groups": groups,
-    }
-    return tensors, options
+from tools.deform_cases import CASES
 
 
 def values_and_gradients(convolve, tensors, options, **extra):
@@ -69,17 +31,6 @@ def values_and_gradients(convolve, tensors, options, **extra):
         loss = tf.reduce_sum(out * tf.sin(out))
     grads = tape.gradient(loss, [tensors[name] for name in names])
     return out.numpy(), {name: g.numpy() for name, g in zip(names, grads, strict=True)}
-
-
-CASES = [
-    # batch, height, width, channels, filters, stride, pad, dilation, groups, mask
-    (3, 9, 7, 4, 5, 1, 1, 1, 1, False),
-    (3, 9, 7, 4, 5, 1, 1, 1, 1, True),
-    (1, 11, 8, 6, 3, 2, 0, 1, 2, False),
-    (2, 10, 13, 4, 2, 1, 2, 2, 2, True),
-    (2, 7, 5, 8, 4, 2, 2, 2, 1, True),
-    (1, 5, 6, 2, 3, 1, 0, 1, 1, False),
-]
 
 
 @pytest.mark.parametrize("case", CASES)

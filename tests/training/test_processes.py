@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import tiny_overrides
-from tfdeeplab.demo import RECIPE
+from tfdeeplab.experiment.demo_job import RECIPE
 
 # Every test here runs the training command in its own processes.
 pytestmark = pytest.mark.slow

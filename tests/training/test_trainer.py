@@ -12,8 +12,8 @@ import tensorflow as tf
 from tests.helpers import tiny_recipe
 from tfdeeplab import train as train_cli
 from tfdeeplab.config import load_recipe
-from tfdeeplab.demo import RECIPE
 from tfdeeplab.experiment import train
+from tfdeeplab.experiment.demo_job import RECIPE
 from tfdeeplab.training.run import TrainingDiverged
 
 

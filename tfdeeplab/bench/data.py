@@ -27,6 +27,8 @@ import numpy as np
 from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
 
+VOC_RECIPE = Path(__file__).parents[2] / "recipes" / "voc.yaml"
+
 CROP = 321
 BATCH = 10
 
@@ -44,7 +46,7 @@ def _time_batches(iterator, batches: int, warmup: int) -> float:
 def _make_shards(directory: Path, images: int) -> Path:
     from tfdeeplab.catalog.datasets import DATASETS
     from tfdeeplab.synthetic_datasets import voc_id, write_voc_tree
-    from tfrecords_tools.conversion import convert
+    from tfrecords_tools.conversion import ConversionOptions, convert
     from tfrecords_tools.voc import voc_splits
 
     voc_root = write_voc_tree(
@@ -56,22 +58,28 @@ def _make_shards(directory: Path, images: int) -> Path:
         {"train_aug": splits["train"]},
         DATASETS["voc"],
         out,
-        shard_bytes=5e6,
-        progress=False,
+        options=ConversionOptions(shard_bytes=5e6, progress=False),
     )
     return out
 
 
-def _ours(shards: Path, deterministic: bool):
+def _voc_mean() -> tuple[float, ...]:
+    """`recipes/voc.yaml`'s mean, the one both pipelines subtract."""
     from tfdeeplab.config import load_recipe
-    from tfdeeplab.data import train_dataset
 
-    recipe_path = Path(__file__).parents[2] / "recipes" / "voc.yaml"
-    recipe = load_recipe(
-        recipe_path,
+    return tuple(load_recipe(VOC_RECIPE).data.mean)
+
+
+def _ours(shards: Path, deterministic: bool):
+    from tfdeeplab.data.builder import train_dataset
+    from tfdeeplab.experiment import Experiment
+
+    experiment = Experiment.from_file(
+        VOC_RECIPE,
         [f"data.root={shards}", f"data.deterministic={str(deterministic).lower()}"],
     )
-    return iter(train_dataset(recipe))
+    recipe = experiment.recipe
+    return iter(train_dataset(recipe, experiment.shard_files(recipe.data.train_split)))
 
 
 def _official(files: list[str]):
@@ -107,7 +115,7 @@ def _tensorpack_example(record: bytes, seed: int):
     """Decode and augment one record in NumPy/OpenCV, as the seed's loader did."""
     import cv2
 
-    from tfdeeplab.data.shard_format import IMAGE_ENCODED, LABEL_ENCODED, parse_example
+    from tfdeeplab.shard_format import IMAGE_ENCODED, LABEL_ENCODED, parse_example
 
     fields = parse_example(record)
     image = cv2.imdecode(
@@ -148,7 +156,7 @@ def _tensorpack_example(record: bytes, seed: int):
     )  # uint8 over the pipe
 
 
-def _tensorpack(files: list[str], pool):
+def _tensorpack(files: list[str], pool, mean: tuple[float, ...]):
     import tensorflow as tf
 
     records = zip(
@@ -160,7 +168,7 @@ def _tensorpack(files: list[str], pool):
         pool.apply_async(_tensorpack_example, task)
         for task in itertools.islice(records, 50)
     )
-    mean = np.array([104.0, 116.0, 122.0], np.float32)
+    mean = np.array(mean, np.float32)  # the recipe's, as ours subtracts
     while True:
         batch = []
         for _ in range(BATCH):
@@ -198,7 +206,9 @@ def run(args: argparse.Namespace) -> None:
             "ours (tfdeeplab.data)": _ours(Path(shards), deterministic=False),
             "ours, deterministic": _ours(Path(shards), deterministic=True),
             "tf-models-official segmentation": _official(files),
-            f"tensorpack-style ({args.workers} processes)": _tensorpack(files, pool),
+            f"tensorpack-style ({args.workers} processes)": _tensorpack(
+                files, pool, _voc_mean()
+            ),
             "decode-only ceiling": _decode_only(files),
         }
         # Rounds interleave the pipelines so a slow spell of the machine hits all of

@@ -139,14 +139,12 @@ def _measure(
 ):
     import tensorflow as tf
 
-    from tfdeeplab.config import load_recipe
-    from tfdeeplab.evaluation.builder import inference_settings
     from tfdeeplab.evaluation.evaluator import evaluate_split
-    from tfdeeplab.models import build_model
+    from tfdeeplab.experiment import Experiment
 
-    recipe = load_recipe(recipe_path, overrides)
-    settings = inference_settings(recipe)
-    model = build_model(recipe.model)
+    experiment = Experiment.from_file(recipe_path, overrides)
+    recipe, settings = experiment.recipe, experiment.settings
+    model = experiment.build_model().model
     classes = recipe.model.num_classes
     rng = np.random.default_rng(0)
     examples = {
@@ -214,12 +212,12 @@ def _memory_child(recipe_path: str, overrides: list, height: int, width: int) ->
     import tensorflow as tf
 
     from tfdeeplab.bench.timing import PeakSampler, rss_bytes
-    from tfdeeplab.config import load_recipe
+    from tfdeeplab.experiment import Experiment
     from tfdeeplab.export.builder import serving_server
-    from tfdeeplab.models import build_model
 
-    recipe = load_recipe(recipe_path, overrides)
-    server = serving_server(recipe, build_model(recipe.model), portable=False)
+    experiment = Experiment.from_file(recipe_path, overrides)
+    model = experiment.build_model().model
+    server = serving_server(experiment.recipe, model, portable=False)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
     def labels(rgb):

@@ -53,13 +53,13 @@ def image_size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
-    from tfdeeplab.config import load_recipe
+    from tfdeeplab.experiment import Experiment
     from tfdeeplab.export.builder import export_assets, serving_server
     from tfdeeplab.export.saved_model import export_saved_model
-    from tfdeeplab.models import build_model
 
-    recipe = load_recipe(args.recipe, args.overrides)
-    model = build_model(recipe.model)
+    experiment = Experiment.from_file(args.recipe, args.overrides)
+    recipe = experiment.recipe
+    model = experiment.build_model().model
     server = serving_server(recipe, model)
     rng = np.random.default_rng(0)
     images = [
@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> None:
     ]
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        out = export_saved_model(server, Path(folder) / "model", export_assets(recipe))
+        out = export_saved_model(
+            server, Path(folder) / "model", export_assets(recipe, experiment.dataset)
+        )
         export_seconds = time.perf_counter() - start
         serve = tf.saved_model.load(str(out)).signatures["serving_default"]
         paths = {
@@ -190,14 +192,14 @@ def _convert_child(recipe_path: str, overrides: list, name: str, size, folder):
     """In a fresh process: the recipe's network (random weights) as one file."""
     import resource
 
-    from tfdeeplab.config import load_recipe
+    from tfdeeplab.experiment import Experiment
     from tfdeeplab.export.builder import fixed_size_network
     from tfdeeplab.export.onnx_file import onnx_bytes
     from tfdeeplab.export.tflite_file import tflite_bytes
-    from tfdeeplab.models import build_model
 
-    recipe = load_recipe(recipe_path, overrides)
-    network = fixed_size_network(recipe, build_model(recipe.model), size)
+    experiment = Experiment.from_file(recipe_path, overrides)
+    recipe = experiment.recipe
+    network = fixed_size_network(recipe, experiment.build_model().model, size)
     file_format, _, quantize = name.partition("-")
     rng = np.random.default_rng(2)
     start = time.perf_counter()

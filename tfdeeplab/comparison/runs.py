@@ -1,28 +1,16 @@
-"""Training each compared recipe in its own run directory, and reading it back.
-
-Every recipe gets `OUT/runs/<name>`: the ordinary run directory of
-`tfdeeplab.experiment.train` (checkpoints, TensorBoard logs), so `tensorboard
---logdir OUT/runs` shows the runs side by side, and running the comparison again
-resumes or reuses them. A state file the comparison wrote itself and finds damaged
-(`compare_run.json`, `eval.json`) is redone, not trusted.
+"""The recipe each compared schedule trains, and the curves read back from a
+run's TensorBoard events (the job itself: `tfdeeplab.experiment.compare`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from tfdeeplab.atomic_files import write_json, write_text
-from tfdeeplab.config import Recipe
+from tfdeeplab.atomic_files import write_text
 from tfdeeplab.config.loader import load_recipe, recipe_to_dict
-
-STATE_FILE = "compare_run.json"
-EVAL_FILE = "eval.json"
 
 
 def schedule_recipe(recipe_path: Path, base: Path | None, out: Path) -> Path:
@@ -112,71 +100,3 @@ def read_scalars(
         tag: [(step, entry[1]) for step, entry in sorted(points.items())]
         for tag, points in found.items()
     }
-
-
-def _read_json(path: Path, log: Callable[[str], None]) -> dict | None:
-    """A state file of ours, or None (absent, or damaged: then it is redone)."""
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        record = None
-    if not isinstance(record, dict):
-        log(f"note: {path} is damaged; its step is done again")
-        return None
-    return record
-
-
-@dataclasses.dataclass
-class RunOutcome:
-    """A compared run, trained and evaluated.
-
-    Args:
-        train_seconds: float. Training wall time over every invocation.
-        checkpoint: str. The final checkpoint.
-        evaluation: dict. The evaluation's JSON record (`EvaluationReport`).
-    """
-
-    train_seconds: float
-    checkpoint: str
-    evaluation: dict
-
-
-def train_and_evaluate(
-    recipe: Recipe, run: Path, log: Callable[[str], None] = print
-) -> RunOutcome:
-    """Train `recipe` in `run` (resuming), evaluate its final checkpoint.
-
-    The training wall time adds up over invocations in `run/compare_run.json`;
-    the evaluation (the recipe's protocol, SPEC §4) goes to `run/eval.json` and
-    is reused while the checkpoint is the same.
-
-    Raises:
-        TfdeeplabError: training's or evaluation's one-line errors.
-    """
-    from tfdeeplab.experiment import evaluate, train
-
-    state_file, report = run / STATE_FILE, run / EVAL_FILE
-    state = _read_json(state_file, log) or {}
-    started = time.perf_counter()
-    summary = train(recipe, run, progress=False, log=log)
-    log(summary.format())
-    seconds = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
-    state["train_seconds"] = seconds
-    write_json(run / STATE_FILE, state)
-    checkpoint = summary.checkpoint
-    evaluation = (
-        _read_json(report, log) if state.get("evaluated") == checkpoint else None
-    )
-    if evaluation is not None and "miou" in evaluation:
-        log(f"evaluation of {Path(checkpoint).name}: reused ({report})")
-    else:
-        result = evaluate(
-            recipe, checkpoint=checkpoint, json_path=report, progress=False, log=log
-        )
-        log(result.table())
-        evaluation = result.to_json()
-        state["evaluated"] = checkpoint
-        write_json(state_file, state)
-    return RunOutcome(seconds, checkpoint, evaluation)

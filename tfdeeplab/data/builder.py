@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
 from tfdeeplab.config.schema import DataConfig, Recipe
 from tfdeeplab.data.augment import Augmentation
 from tfdeeplab.data.pipeline import evaluation_images, training_batches
-from tfdeeplab.data.records import record_counts, shard_files
+from tfdeeplab.data.records import record_counts
 from tfdeeplab.ops.crop_resample import crop_resample_available
 
 
@@ -33,6 +35,7 @@ def augmentation_from_recipe(data: DataConfig) -> Augmentation:
 
 def train_dataset(
     recipe: Recipe,
+    files: Sequence[str],
     input_context: tf.distribute.InputContext | None = None,
     *,
     repeat: bool = True,
@@ -45,8 +48,9 @@ def train_dataset(
     `recipe.train.batch_size` images, the per-replica batch.
 
     Args:
-        recipe: Recipe. Reads `data` (shards, augmentation, shuffle buffer,
-            determinism, ignore label) and `train` (batch size, seed).
+        recipe: Recipe. Reads `data` (augmentation, shuffle buffer, determinism,
+            ignore label) and `train` (batch size, seed).
+        files: the training split's shards (`Experiment.shard_files`).
         input_context: tf.distribute.InputContext or None.
         repeat: bool. Cycle through the data forever; False for one pass.
         start_step: int. Training steps already taken (a resumed run).
@@ -55,15 +59,12 @@ def train_dataset(
         tf.data.Dataset of (images float32 [B, crop_h, crop_w, 3], labels int32
         [B, crop_h, crop_w]).
 
-    Raises:
-        MissingShardsError: when the split has no shards.
-
     Example:
+        >>> files = experiment.shard_files(recipe.data.train_split)
         >>> dataset = strategy.distribute_datasets_from_function(
-        ...     lambda context: train_dataset(recipe, context))
+        ...     lambda context: train_dataset(recipe, files, context))
     """
     data = recipe.data
-    files = shard_files(data.root, data.train_split, data.dataset)
     return training_batches(
         files,
         record_counts(files),
@@ -80,22 +81,22 @@ def train_dataset(
     )
 
 
-def eval_dataset(recipe: Recipe, split: str | None = None) -> tf.data.Dataset:
-    """Whole evaluation images of a recipe's dataset (see `evaluation_images`).
+def eval_dataset(recipe: Recipe, files: Sequence[str]) -> tf.data.Dataset:
+    """Whole evaluation images of a split's shards (see `evaluation_images`).
 
     Args:
-        recipe: Recipe. Reads `data` (shards, channel order, mean, ignore label).
-        split: str or None. Split to read; defaults to `recipe.data.eval_split`.
+        recipe: Recipe. Reads `data` (channel order, mean, ignore label).
+        files: the split's shards (`Experiment.shard_files`).
 
     Returns:
         tf.data.Dataset of dicts with `image`, `rgb`, `label` and `id`.
 
-    Raises:
-        MissingShardsError: when the split has no shards.
+    Example:
+        >>> images = eval_dataset(recipe, experiment.shard_files("val"))
     """
     data = recipe.data
     return evaluation_images(
-        shard_files(data.root, split or data.eval_split, data.dataset),
+        list(files),
         channel_order=data.channel_order,
         mean=data.mean,
         ignore_label=data.ignore_label,

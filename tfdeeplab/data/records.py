@@ -7,15 +7,16 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from tfdeeplab.data import shard_format
-from tfdeeplab.data.shard_format import (
+from tfdeeplab import shard_format
+from tfdeeplab.catalog.datasets import DatasetDescriptor
+from tfdeeplab.errors import TfdeeplabError
+from tfdeeplab.shard_format import (
     IMAGE_ENCODED,
     IMAGE_FILENAME,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
     LABEL_ENCODED,
 )
-from tfdeeplab.errors import TfdeeplabError
 
 
 class MissingShardsError(TfdeeplabError, FileNotFoundError):
@@ -30,10 +31,14 @@ class CorruptShardError(TfdeeplabError, ValueError):
     """A shard that is not what its manifest says, or holds an unreadable record."""
 
 
-def check_shard_sizes(files: Sequence[str], dataset: str) -> None:
+def check_shard_sizes(files: Sequence[str], dataset: DatasetDescriptor) -> None:
     """Compare each shard's size with its manifest entry (cheap: no reading).
 
     Shards without a recorded size (older manifests, other tools) are not checked.
+
+    Args:
+        files: the shard files (`shard_files`).
+        dataset: DatasetDescriptor. Its verifier command is what the error names.
 
     Raises:
         CorruptShardError: one line naming the first shard of another size and the
@@ -54,7 +59,7 @@ def check_shard_sizes(files: Sequence[str], dataset: str) -> None:
                 continue
             size = Path(name).stat().st_size
             if size != entry[shard_format.BYTES]:
-                verify = shard_format.dataset_of(dataset, directory).verifier(directory)
+                verify = dataset.verifier(directory)
                 raise CorruptShardError(
                     f"{name}: {size} bytes, {shard_format.MANIFEST} says "
                     f"{entry[shard_format.BYTES]}; check the shards with: {verify}"
@@ -137,13 +142,14 @@ def check_shards_fit(
         )
 
 
-def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
+def shard_files(root: str | Path, split: str, dataset: DatasetDescriptor) -> list[str]:
     """The split's shard files, sorted.
 
     Args:
         root: str or Path. The converter's output directory (`recipe.data.root`).
         split: str. Split name, e.g. `train_aug`.
-        dataset: str. A `DATASETS` name, whose converter command the error names.
+        dataset: DatasetDescriptor. Its converter command is what the error names
+            (`Experiment.dataset`).
 
     Returns:
         list of file names matching `{root}/{split}-*-of-*.tfrecord`.
@@ -151,13 +157,12 @@ def shard_files(root: str | Path, split: str, dataset: str) -> list[str]:
     Raises:
         MissingShardsError: one line naming the expected path and the converter
             command that writes it.
-        UnknownDatasetError: for a dataset name not in `DATASETS`.
 
     Example:
-        >>> shard_files("data/voc", "val", "voc")
+        >>> shard_files("data/voc", "val", DATASETS["voc"])
         ['data/voc/val-00000-of-00002.tfrecord', 'data/voc/val-00001-of-00002.tfrecord']
     """
-    converter = shard_format.dataset_of(dataset, root).converter(root)
+    converter = dataset.converter(root)
     directory = Path(root).expanduser()
     pattern = shard_format.shard_pattern(split)
     try:
@@ -215,7 +220,7 @@ def record_counts(files: Sequence[str]) -> list[int]:
         list of int, one count per file.
 
     Example:
-        >>> record_counts(shard_files("data/voc", "val", "voc"))
+        >>> record_counts(shard_files("data/voc", "val", DATASETS["voc"]))
         [725, 724]
     """
     known = {}

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from tfdeeplab import state_files
 from tfdeeplab.atomic_files import write_atomically, write_json
 from tfdeeplab.errors import first_line
 from tfdeeplab.image_orientation import displayed, displayed_size
@@ -186,12 +186,8 @@ def file_sha256(path: Path) -> str:
 def read_state(out: Path) -> dict:
     """`predictions.json` of `out`: {"model": ..., "images": {input: {...}}}; an
     absent or unreadable one is empty (its outputs then count as someone else's)."""
-    try:
-        state = json.loads((out / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    valid = isinstance(state, dict) and isinstance(state.get("images"), dict)
-    return state if valid else {}
+    state = state_files.read_state(out / STATE_FILE) or {}
+    return state if isinstance(state.get("images"), dict) else {}
 
 
 def write_state(out: Path, model: str, images: dict) -> None:

@@ -31,7 +31,8 @@ from tfdeeplab.evaluation.per_image import ImageScores
 from tfdeeplab.evaluation.report_page import report_page
 
 KIND = "tfdeeplab evaluation report"
-FILES = ("index.html", "report.json", "confusion.png", "class_iou.png", "worst.png")
+INDEX_FILE = "index.html"
+FILES = (INDEX_FILE, "report.json", "confusion.png", "class_iou.png", "worst.png")
 
 
 def check_report_directory(directory: str | Path) -> Path:
@@ -240,7 +241,7 @@ def write_report(
         (temporary / "report.json").write_text(
             json.dumps(record, indent=1, allow_nan=False) + "\n", encoding="utf-8"
         )
-        (temporary / "index.html").write_text(report_page(record), encoding="utf-8")
+        (temporary / INDEX_FILE).write_text(report_page(record), encoding="utf-8")
     return WrittenReport(directory, pictures, record)
 
 

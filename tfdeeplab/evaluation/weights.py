@@ -21,8 +21,8 @@ from tfdeeplab.checkpoint_reading import (
 )
 from tfdeeplab.errors import TfdeeplabError, first_line
 from tfdeeplab.run_directory import (
-    CHECKPOINT_PREFIX,
     RunDirectory,
+    checkpoint_name,
     complete_checkpoint_steps,
     newest_checkpoint,
 )
@@ -94,12 +94,26 @@ def _restore(model: keras.Model, prefix: str) -> None:
         older = [
             step
             for step in complete_checkpoint_steps(Path(prefix).parent)
-            if f"{CHECKPOINT_PREFIX}-{step}" != Path(prefix).name
+            if checkpoint_name(step) != Path(prefix).name
         ]
         if damaged and older:
-            reason += f"; an older one: {Path(prefix).parent}/{CHECKPOINT_PREFIX}-"
-            reason += str(older[0])
+            reason += (
+                f"; an older one: {Path(prefix).parent / checkpoint_name(older[0])}"
+            )
         raise WeightsError(f"{prefix}: {reason}") from None
+
+
+def require_one_source(checkpoint, weights) -> None:
+    """Refuse both or neither of a checkpoint and a weights file.
+
+    Raises:
+        WeightsError: one line naming the two parameters.
+    """
+    if (checkpoint is None) == (weights is None):
+        raise WeightsError(
+            "give one of checkpoint (a checkpoint prefix or run directory) and "
+            "weights (a weights file)"
+        )
 
 
 def load_weights(
@@ -123,8 +137,7 @@ def load_weights(
     Example:
         >>> load_weights(model, checkpoint="runs/voc")
     """
-    if (checkpoint is None) == (weights is None):
-        raise WeightsError("give one of --checkpoint and --weights")
+    require_one_source(checkpoint, weights)
     if checkpoint is not None:
         prefix = resolve_checkpoint(checkpoint)
         _restore(model, prefix)

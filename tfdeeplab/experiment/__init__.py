@@ -1,31 +1,57 @@
-"""The jobs a user runs, each one library call taking a recipe and paths and
-returning a typed result; the command lines, the demo and the comparison call them.
+"""The jobs a user runs, each one library call taking an `Experiment` (or a
+recipe) and paths and returning a typed result; the command lines call them.
 
-- `train(recipe, workdir) -> RunSummary` (`train_job`);
-- `evaluate(recipe, checkpoint=...) -> EvaluationReport` (`evaluate_job`);
-- `export(recipe, out, checkpoint=...) -> ExportResult` (`export_job`), and
-  `export_file(recipe, out, file_format="tflite"|"onnx", ...) -> FileExportResult`
-  (`file_export_job`);
+- `Experiment.from_recipe(recipe)` / `Experiment.from_file(path, overrides)`: the
+  recipe with its dataset resolved, its inference settings, and its model with
+  weights (`experiment`);
+- `train(experiment, workdir) -> RunSummary` (`train_job`);
+- `evaluate(experiment, checkpoint=...) -> EvaluationReport` (`evaluate_job`);
+- `export(experiment, out, checkpoint=...) -> ExportResult` (`export_job`), and
+  `export_file(experiment, out, file_format="tflite"|"onnx", ...) ->
+  FileExportResult` (`file_export_job`);
 - `Predictor.from_recipe(...)` / `Predictor.from_saved_model(...)` and
   `predict_images(predictor, images, out) -> PredictionReport` (`predict_job`);
-- `describe(recipe) -> ModelDescription` (`describe_job`);
-- `import_weights(recipe, format, source, out) -> ImportPlan` (`weights_job`).
+- `describe(experiment) -> ModelDescription` (`describe_job`);
+- `import_weights(experiment, format, source, out) -> ImportPlan` (`weights_job`);
+- `compare(recipes, out, ...) -> Comparison` (`compare_job`);
+- `demo(directory, ...) -> DemoResult` (`demo_job`).
 
-Names are imported on first use (see `tfdeeplab.lazy_imports`): each job loads
-TensorFlow, and nothing here should before a command has checked its arguments.
+Importing this package loads TensorFlow: the commands import it after checking
+their arguments.
 """
 
-from tfdeeplab.lazy_imports import lazy_exports
+from tfdeeplab.experiment.compare_job import ComparedRun, Comparison, compare
+from tfdeeplab.experiment.demo_job import DemoResult, demo
+from tfdeeplab.experiment.describe_job import ModelDescription, describe
+from tfdeeplab.experiment.evaluate_job import EvaluationReport, evaluate
+from tfdeeplab.experiment.experiment import Experiment, WeightedModel
+from tfdeeplab.experiment.export_job import ExportResult, export
+from tfdeeplab.experiment.file_export_job import FileExportResult, export_file
+from tfdeeplab.experiment.predict_job import PredictionReport, Predictor, predict_images
+from tfdeeplab.experiment.train_job import RunSummary, train
+from tfdeeplab.experiment.weights_job import import_weights, inspect_weights
 
-__getattr__, __dir__, __all__ = lazy_exports(
-    __name__,
-    {
-        "describe_job": ["ModelDescription", "describe"],
-        "evaluate_job": ["EvaluationReport", "evaluate"],
-        "export_job": ["ExportResult", "export"],
-        "file_export_job": ["FileExportResult", "export_file"],
-        "predict_job": ["PredictionReport", "Predictor", "predict_images"],
-        "train_job": ["RunSummary", "train"],
-        "weights_job": ["import_weights", "inspect_weights"],
-    },
-)
+__all__ = [
+    "ComparedRun",
+    "Comparison",
+    "DemoResult",
+    "EvaluationReport",
+    "Experiment",
+    "ExportResult",
+    "FileExportResult",
+    "ModelDescription",
+    "PredictionReport",
+    "Predictor",
+    "RunSummary",
+    "WeightedModel",
+    "compare",
+    "demo",
+    "describe",
+    "evaluate",
+    "export",
+    "export_file",
+    "import_weights",
+    "inspect_weights",
+    "predict_images",
+    "train",
+]

@@ -1,4 +1,4 @@
-"""What a recipe builds: `describe(recipe) -> ModelDescription`.
+"""What a recipe builds: `describe(experiment) -> ModelDescription`.
 
 The recipe's model, built and run once at the recipe's crop size: parameters
 (trainable and frozen), learning-rate multipliers, the logits' size, build and
@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from tfdeeplab.config import Recipe
-from tfdeeplab.models import build_model, weight_multipliers
+from tfdeeplab.experiment.experiment import Experiment
+from tfdeeplab.models import weight_multipliers
 
 
 @dataclasses.dataclass
@@ -77,14 +78,19 @@ class ModelDescription:
         return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
-def describe(recipe: Recipe) -> ModelDescription:
+def describe(experiment: Experiment | Recipe) -> ModelDescription:
     """Build the recipe's model and run it once on a crop-sized image.
 
+    Args:
+        experiment: Experiment (or a Recipe).
+
     Example:
-        >>> print(describe(load_recipe("recipes/voc_dcn.yaml")).format())
+        >>> print(describe(Experiment.from_file("recipes/voc_dcn.yaml")).format())
     """
+    experiment = Experiment.of(experiment)
+    recipe = experiment.recipe
     start = time.perf_counter()
-    model = build_model(recipe.model)
+    model = experiment.build_model().model
     build_seconds = time.perf_counter() - start
     height, width = recipe.data.crop_size
     start = time.perf_counter()

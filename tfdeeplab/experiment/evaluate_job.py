@@ -23,11 +23,10 @@ from PIL import Image
 from tfdeeplab.atomic_files import write_atomically, write_json
 from tfdeeplab.config import Recipe
 from tfdeeplab.data.builder import eval_dataset
-from tfdeeplab.data.records import naming_bad_shards, record_counts, shard_files
-from tfdeeplab.data.shard_format import dataset_of
+from tfdeeplab.data.records import naming_bad_shards, record_counts
 from tfdeeplab.errors import first_line
 from tfdeeplab.evaluation import outputs
-from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
+from tfdeeplab.evaluation.builder import crf_arguments
 from tfdeeplab.evaluation.crf import require_crf
 from tfdeeplab.evaluation.evaluator import evaluate_split
 from tfdeeplab.evaluation.per_image import ImageScores
@@ -38,8 +37,8 @@ from tfdeeplab.evaluation.report import (
     write_report,
 )
 from tfdeeplab.evaluation.report_figures import Picture, confusion_picture
-from tfdeeplab.evaluation.weights import checkpoint_step, load_weights
-from tfdeeplab.models import build_model
+from tfdeeplab.evaluation.weights import checkpoint_step, require_one_source
+from tfdeeplab.experiment.experiment import Experiment
 from tfdeeplab.run_directory import run_directory_of
 from tfdeeplab.training.strategy import evaluation_strategy
 from tfdeeplab.training.summaries import TensorBoardSummaries
@@ -171,7 +170,7 @@ class EvaluationReport:
 
 
 def evaluate(
-    recipe: Recipe,
+    experiment: Experiment | Recipe,
     *,
     checkpoint: str | Path | None = None,
     weights: str | Path | None = None,
@@ -186,7 +185,8 @@ def evaluate(
     """Evaluate a checkpoint or weights file on a split by the recipe's protocol.
 
     Args:
-        recipe: Recipe. The model, the data and the `eval` protocol.
+        experiment: Experiment (or a Recipe): the model, the data and the `eval`
+            protocol.
         checkpoint: str, Path or None. A checkpoint prefix or a run directory
             (its newest checkpoint, by the files).
         weights: str, Path or None. A `.weights.h5` or `.keras` file instead.
@@ -213,39 +213,40 @@ def evaluate(
             empty split.
 
     Example:
-        >>> report = evaluate(load_recipe("recipes/voc.yaml"), checkpoint="runs/voc")
+        >>> report = evaluate(Experiment.from_file("recipes/voc.yaml"),
+        ...                   checkpoint="runs/voc")
         >>> print(report.table())
     """
-    data = recipe.data
-    split = split or data.eval_split
-    files = shard_files(data.root, split, data.dataset)
-    scores = _image_scores(report, recipe.model.num_classes, report_images)
+    experiment = Experiment.of(experiment)
+    recipe = experiment.recipe
+    split = split or recipe.data.eval_split
+    files = experiment.shard_files(split)
+    scores = _image_scores(report, experiment.num_classes, report_images)
     crf = _crf(recipe)
-    strategy, model, loaded = _weighted_model(recipe, checkpoint, weights)
-    descriptor = dataset_of(data.dataset, data.root)
-    settings = inference_settings(recipe)
-    log(_evaluating(loaded, data.root, split, settings, crf, strategy))
+    strategy, built = _weighted_model(experiment, checkpoint, weights)
+    settings = experiment.settings
+    log(_evaluating(built.loaded, recipe.data.root, split, settings, crf, strategy))
     images = naming_bad_shards(
-        iter(eval_dataset(recipe, split)), files, descriptor.verifier(data.root)
+        iter(eval_dataset(recipe, files)), files, experiment.verifier()
     )
     result = evaluate_split(
-        model,
+        built.model,
         images,
         settings,
-        recipe.model.num_classes,
+        experiment.num_classes,
         crf=crf,
         crf_workers=recipe.eval.crf.workers,
         strategy=strategy,
-        on_prediction=_prediction_writer(descriptor, save_predictions),
+        on_prediction=_prediction_writer(experiment.dataset, save_predictions),
         on_scored=_scorer(scores),
         progress=progress,
         total=sum(record_counts(files)),
     )
     settings = {**dataclasses.asdict(settings), "crf": crf, "split": split}
     evaluation = _report(
-        recipe, split, loaded, checkpoint, settings, result, descriptor, scores
+        experiment, split, built.loaded, checkpoint, settings, result, scores
     )
-    _write(evaluation, descriptor, json_path, report, log)
+    _write(evaluation, experiment.dataset, json_path, report, log)
     return evaluation
 
 
@@ -275,12 +276,15 @@ def _evaluating(loaded, root, split, settings, crf, strategy) -> str:
     )
 
 
-def _weighted_model(recipe: Recipe, checkpoint, weights):
-    """(strategy, the recipe's model under it with the weights, what was loaded)."""
-    strategy = evaluation_strategy(recipe.train.distribution)
-    with strategy.scope():
-        model = build_model(recipe.model)
-    return strategy, model, load_weights(model, checkpoint=checkpoint, weights=weights)
+def _weighted_model(experiment: Experiment, checkpoint, weights):
+    """(strategy, the model built under it with the checkpoint's or the weights
+    file's weights)."""
+    require_one_source(checkpoint, weights)
+    strategy = evaluation_strategy(experiment.recipe.train.distribution)
+    built = experiment.build_model(
+        checkpoint=checkpoint, weights=weights, strategy=strategy
+    )
+    return strategy, built
 
 
 def _prediction_writer(descriptor, folder):
@@ -308,17 +312,16 @@ def _scorer(scores: ImageScores | None):
     return score
 
 
-def _report(recipe, split, loaded, checkpoint, settings, result, descriptor, scores):
+def _report(experiment, split, loaded, checkpoint, settings, result, scores):
     """The report of a result; a trainer's checkpoint's with its step."""
     run = run_directory_of(loaded) if checkpoint is not None else None
-    classes = recipe.model.num_classes
     return EvaluationReport(
-        recipe=recipe.name,
+        recipe=experiment.name,
         split=split,
         checkpoint=loaded,
         step=checkpoint_step(loaded) if run else None,
         settings=settings,
-        class_names=[descriptor.class_name(i) for i in range(classes)],
+        class_names=list(experiment.class_names),
         metrics=result.metrics,
         matrix=result.matrix,
         images=result.images,

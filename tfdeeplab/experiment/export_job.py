@@ -14,10 +14,10 @@ from pathlib import Path
 from tfdeeplab.config import Recipe
 from tfdeeplab.errors import Interrupted
 from tfdeeplab.evaluation.inference import InferenceSettings
-from tfdeeplab.evaluation.weights import load_weights
+from tfdeeplab.evaluation.weights import require_one_source
+from tfdeeplab.experiment.experiment import Experiment
 from tfdeeplab.export.builder import export_assets, serving_server
 from tfdeeplab.export.saved_model import check_replaceable, export_saved_model
-from tfdeeplab.models import build_model
 
 
 @dataclasses.dataclass
@@ -52,7 +52,7 @@ class ExportResult:
 
 
 def export(
-    recipe: Recipe,
+    experiment: Experiment | Recipe,
     out: str | Path,
     *,
     checkpoint: str | Path | None = None,
@@ -63,7 +63,8 @@ def export(
     """Export the recipe's model with the given weights as a SavedModel at `out`.
 
     Args:
-        recipe: Recipe. Model, normalisation and `eval` protocol.
+        experiment: Experiment (or a Recipe): model, normalisation, `eval`
+            protocol and dataset.
         out: str or Path. The SavedModel folder.
         checkpoint: str, Path or None. A checkpoint prefix or a run directory.
         weights: str, Path or None. A `.weights.h5` or `.keras` file instead.
@@ -80,21 +81,26 @@ def export(
             130) on Ctrl-C, with nothing written.
 
     Example:
-        >>> export(load_recipe("recipes/voc.yaml"), "exported/voc",
+        >>> export(Experiment.from_file("recipes/voc.yaml"), "exported/voc",
         ...        checkpoint="runs/voc")
     """
+    experiment = Experiment.of(experiment)
+    recipe = experiment.recipe
     out = Path(out).expanduser()
     check_replaceable(out, force)  # before the model is built
-    model = build_model(recipe.model)
-    loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
-    server = serving_server(recipe, model)
+    require_one_source(checkpoint, weights)
+    built = experiment.build_model(checkpoint=checkpoint, weights=weights)
+    loaded = built.loaded
+    server = serving_server(recipe, built.model)
     settings = server.settings
     log(
         f"exporting {loaded}: scales {list(settings.scales)}, window "
         f"{list(settings.window or [])}, flip {settings.flip}"
     )
     try:
-        path = export_saved_model(server, out, export_assets(recipe), force=force)
+        path = export_saved_model(
+            server, out, export_assets(recipe, experiment.dataset), force=force
+        )
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted: nothing was written to {out}; run the same command to export"

@@ -19,7 +19,8 @@ import numpy as np
 
 from tfdeeplab.config import Recipe
 from tfdeeplab.errors import Interrupted
-from tfdeeplab.evaluation.weights import load_weights
+from tfdeeplab.evaluation.weights import require_one_source
+from tfdeeplab.experiment.experiment import Experiment
 from tfdeeplab.export.builder import fixed_size_network, split_tiles
 from tfdeeplab.export.calibration import Agreement, label_agreement
 from tfdeeplab.export.formats import RUNTIMES
@@ -30,7 +31,6 @@ from tfdeeplab.export.model_file import (
     run_in_runtime,
     write_model_file,
 )
-from tfdeeplab.models import build_model
 from tfdeeplab.models.builder import smallest_input_side
 
 DEFAULT_CALIBRATION_IMAGES = 100
@@ -93,15 +93,15 @@ def check_file_options(
     """
     if format_name == "onnx" and quantize != "none":
         raise FormatError(
-            "--quantize: only the tflite format is quantized here; quantize an ONNX "
+            "`quantize`: only the tflite format is quantized here; quantize an ONNX "
             "file with onnxruntime.quantization"
         )
     if calibration_images_count is not None and quantize != "int8":
-        raise FormatError("--calibration-images: only --quantize int8 calibrates")
+        raise FormatError("`calibration_images_count`: only `quantize=int8` calibrates")
 
 
 def export_file(
-    recipe: Recipe,
+    experiment: Experiment | Recipe,
     out: str | Path,
     *,
     file_format: str,
@@ -117,7 +117,8 @@ def export_file(
     """Export the recipe's model at a fixed size as a `.tflite` or `.onnx` file.
 
     Args:
-        recipe: Recipe. The model, channel order, mean, crop size and shards.
+        experiment: Experiment (or a Recipe): the model, channel order, mean,
+            crop size and shards.
         out: str or Path. The file (`.tflite` or `.onnx`).
         file_format: str. `tflite` or `onnx`.
         checkpoint: str, Path or None. A checkpoint prefix or run directory.
@@ -141,22 +142,25 @@ def export_file(
             `Interrupted` on Ctrl-C with nothing written.
 
     Example:
-        >>> export_file(load_recipe("recipes/voc.yaml"), "voc.tflite",
+        >>> export_file(Experiment.from_file("recipes/voc.yaml"), "voc.tflite",
         ...             file_format="tflite", checkpoint="runs/voc",
         ...             quantize="float16")
     """
     from tfdeeplab.export.onnx_file import onnx_bytes
     from tfdeeplab.export.tflite_file import tflite_bytes
 
+    experiment = Experiment.of(experiment)
+    recipe = experiment.recipe
     out = Path(out).expanduser()
     _check_before_work(out, file_format, quantize, calibration_images_count, force)
     size = _input_size(recipe, input_size)
-    model = build_model(recipe.model)
-    loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
-    network = fixed_size_network(recipe, model, size)
+    require_one_source(checkpoint, weights)
+    built = experiment.build_model(checkpoint=checkpoint, weights=weights)
+    loaded = built.loaded
+    network = fixed_size_network(recipe, built.model, size)
     calibration = None
     if quantize == "int8":
-        calibration = _calibration(recipe, calibration_images_count, size, log)
+        calibration = _calibration(experiment, calibration_images_count, size, log)
     log(f"exporting {loaded} as {file_format} at {size[0]}x{size[1]}")
     try:
         if file_format == "tflite":
@@ -169,16 +173,11 @@ def export_file(
             f"interrupted: nothing was written to {out}; run the same command to export"
         ) from None
     result = FileExportResult(
-        path=out,
-        file_format=file_format,
-        loaded=loaded,
-        quantize=quantize,
-        size_mb=len(data) / 1e6,
-        runtime=run_in_runtime(out),
-        notes=_notes(file_format, recipe),
+        out, file_format, loaded, quantize, len(data) / 1e6, run_in_runtime(out)
     )
+    result.notes = _notes(file_format, recipe)
     if file_format == "tflite" and quantize != "none" and check_images > 0:
-        result.agreement = _agreement(recipe, network, out, size, check_images)
+        result.agreement = _agreement(experiment, network, out, size, check_images)
     return result
 
 
@@ -191,7 +190,7 @@ def _check_before_work(out, file_format, quantize, calibration_count, force) -> 
     is_model = is_tflite_file if file_format == "tflite" else is_onnx_file
     check_model_file(out, file_format, force, is_model)
     if file_format == "onnx":
-        require_package("tf2onnx", "--format onnx", "tf2onnx onnxruntime")
+        require_package("tf2onnx", "`file_format=onnx`", "tf2onnx onnxruntime")
     module, package = RUNTIMES[file_format]
     require_package(module, f"checking the {file_format} file", package)
 
@@ -210,13 +209,14 @@ def _input_size(recipe: Recipe, input_size) -> tuple[int, int]:
     return size
 
 
-def _calibration(recipe: Recipe, count: int | None, size, log):
+def _calibration(experiment: Experiment, count: int | None, size, log):
     """int8's representative images: a function the converter calls."""
-    split = recipe.data.train_split
+    split = experiment.recipe.data.train_split
     count = count or DEFAULT_CALIBRATION_IMAGES
-    images = [rgb for rgb, _ in split_tiles(recipe, split, count, size)]
+    files = experiment.shard_files(split)
+    images = [rgb for rgb, _ in split_tiles(experiment.recipe, files, count, size)]
     if not images:
-        raise FormatError(f"--quantize int8: {split} holds no images to calibrate on")
+        raise FormatError(f"`quantize=int8`: {split} holds no images to calibrate on")
     log(f"calibrating int8 on {len(images)} images of {split}")
     return lambda: images
 
@@ -233,15 +233,16 @@ def _notes(format_name: str, recipe: Recipe) -> list[str]:
     return notes
 
 
-def _agreement(recipe, network, path: Path, size, count: int) -> Agreement:
+def _agreement(experiment, network, path: Path, size, count: int) -> Agreement:
     """The quantized file (LiteRT, here) against the float32 network."""
     from ai_edge_litert import interpreter as litert
 
     runner = litert.Interpreter(model_path=str(path)).get_signature_runner()
-    tiles = split_tiles(recipe, recipe.data.eval_split, count, size)
+    files = experiment.shard_files()
+    tiles = split_tiles(experiment.recipe, files, count, size)
     return label_agreement(
         tiles,
         lambda image: network.segment(image)["labels"].numpy(),
         lambda image: runner(image=np.asarray(image, np.uint8))["labels"],
-        recipe.model.num_classes,
+        experiment.num_classes,
     )

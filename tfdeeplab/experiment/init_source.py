@@ -34,35 +34,29 @@ class RunCheckpointWeights:
         return self.path
 
     def __call__(self):
-        from tfdeeplab.config import RecipeError, load_recipe
-        from tfdeeplab.evaluation.weights import (
-            WeightsError,
-            load_weights,
-            resolve_checkpoint,
-        )
-        from tfdeeplab.models import build_model
+        from tfdeeplab.config import RecipeError
+        from tfdeeplab.evaluation.weights import WeightsError, resolve_checkpoint
+        from tfdeeplab.experiment.experiment import Experiment
         from tfdeeplab.run_directory import run_directory_of
 
         try:
             prefix = resolve_checkpoint(self.path)
         except WeightsError as error:
-            raise InitialWeightsError(f"--init {error}") from None
+            raise InitialWeightsError(f"init_weights {error}") from None
         run = run_directory_of(prefix)
         if run is None or not run.recipe.is_file():
             raise InitialWeightsError(
-                f"--init {prefix}: no recipe.yaml of its run beside it, so the model "
-                "it was trained as is unknown (give the run directory)"
+                f"init_weights {prefix}: no recipe.yaml of its run beside it, so the "
+                "model it was trained as is unknown (give the run directory)"
             )
         try:
-            recipe = load_recipe(run.recipe)
+            experiment = Experiment.from_file(run.recipe)
         except RecipeError as error:
-            raise InitialWeightsError(f"--init: {error}") from None
-        model = build_model(recipe.model)
+            raise InitialWeightsError(f"init_weights: {error}") from None
         try:
-            load_weights(model, checkpoint=prefix)
+            return experiment.build_model(checkpoint=prefix).model
         except WeightsError as error:
-            raise InitialWeightsError(f"--init {error}") from None
-        return model
+            raise InitialWeightsError(f"init_weights {error}") from None
 
 
 def init_source(init: str):

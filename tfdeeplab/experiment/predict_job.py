@@ -25,16 +25,16 @@ import tensorflow as tf
 from tfdeeplab.atomic_files import OutputError
 from tfdeeplab.checkpoint_reading import why_unreadable
 from tfdeeplab.config import Recipe, load_recipe
-from tfdeeplab.data.shard_format import dataset_of
 from tfdeeplab.errors import Interrupted, TfdeeplabError, first_line
 from tfdeeplab.evaluation import prediction
 from tfdeeplab.evaluation.builder import crf_arguments, inference_settings
 from tfdeeplab.evaluation.crf import dense_crf, require_crf
 from tfdeeplab.evaluation.inference import InferenceSettings, bytes_per_pixel
-from tfdeeplab.evaluation.weights import load_weights
-from tfdeeplab.export.builder import RECIPE_FILE, serving_server
+from tfdeeplab.evaluation.weights import require_one_source
+from tfdeeplab.experiment.experiment import Experiment
+from tfdeeplab.export.builder import serving_server
 from tfdeeplab.export.labels_file import LABELS_FILE, read_labels
-from tfdeeplab.models import build_model
+from tfdeeplab.run_directory import RECIPE_FILE
 from tfdeeplab.system_memory import available_memory
 
 # Memory a prediction needs besides its per-pixel share: the model, one batch of
@@ -43,7 +43,7 @@ BASE_BYTES = 1.5e9
 
 
 class SavedModelError(TfdeeplabError, ValueError):
-    """A --saved-model folder that is not an exported tfdeeplab model, or one that
+    """A saved-model folder that is not an exported tfdeeplab model, or one that
     does not load; the message names it."""
 
 
@@ -97,24 +97,32 @@ class Predictor:
     @classmethod
     def from_recipe(
         cls,
-        recipe: Recipe,
+        experiment: Experiment | Recipe,
         *,
         checkpoint: str | Path | None = None,
         weights: str | Path | None = None,
         crf: bool = False,
     ) -> Predictor:
-        """A recipe's model with a checkpoint's (or weights file's) weights.
+        """An experiment's model with a checkpoint's (or weights file's) weights.
+
+        Args:
+            experiment: Experiment (or a Recipe).
+            checkpoint: str, Path or None. A checkpoint prefix or run directory.
+            weights: str, Path or None. A `.weights.h5` or `.keras` file instead.
+            crf: bool. Refine with the recipe's dense CRF.
 
         Raises:
             WeightsError, CrfUnavailableError: one line each.
         """
+        experiment = Experiment.of(experiment)
+        recipe = experiment.recipe
         crf_settings = None
         if crf:
             require_crf()  # before any work
             crf_settings = crf_arguments(recipe)
-        model = build_model(recipe.model)
-        loaded = load_weights(model, checkpoint=checkpoint, weights=weights)
-        server = serving_server(recipe, model, portable=False)
+        require_one_source(checkpoint, weights)
+        built = experiment.build_model(checkpoint=checkpoint, weights=weights)
+        server = serving_server(recipe, built.model, portable=False)
         spec = [tf.TensorSpec([None, None, 3], tf.uint8)]
         probabilities = tf.function(server.probabilities, input_signature=spec)
 
@@ -122,15 +130,14 @@ class Predictor:
         def labels(rgb):
             return tf.argmax(server.probabilities(rgb), -1, output_type=tf.int32)
 
-        descriptor = dataset_of(recipe.data.dataset, recipe.data.root)
-        names = tuple(descriptor.class_name(i) for i in range(recipe.model.num_classes))
         return cls(
             probabilities=lambda rgb: probabilities(rgb).numpy(),
             labels_of=lambda rgb: labels(rgb).numpy(),
-            colours=descriptor.palette(),
-            class_names=names,
+            colours=experiment.dataset.palette(),
+            class_names=experiment.class_names,
             crf=crf_settings,
-            description=f"{loaded} ({_settings_text(server.settings, crf_settings)})",
+            description=f"{built.loaded} "
+            f"({_settings_text(server.settings, crf_settings)})",
             settings=server.settings,
         )
 
@@ -267,7 +274,7 @@ def _plan(predictor, images, out, force):
     if foreign:
         raise PredictionOutputExists(
             f"{foreign[0]} exists ({len(foreign)} output(s) this model did not "
-            "write would be overwritten); pass --force or choose another --out"
+            "write would be overwritten); pass `force=True` or choose another `out`"
         )
     return dict(done), work
 

@@ -1,4 +1,5 @@
-"""Training a recipe in a run directory: `train(recipe, workdir) -> RunSummary`.
+"""Training an experiment in a run directory: `train(experiment, workdir) ->
+RunSummary`.
 
 The job as it goes: checks that need no TensorFlow device (the initial weights
 file, the shards and their manifest, a changed recipe), the strategy, the lock on
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdeeplab import shard_format
 from tfdeeplab.catalog import choices
 from tfdeeplab.catalog.choices import lookup
 from tfdeeplab.config import Recipe, save_recipe
-from tfdeeplab.data import shard_format
 from tfdeeplab.data.builder import eval_dataset, train_dataset
 from tfdeeplab.data.records import (
     MissingShardsError,
@@ -28,9 +29,8 @@ from tfdeeplab.data.records import (
     check_shards_fit,
     naming_bad_shards,
     record_counts,
-    shard_files,
 )
-from tfdeeplab.data.shard_format import dataset_of
+from tfdeeplab.experiment.experiment import Experiment
 from tfdeeplab.experiment.init_source import init_source
 from tfdeeplab.run_directory import RunDirectory, checkpoint_steps
 from tfdeeplab.training.builder import TrainingState, build_training_state
@@ -148,7 +148,7 @@ def run_notes(recipe: Recipe, replicas: int, images_found: int) -> list[str]:
     return notes
 
 
-def check_training_data(recipe: Recipe) -> tuple[list[str], list[str]]:
+def check_training_data(experiment: Experiment) -> tuple[list[str], list[str]]:
     """The training split's shards, checked before anything is built.
 
     Returns:
@@ -159,15 +159,16 @@ def check_training_data(recipe: Recipe) -> tuple[list[str], list[str]]:
         MissingShardsError, CorruptShardError, ShardsMismatchError, ManifestError:
             one line each (see `tfdeeplab.data.records`).
     """
+    recipe = experiment.recipe
     data = recipe.data
-    files = shard_files(data.root, data.train_split, data.dataset)
+    files = experiment.shard_files(data.train_split)
     notes = []
     if not (Path(data.root).expanduser() / shard_format.MANIFEST).is_file():
         notes.append(
             f"note: {data.root} has no {shard_format.MANIFEST}: its shards are read "
             "as found, unchecked (the converter writes one)"
         )
-    check_shard_sizes(files, data.dataset)
+    check_shard_sizes(files, experiment.dataset)
     check_shards_fit(
         data.root,
         dataset=data.dataset,
@@ -178,23 +179,23 @@ def check_training_data(recipe: Recipe) -> tuple[list[str], list[str]]:
 
 
 def open_run(
-    recipe: Recipe,
+    experiment: Experiment,
     state: TrainingState,
     directory: RunDirectory,
     chief: bool,
     log: Callable[[str], None],
 ) -> TrainingRun:
     """The TrainingRun of `directory`: summaries, validation data and checkpoints."""
-    descriptor = dataset_of(recipe.data.dataset, recipe.data.root)
-    num_classes = recipe.model.num_classes
+    recipe = experiment.recipe
+    num_classes = experiment.num_classes
     try:
-        validation_data = eval_dataset(recipe)
+        validation_data = eval_dataset(recipe, experiment.shard_files())
     except MissingShardsError as error:
         log(f"note: validation skipped: {error}")
         validation_data = None
     summaries = TensorBoardSummaries(
         directory.tensorboard if chief else None,
-        [descriptor.class_name(index) for index in range(num_classes)],
+        list(experiment.class_names),
     )
     return TrainingRun(
         state,
@@ -204,14 +205,14 @@ def open_run(
         summaries=summaries,
         validation_data=validation_data,
         num_classes=num_classes,
-        palette=descriptor.palette(),
+        palette=experiment.dataset.palette(),
         validation_images=recipe.train.validation_images,
         image_panels=recipe.train.image_panels,
     )
 
 
 def train(
-    recipe: Recipe,
+    experiment: Experiment | Recipe,
     workdir: str | Path,
     *,
     strategy: tf.distribute.Strategy | None = None,
@@ -222,7 +223,7 @@ def train(
     """Train `recipe` in `workdir`, resuming from its newest checkpoint if any.
 
     Args:
-        recipe: Recipe. Everything about the run.
+        experiment: Experiment (or a Recipe): everything about the run.
         workdir: str or Path. The run directory (created if missing).
         strategy: tf.distribute.Strategy or None. Defaults to the one
             `recipe.train.distribution` names.
@@ -244,15 +245,17 @@ def train(
             is written for it, so the newest checkpoint is the last good one.
 
     Example:
-        >>> summary = train(load_recipe("recipes/voc.yaml"), "runs/voc")
+        >>> summary = train(Experiment.from_file("recipes/voc.yaml"), "runs/voc")
         >>> print(summary.format())
     """
+    experiment = Experiment.of(experiment)
+    recipe = experiment.recipe
     init_weights = init_weights or recipe.train.init_weights
     if init_weights:  # a file (checked now) or a run's checkpoint
         init_weights = init_source(init_weights)
     # Bad data or a changed recipe is reported before TensorFlow looks for devices
     # (no log noise) and before anything is built or written.
-    files, notes = check_training_data(recipe)
+    files, notes = check_training_data(experiment)
     directory = RunDirectory(Path(workdir).expanduser())
     resumed = bool(checkpoint_steps(directory.checkpoints))
     changes = recipe_changes(recipe, directory) if resumed else []
@@ -268,7 +271,7 @@ def train(
             say(note)
         return _train_in(
             directory,
-            recipe,
+            experiment,
             strategy,
             files,
             init_weights=init_weights,
@@ -279,7 +282,7 @@ def train(
 
 def _train_in(
     directory: RunDirectory,
-    recipe: Recipe,
+    experiment: Experiment,
     strategy: tf.distribute.Strategy,
     files: list[str],
     *,
@@ -288,11 +291,12 @@ def _train_in(
     log: Callable[[str], None],
 ) -> RunSummary:
     """Build, restore or initialise, then the loop, in a checked and held directory."""
+    recipe = experiment.recipe
     config = recipe.train
     chief = is_chief(strategy)
     directory.root.mkdir(parents=True, exist_ok=True)
     state = build_training_state(recipe, strategy)
-    run = open_run(recipe, state, directory, chief, log)
+    run = open_run(experiment, state, directory, chief, log)
     for line in run.restore_or_initialise(init_weights):
         log(line)
     if chief:
@@ -301,11 +305,11 @@ def _train_in(
     batches = naming_bad_shards(
         iter(
             strategy.distribute_datasets_from_function(
-                lambda context: train_dataset(recipe, context, start_step=start)
+                lambda context: train_dataset(recipe, files, context, start_step=start)
             )
         ),
         files,
-        dataset_of(recipe.data.dataset, recipe.data.root).verifier(recipe.data.root),
+        experiment.verifier(),
     )
     progress = TrainingProgress(
         state.total_steps,

@@ -1,5 +1,5 @@
-"""Published pretrained weights for `--init`: `import_weights(recipe, format,
-source, out) -> ImportPlan` and `inspect_weights(path) -> tensors`.
+"""Published pretrained weights for `--init`: `import_weights(experiment,
+format, source, out) -> ImportPlan` and `inspect_weights(path) -> tensors`.
 
 The recipe's model is built to map the file's tensors onto (`weights.importer`);
 nothing is written unless every backbone weight is covered and every shape fits.
@@ -12,17 +12,10 @@ from pathlib import Path
 from tfdeeplab.atomic_files import OutputError
 from tfdeeplab.catalog.resnet_layout import resnet_unit_names
 from tfdeeplab.config import Recipe
-from tfdeeplab.models import build_model
-from tfdeeplab.weights.importer import ImportPlan, plan_import, read_tensors, write_npz
+from tfdeeplab.experiment.experiment import Experiment
+from tfdeeplab.weights.formats import format_of_file, weight_format
+from tfdeeplab.weights.importer import ImportPlan, plan_import, write_npz
 from tfdeeplab.weights.mxnet_params import WeightsFormatError
-
-EXTENSIONS = {
-    ".params": "mxnet",
-    ".caffemodel": "caffe",
-    ".h5": "keras",
-    ".pth": "torch",
-    ".pt": "torch",
-}
 
 
 class ImportOutputExists(OutputError, FileExistsError):
@@ -46,14 +39,14 @@ def inspect_weights(
     """
     path = Path(path).expanduser()
     _require_source(path)
-    fmt = fmt or EXTENSIONS.get(path.suffix)
-    if fmt is None:
-        raise WeightsFormatError(f"{path}: unknown extension; pass --format")
-    return fmt, [(name, shape) for name, shape, _ in read_tensors(fmt, path, {})]
+    found = weight_format(fmt) if fmt else format_of_file(path)
+    if found is None:
+        raise WeightsFormatError(f"{path}: unknown extension; pass `fmt`")
+    return found.name, [(name, shape) for name, shape, _ in found.tensors(path, {})]
 
 
 def import_weights(
-    recipe: Recipe,
+    experiment: Experiment | Recipe,
     fmt: str,
     source: str | Path,
     out: str | Path,
@@ -64,7 +57,7 @@ def import_weights(
     loads.
 
     Args:
-        recipe: Recipe. The model the weights are for.
+        experiment: Experiment (or a Recipe): the model the weights are for.
         fmt: str. `mxnet`, `caffe`, `keras` or `torch`.
         source: str or Path. The published file.
         out: str or Path. The `.npz` to write, whole or not at all.
@@ -80,19 +73,20 @@ def import_weights(
             written.
 
     Example:
-        >>> plan = import_weights(load_recipe("recipes/voc.yaml"), "mxnet",
+        >>> plan = import_weights(Experiment.from_file("recipes/voc.yaml"), "mxnet",
         ...                       "resnet_v1_101-0000.params", "weights/r101.npz")
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     _require_source(source)
     if out.is_dir():
-        raise OutputError(f"{out}: a folder; --out names the .npz file to write")
+        raise OutputError(f"{out}: a folder; `out` names the .npz file to write")
     if out.exists() and not force:
         raise ImportOutputExists(
-            f"{out} exists; pass --force to replace it or choose another --out"
+            f"{out} exists; pass `force=True` to replace it or choose another `out`"
         )
-    config = recipe.model
-    model = build_model(config)
+    experiment = Experiment.of(experiment)
+    config = experiment.recipe.model
+    model = experiment.build_model().model
     units = resnet_unit_names(config.depth, config.units_per_stage or None)
     plan = plan_import(
         model, fmt, source, units=units, epsilon=config.batch_norm_epsilon

@@ -146,7 +146,14 @@ def _export(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return run_command(lambda: _export(args))
+    return run_command(
+        lambda: _export(args),
+        flags={
+            "file_format": "--format",
+            "quantize": "--quantize",
+            "calibration_images_count": "--calibration-images",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -4,20 +4,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import keras
 import yaml
 
+from tfdeeplab.catalog.datasets import DatasetDescriptor
 from tfdeeplab.config.loader import recipe_to_dict
 from tfdeeplab.config.schema import Recipe
-from tfdeeplab.data.shard_format import dataset_of
 from tfdeeplab.evaluation.builder import inference_settings
 from tfdeeplab.export.calibration import fit_to_size, mean_rgb
 from tfdeeplab.export.fixed_size import FixedSizeNetwork
 from tfdeeplab.export.labels_file import LABELS_FILE, labels_record
 from tfdeeplab.export.serving import SegmentationServer
-
-RECIPE_FILE = "recipe.yaml"
+from tfdeeplab.run_directory import RECIPE_FILE
 
 
 def serving_server(
@@ -45,28 +45,22 @@ def serving_server(
     )
 
 
-def labels_description(recipe: Recipe) -> dict:
-    """What the label indices mean: dataset, class names, colours, ignore label.
+def export_assets(recipe: Recipe, dataset: DatasetDescriptor) -> dict[str, str]:
+    """The SavedModel's asset files: the resolved `recipe.yaml` and `labels.json`
+    (what the label indices mean: `labels_file.labels_record`).
+
+    Args:
+        recipe: Recipe.
+        dataset: DatasetDescriptor. The recipe's (`Experiment.dataset`).
 
     Example:
-        >>> labels_description(recipe)["class_names"][15]
-        'person'
-    """
-    return labels_record(
-        dataset_of(recipe.data.dataset, recipe.data.root), recipe.model.num_classes
-    )
-
-
-def export_assets(recipe: Recipe) -> dict[str, str]:
-    """The SavedModel's asset files: the resolved `recipe.yaml` and `labels.json`.
-
-    Example:
-        >>> sorted(export_assets(recipe))
+        >>> sorted(export_assets(recipe, experiment.dataset))
         ['labels.json', 'recipe.yaml']
     """
+    labels = labels_record(dataset, recipe.model.num_classes)
     return {
         RECIPE_FILE: yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False),
-        LABELS_FILE: json.dumps(labels_description(recipe), indent=1) + "\n",
+        LABELS_FILE: json.dumps(labels, indent=1) + "\n",
     }
 
 
@@ -81,26 +75,30 @@ def fixed_size_network(
     return FixedSizeNetwork(model, size, recipe.data.channel_order, recipe.data.mean)
 
 
-def split_tiles(recipe: Recipe, split: str, count: int, size: tuple[int, int]) -> list:
+def split_tiles(
+    recipe: Recipe, files: Sequence[str], count: int, size: tuple[int, int]
+) -> list:
     """(uint8 RGB [1, H, W, 3], label [H, W]) of a split's first `count` images,
     each cut to `size` around its centre and padded with the mean colour (its
     label with the ignore label) where smaller.
 
-    Raises:
-        TfdeeplabError: the split's shards are missing (one line naming them).
+    Args:
+        recipe: Recipe. Its channel order, mean and ignore label.
+        files: the split's shards (`Experiment.shard_files`).
+        count: int. Images to take.
+        size: (height, width).
 
     Example:
-        >>> images = [rgb for rgb, _ in split_tiles(recipe, "train_aug", 100, size)]
+        >>> files = experiment.shard_files("train_aug")
+        >>> images = [rgb for rgb, _ in split_tiles(recipe, files, 100, size)]
     """
     from tfdeeplab.data.builder import eval_dataset
-    from tfdeeplab.data.records import shard_files
 
     data = recipe.data
-    shard_files(data.root, split, data.dataset)  # missing shards: one line
     fill = mean_rgb(data.channel_order, data.mean)
-    ignore = dataset_of(data.dataset, data.root).ignore_label
+    ignore = data.ignore_label
     tiles = []
-    for example in eval_dataset(recipe, split).take(count):
+    for example in eval_dataset(recipe, files).take(count):
         rgb = fit_to_size(example["rgb"].numpy(), size, fill)
         label = fit_to_size(example["label"].numpy(), size, ignore)
         tiles.append((rgb[None], label))

@@ -38,7 +38,7 @@ class FixedSizeNetwork(tf.Module):
         mean: (3,) floats subtracted after reordering the channels.
 
     Example:
-        >>> network = FixedSizeNetwork(model, (321, 321), "bgr", (104.0, 117.0, 123.0))
+        >>> network = FixedSizeNetwork(model, (321, 321), "bgr", (104.0, 116.0, 122.0))
         >>> network.segment(tf.zeros([1, 321, 321, 3], tf.uint8))["labels"].shape
         TensorShape([1, 321, 321])
     """

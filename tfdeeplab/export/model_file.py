@@ -68,9 +68,9 @@ def check_model_file(out: Path, format_name: str, force: bool, is_model) -> None
     """
     suffix = SUFFIXES[format_name]
     if out.suffix != suffix:
-        raise FormatError(f"--out {out}: a {format_name} export is a {suffix} file")
+        raise FormatError(f"`out` {out}: a {format_name} export is a {suffix} file")
     if out.is_dir():
-        raise ExportExistsError(f"{out} is a folder; choose a {suffix} file for --out")
+        raise ExportExistsError(f"{out} is a folder; choose a {suffix} file for `out`")
     existing = out.parent
     while not existing.exists():
         existing = existing.parent
@@ -80,12 +80,12 @@ def check_model_file(out: Path, format_name: str, force: bool, is_model) -> None
         return
     if not is_model(out):
         raise ExportExistsError(
-            f"{out} exists and is not {MODEL_NAMES[format_name]}; --force replaces "
-            "only one: choose another --out"
+            f"{out} exists and is not {MODEL_NAMES[format_name]}; `force=True` "
+            "replaces only one: choose another `out`"
         )
     if not force:
         raise ExportExistsError(
-            f"{out} exists; pass --force to replace it or choose another --out"
+            f"{out} exists; pass `force=True` to replace it or choose another `out`"
         )
 
 

@@ -62,12 +62,12 @@ def check_replaceable(out: Path, force: bool) -> None:
         return
     if not is_saved_model(out):
         raise ExportExistsError(
-            f"{out} exists and is not a SavedModel; --force replaces only a "
-            "SavedModel or an empty folder: choose another --out"
+            f"{out} exists and is not a SavedModel; `force=True` replaces "
+            "only a SavedModel or an empty folder: choose another `out`"
         )
     if not force:
         raise ExportExistsError(
-            f"{out} exists; pass --force to replace it or choose another --out"
+            f"{out} exists; pass `force=True` to replace it or choose another `out`"
         )
 
 

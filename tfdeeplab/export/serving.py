@@ -52,7 +52,7 @@ class SegmentationServer(tf.Module):
             to True.
 
     Example:
-        >>> server = SegmentationServer(model, settings, "bgr", (104.0, 117.0, 123.0),
+        >>> server = SegmentationServer(model, settings, "bgr", (104.0, 116.0, 122.0),
         ...                             21)
         >>> outputs = server.serving_default(tf.zeros([1, 64, 64, 3], tf.uint8))
         >>> outputs["labels"].shape

@@ -63,7 +63,7 @@ def tflite_bytes(
     """
     if quantize not in QUANTIZATIONS:
         raise FormatError(
-            f"--quantize: expected one of {', '.join(QUANTIZATIONS)}, got {quantize!r}"
+            f"`quantize`: expected one of {', '.join(QUANTIZATIONS)}, got {quantize!r}"
         )
     function, holder = frozen_segment(network)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
@@ -76,7 +76,7 @@ def tflite_bytes(
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
         if calibration is None:
-            raise FormatError("--quantize int8: needs calibration images")
+            raise FormatError("`quantize=int8`: needs calibration images")
 
         def representative():
             for image in calibration():

@@ -34,6 +34,7 @@ from tfdeeplab.checkpoint_reading import READ_ERRORS, why_unreadable
 from tfdeeplab.errors import TfdeeplabError, first_line
 from tfdeeplab.run_directory import (
     CHECKPOINT_PREFIX,
+    checkpoint_name,
     checkpoint_steps,
     complete_checkpoint_steps,
     newest_checkpoint,
@@ -59,7 +60,7 @@ class CheckpointError(TfdeeplabError, RuntimeError):
 
 
 def _files_of(directory: Path, step: int) -> list[Path]:
-    prefix = f"{CHECKPOINT_PREFIX}-{step}."
+    prefix = f"{checkpoint_name(step)}."
     return sorted(path for path in directory.iterdir() if path.name.startswith(prefix))
 
 
@@ -77,10 +78,10 @@ def indexed_step(directory: Path) -> int | None:
 
 def write_index(directory: Path, steps: list[int]) -> None:
     """Rewrite the `checkpoint` index to list `steps` (oldest first, last newest)."""
-    lines = [f'model_checkpoint_path: "{CHECKPOINT_PREFIX}-{steps[-1]}"']
-    lines += [f'all_model_checkpoint_paths: "{CHECKPOINT_PREFIX}-{s}"' for s in steps]
+    lines = [f'model_checkpoint_path: "{checkpoint_name(steps[-1])}"']
+    lines += [f'all_model_checkpoint_paths: "{checkpoint_name(s)}"' for s in steps]
     for step in steps:
-        stamp = (directory / f"{CHECKPOINT_PREFIX}-{step}.index").stat().st_mtime
+        stamp = (directory / f"{checkpoint_name(step)}.index").stat().st_mtime
         lines.append(f"all_model_checkpoint_timestamps: {stamp}")
     write_text(directory / INDEX_FILE, "\n".join(lines) + "\n")
 
@@ -162,7 +163,7 @@ class RunCheckpoints:
         """
         steps = checkpoint_steps(self.directory)
         for step in steps:
-            prefix = self.directory / f"{CHECKPOINT_PREFIX}-{step}"
+            prefix = self.directory / checkpoint_name(step)
             try:
                 self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
             except READ_ERRORS as error:
@@ -209,8 +210,8 @@ class RunCheckpoints:
             for partial in _files_of(Path(writer.directory), step):
                 partial.unlink(missing_ok=True)
             raise CheckpointError(
-                f"{writer.directory}: cannot write {CHECKPOINT_PREFIX}-{step} "
-                f"({first_line(error)}); free space or choose another --workdir, "
+                f"{writer.directory}: cannot write {checkpoint_name(step)} "
+                f"({first_line(error)}); free space or choose another `workdir`, "
                 f"the newest checkpoint is still {self.latest or 'none'}"
             ) from None
         if not self.chief:

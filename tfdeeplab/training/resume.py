@@ -80,7 +80,7 @@ def recipe_changes(recipe: Recipe, directory: RunDirectory) -> list[str]:
     except RecipeError as error:
         raise RecipeChangedError(
             f"{error}; cannot tell which recipe the run's checkpoints were trained "
-            "with: restore the file or choose another --workdir"
+            "with: restore the file or choose another `workdir`"
         ) from None
     old, new = _flatten(recipe_to_dict(saved)), _flatten(recipe_to_dict(recipe))
     differing = sorted(
@@ -96,6 +96,6 @@ def recipe_changes(recipe: Recipe, directory: RunDirectory) -> list[str]:
         raise RecipeChangedError(
             f"{directory.recipe}: the run was trained with another recipe, and "
             f"these keys may not change on resume: {'; '.join(refused)}; use the "
-            "run's recipe or choose another --workdir"
+            "run's recipe or choose another `workdir`"
         )
     return changes
