@@ -11,6 +11,7 @@ weights file or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,8 +143,6 @@ class Experiment:
             >>> built.loaded
             'runs/voc/checkpoints/ckpt-30000'
         """
-        import contextlib
-
         from tfdeeplab.evaluation.weights import load_weights
         from tfdeeplab.models import build_model
 
