@@ -169,13 +169,21 @@ def _tensorpack(files: list[str], pool, mean: tuple[float, ...]):
         for task in itertools.islice(records, 50)
     )
     mean = np.array(mean, np.float32)  # the recipe's, as ours subtracts
-    while True:
-        batch = []
-        for _ in range(BATCH):
-            batch.append(in_flight.popleft().get())
-            in_flight.append(pool.apply_async(_tensorpack_example, next(records)))
-        images = np.stack([image for image, _ in batch]).astype(np.float32) - mean
-        yield images, np.stack([label for _, label in batch]).astype(np.int32)
+    try:
+        while True:
+            batch = []
+            for _ in range(BATCH):
+                batch.append(in_flight.popleft().get())
+                in_flight.append(pool.apply_async(_tensorpack_example, next(records)))
+            images = np.stack([image for image, _ in batch]).astype(np.float32) - mean
+            yield images, np.stack([label for _, label in batch]).astype(np.int32)
+    finally:
+        # Closed: collect what is in flight, so the pool shuts down with empty
+        # queues. Pool.terminate() with results in flight can hang for good: its
+        # result handler stops reading while a worker holds the result queue's
+        # lock, blocked writing an image into the full pipe.
+        for task in in_flight:
+            task.wait()
 
 
 def _decode_only(files: list[str]):
@@ -220,7 +228,10 @@ def run(args: argparse.Namespace) -> None:
                     iterator, args.batches, warmup=3 if round_index == 0 else 0
                 )
                 rounds[name].append(args.batches * BATCH / seconds)
-        pool.terminate()
+        for iterator in pipelines.values():
+            getattr(iterator, "close", lambda: None)()  # the tensorpack generator's
+        pool.close()
+        pool.join()
         rows = [
             {
                 "pipeline": name,
