@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from tfdeeplab import shard_format
 from tfdeeplab.atomic_files import atomic_path, remove_stale_partials
@@ -41,6 +40,7 @@ from tfdeeplab.catalog.datasets import DatasetDescriptor
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.file_lock import exclusive_lock
 from tfdeeplab.image_orientation import displayed, displayed_size, orientation
+from tfdeeplab.progress_display import progress_bar
 from tfdeeplab.shard_format import FORMAT_VERSION, MANIFEST, write_manifest
 from tfrecords_tools import labels as label_readers
 
@@ -558,7 +558,7 @@ def convert_split(
 def _inspect_all(split, items, dataset, pool, progress) -> list[Inspection]:
     inspect = functools.partial(inspect_item, dataset=dataset)
     checks = _map(inspect, items, pool, chunksize=8)
-    bar = tqdm(
+    bar = progress_bar(
         checks,
         total=len(items),
         desc=f"{split}: check",
@@ -613,7 +613,7 @@ def _keep_finished(tasks, previous: dict, entry: dict) -> list:
 
 def _write_planned(split, todo, entry, out_dir, manifest, pool, progress) -> None:
     """Write the shards still to write, recording each in the manifest as it lands."""
-    bar = tqdm(
+    bar = progress_bar(
         total=sum(len(task.items) for task, _ in todo),
         desc=f"{split}: write",
         unit="img",
@@ -782,7 +782,10 @@ def _verify_split(out_dir: Path, split: str, entry: dict, progress, tf) -> list[
                 "another run; readers ignore it)"
             )
     total, unreadable = 0, False
-    for shard in tqdm(shards, desc=f"{split}: verify", disable=not progress):
+    verified = progress_bar(
+        shards, desc=f"{split}: verify", unit="shard", disable=not progress
+    )
+    for shard in verified:
         count, found = _verify_shard(out_dir / shard[shard_format.FILE], shard, tf)
         problems += found
         unreadable = unreadable or count is None

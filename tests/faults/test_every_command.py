@@ -6,6 +6,7 @@ and that nothing was lost or replaced.
 """
 
 import os
+import re
 import shutil
 
 import pytest
@@ -183,8 +184,8 @@ def test_a_set_word_right_after_set_without_equals_is_refused(capsys):
 
 @pytest.mark.slow
 def test_a_command_starts_without_tensorflows_cuda_complaint(tmp_path):
-    """No `failed call to cuInit` on a machine without an NVIDIA driver; the
-    command's own error still shows."""
+    """No `failed call to cuInit` (nor any other TensorFlow start-up notice) on a
+    machine without an NVIDIA driver, unless `--verbose` asks for them."""
     import subprocess
     import sys
 
@@ -212,3 +213,15 @@ def test_a_command_starts_without_tensorflows_cuda_complaint(tmp_path):
     assert finished.returncode == 0, finished.stderr
     assert "cuInit" not in finished.stderr and finished.stderr.strip() == ""
     assert "parameters" in finished.stdout
+    # --verbose asks for TensorFlow's notices: its C++ log lines come back.
+    verbose = subprocess.run(
+        [*finished.args, "--verbose"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
+    assert verbose.returncode == 0, verbose.stderr
+    notices = re.findall(r"^\S+ \S+: [IWE] \S+\.cc:\d+\]", verbose.stderr, re.M)
+    assert notices and "cuInit" in verbose.stderr, verbose.stderr
+    assert "parameters" in verbose.stdout

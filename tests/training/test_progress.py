@@ -48,9 +48,21 @@ def test_steps_after_the_last_window_make_the_final_loss():
     assert progress.final_loss == 5.0
 
 
-def test_one_step_has_no_throughput_and_a_bar_prints_no_lines(capsys):
+def test_one_step_has_no_throughput_and_a_bar_prints_no_lines(capsys, monkeypatch):
+    monkeypatch.setattr("tfdeeplab.training.progress.is_terminal", lambda _: True)
     progress, lines, _ = run([2.0], log_every=1, show_bar=True)
     assert math.isnan(progress.images_per_second)
     assert lines == []  # the bar shows the steps; its writes go to the terminal
     assert "a message" in capsys.readouterr().out
     assert progress.final_loss == pytest.approx(2.0)
+
+
+def test_a_bar_asked_for_away_from_a_terminal_logs_lines_instead(capsys):
+    """A cluster job's log gets the `log_every` lines, not carriage-return frames."""
+    _, lines, _ = run([1.0, 3.0, 2.0, 4.0], log_every=2, show_bar=True)
+    assert [line.split("  ")[0] for line in lines] == [
+        "step 2/4",
+        "step 4/4",
+        "a message",
+    ]
+    assert "\r" not in capsys.readouterr().err

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.evaluation.confusion import ConfusionMatrix
@@ -26,6 +25,7 @@ from tfdeeplab.evaluation.crf import require_crf
 from tfdeeplab.evaluation.crf_pool import CrfPool
 from tfdeeplab.evaluation.inference import InferenceSettings
 from tfdeeplab.evaluation.replicas import ReplicatedInference
+from tfdeeplab.progress_display import progress_bar
 
 
 class EmptySplitError(TfdeeplabError, ValueError):
@@ -114,7 +114,7 @@ def evaluate_split(
     )
     matrix = ConfusionMatrix(num_classes)
     start, count, first_done = time.perf_counter(), 0, None
-    bar = tqdm(total=total, unit="img", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=total, desc="evaluate", unit="img", disable=not progress)
     with contextlib.ExitStack() as stack:
         predictions = _predictions(dataset, infer)
         if crf is not None:

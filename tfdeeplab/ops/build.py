@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tfdeeplab.cli import OneLineArgumentParser, run_command
+from tfdeeplab.cli import OneLineArgumentParser, run_command, start_tensorflow
 from tfdeeplab.ops import cuda_compile
 from tfdeeplab.ops.op_cache import (
     OpBuildError,
@@ -52,6 +52,7 @@ def _architectures(text: str) -> list[int]:
 
 
 def _build_every_op(gpu_archs: list[int] | None = None) -> int:
+    start_tensorflow()
     failed = 0
     for name in project_ops():
         try:

@@ -34,8 +34,6 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import tensorflow as tf
-
 from tfdeeplab.atomic_files import atomic_path, write_text
 from tfdeeplab.errors import TfdeeplabError
 
@@ -124,6 +122,8 @@ def build_op_library(sources: Sequence[Path], name: str) -> Path:
     Example:
         >>> build_op_library(op_sources("crop_resample"), "crop_resample")
     """
+    import tensorflow as tf  # here, so a command starts TensorFlow first (quietly)
+
     if not sources:
         raise OpBuildError(f"{name}: no C++ sources")
     flags = [
@@ -226,6 +226,8 @@ def _compile(sources, partial: Path, flags) -> None:
 @functools.cache
 def _build_and_load(name: str, sources: tuple[Path, ...]):
     """(module, None) or (None, why): a failure is remembered like a success."""
+    import tensorflow as tf
+
     try:
         return tf.load_op_library(str(build_op_library(sources, name))), None
     except OpBuildError as error:

@@ -1,7 +1,8 @@
 """What a training run shows while it runs: a progress bar or log lines, and scalars.
 
-The bar (tqdm) shows the running loss, the learning rate and images/s; without a bar
-(`--no-progress`, log files) a line is printed every `log_every` steps instead. Every
+The bar (tqdm) shows the running loss, the learning rate and images/s on a terminal;
+without one (`--no-progress`, or stderr not a terminal: a log file, a cluster job) a
+line is printed every `log_every` steps instead. Every
 `log_every` steps the window's mean loss, the learning rate and the window's images/s
 also go to TensorBoard.
 """
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 import collections
 import math
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 from tqdm import tqdm
+
+from tfdeeplab.progress_display import is_terminal
 
 
 class TrainingProgress:
@@ -25,7 +29,8 @@ class TrainingProgress:
         start_step: int. Step the loop starts after (0, or where a run resumed).
         global_batch: int. Images per step over all replicas.
         log_every: int. Steps between logged windows.
-        show_bar: bool. Show a progress bar; otherwise log lines.
+        show_bar: bool. Show a progress bar when stderr is a terminal; otherwise
+            (or when stderr is not one) log lines.
         log: function taking one line of text.
         scalars: function (step, {name: value}) writing TensorBoard scalars.
 
@@ -56,7 +61,7 @@ class TrainingProgress:
             total=total_steps,
             initial=start_step,
             unit="step",
-            disable=not show_bar,
+            disable=not (show_bar and is_terminal(sys.stderr)),
             dynamic_ncols=True,
         )
         self.final_loss = math.nan
