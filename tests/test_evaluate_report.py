@@ -15,6 +15,7 @@ from PIL import Image
 from tests.helpers import eval_images, run_evaluate, tiny_overrides
 from tfdeeplab.config import load_recipe
 from tfdeeplab.experiment.demo_job import RECIPE
+from tfdeeplab.version import version_line
 
 
 def brute_force_miou(truth, labels):
@@ -73,6 +74,7 @@ def test_the_report_scores_each_image_as_its_saved_prediction_does(
     assert record["miou"] == pytest.approx(figures["miou"])
     assert record["settings"]["scales"] == [0.75, 1.0] and record["settings"]["flip"]
     assert record["checkpoint"].endswith("ckpt-6") and record["step"] == 6
+    assert figures["code"] == version_line()  # the code that made the figures
 
 
 def test_the_json_confusion_picture_is_the_reports(evaluated):

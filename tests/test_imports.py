@@ -99,6 +99,11 @@ def test_only_builders_read_recipe_objects():
         "tfdeeplab.weights.formats",  # the weights command's --format choices
         "tfdeeplab.run_directory",
         "tfrecords_tools.conversion",  # imported by the converters' workers
+        "tfdeeplab.__main__",  # `tfdeeplab --version` and the command list
+        "tfdeeplab.version",
+        "tfdeeplab.progress_display",
+        "tfdeeplab.ops.op_cache",  # TensorFlow once a command has started it quietly
+        "tfdeeplab.ops.build",
     ],
 )
 def test_light_modules_load_without_tensorflow(module):
@@ -143,6 +148,8 @@ def test_the_recipe_schema_imports_no_package_that_reads_recipes():
         # The shards' on-disk format (pure, no recipe objects, no TensorFlow): a
         # `from_shards` recipe takes its dataset from the manifest.
         "tfdeeplab.shard_format",
+        # The code's version, in a resolved recipe's header (git, no TensorFlow).
+        "tfdeeplab.version",
     }
     for path in sorted((ROOT / "tfdeeplab" / "config").rglob("*.py")):
         for name in imported_modules(path):

@@ -25,6 +25,16 @@ from tfdeeplab.errors import TfdeeplabError, in_command_terms
 # Options that take a list of KEY=VALUE words (`--set a=1 b=2`).
 OVERRIDE_OPTIONS = ("--set", "--cityscapes-set")
 INTERRUPTED_EXIT = 130
+# A shell's code for a process whose reader went away (`... | head`): 128 + SIGPIPE.
+BROKEN_PIPE_EXIT = 141
+# The help of every command's recipe argument (`config.find_recipe` reads it).
+RECIPE_HELP = (
+    "a shipped recipe's name (voc_scale16; python -m tfdeeplab.describe --list "
+    "shows them) or a recipe YAML file"
+)
+# TensorFlow's C++ log level: 2 hides its INFO and WARNING notices, 0 shows all.
+TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+VERBOSE_FLAG = "--verbose"
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -34,15 +44,29 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     while they hold a `=`: `--set eval.flip=true photo.jpg --out D` leaves
     `photo.jpg` to the positional arguments instead of reading it as an override.
 
+    Every parser has `--verbose`, which shows TensorFlow's start-up notices (CPU
+    instructions, oneDNN, no CUDA driver) that `start_tensorflow` otherwise hides.
+
     Example:
         >>> parser = OneLineArgumentParser(prog="python -m tfdeeplab.bench")
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            VERBOSE_FLAG,
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show TensorFlow's start-up notices too",
+        )
 
     def error(self, message: str):
         self.exit(2, f"error: {self.prog}: {message}\n")
 
     def parse_known_args(self, args=None, namespace=None):
         words = sys.argv[1:] if args is None else list(args)
+        if VERBOSE_FLAG in words[: words.index("--") if "--" in words else None]:
+            os.environ[TF_LOG_LEVEL] = "0"
         return super().parse_known_args(split_overrides(words), namespace)
 
 
@@ -185,9 +209,10 @@ def start_tensorflow():
     """Import TensorFlow and find the devices, without start-up noise.
 
     TensorFlow's INFO and WARNING lines are hidden (`TF_CPP_MIN_LOG_LEVEL=2`
-    unless set). On a machine without an NVIDIA driver its "failed call to
-    cuInit" error line, which says only that there is no GPU, is dropped too;
-    every other line it prints while starting is passed on.
+    unless set; `--verbose` sets 0). On a machine without an NVIDIA driver its
+    "failed call to cuInit" error line, which says only that there is no GPU, is
+    dropped too unless the level is 0; every other line it prints while starting
+    is passed on.
 
     Returns:
         The `tensorflow` module.
@@ -195,8 +220,9 @@ def start_tensorflow():
     Example:
         >>> tf = start_tensorflow()
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules or _has_nvidia_driver():
+    os.environ.setdefault(TF_LOG_LEVEL, "2")
+    verbose = os.environ[TF_LOG_LEVEL] == "0"
+    if "tensorflow" in sys.modules or verbose or _has_nvidia_driver():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
@@ -235,6 +261,14 @@ def _quiet_exit() -> None:
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit does not
+    fail a second time on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 # The library's parameters (named in its errors) that every command spells alike.
 COMMON_FLAGS = {
     "force": "--force",
@@ -262,7 +296,8 @@ def run_command(
 
     Returns:
         int, the exit code: the body's; a `TfdeeplabError`'s `exit_code`; 130
-        after Ctrl-C; 2 for a file the system would not read or write.
+        after Ctrl-C; 141, quietly, when the output's reader went away
+        (`| head`); 2 for a file the system would not read or write.
 
     Example:
         >>> sys.exit(run_command(lambda: train_and_print(args)))
@@ -277,6 +312,9 @@ def run_command(
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return INTERRUPTED_EXIT
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
     except OSError as error:
         if error.filename is None and error.strerror is None:
             raise

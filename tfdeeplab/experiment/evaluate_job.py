@@ -42,6 +42,7 @@ from tfdeeplab.experiment.experiment import Experiment
 from tfdeeplab.run_directory import run_directory_of
 from tfdeeplab.training.strategy import evaluation_strategy
 from tfdeeplab.training.summaries import TensorBoardSummaries
+from tfdeeplab.version import version_line
 
 
 @dataclasses.dataclass
@@ -86,7 +87,8 @@ class EvaluationReport:
         return outputs.metrics_table(self.metrics, self.class_names)
 
     def to_json(self) -> dict:
-        """The JSON record: the figures, the confusion matrix and the settings."""
+        """The JSON record: the figures, the confusion matrix, the settings and
+        the code that made them (`code`: `version.version_line`)."""
         return outputs.metrics_json(
             self.metrics,
             self.matrix,
@@ -95,6 +97,7 @@ class EvaluationReport:
             checkpoint=self.checkpoint,
             recipe=self.recipe,
             settings=self.settings,
+            code=version_line(),
         )
 
     def write_json(
@@ -213,7 +216,7 @@ def evaluate(
             empty split.
 
     Example:
-        >>> report = evaluate(Experiment.from_file("recipes/voc.yaml"),
+        >>> report = evaluate(Experiment.from_file("voc"),
         ...                   checkpoint="runs/voc")
         >>> print(report.table())
     """

@@ -40,6 +40,7 @@ from tfdeeplab.training.run import TrainingRun, weights_fingerprint
 from tfdeeplab.training.strategy import build_strategy, is_chief
 from tfdeeplab.training.summaries import TensorBoardSummaries
 from tfdeeplab.training.trainer import LoopOutcome, train_loop
+from tfdeeplab.version import version_line
 
 
 @dataclasses.dataclass
@@ -245,7 +246,7 @@ def train(
             is written for it, so the newest checkpoint is the last good one.
 
     Example:
-        >>> summary = train(Experiment.from_file("recipes/voc.yaml"), "runs/voc")
+        >>> summary = train(Experiment.from_file("voc"), "runs/voc")
         >>> print(summary.format())
     """
     experiment = Experiment.of(experiment)
@@ -267,6 +268,7 @@ def train(
     notes += [f"note: resuming with {change}" for change in changes]
     # Workers share the chief's directory; the chief holds it against other runs.
     with directory.locked() if chief else contextlib.nullcontext():
+        say(f"{version_line()}: training {recipe.name} in {directory.root}")
         for note in notes:
             say(note)
         return _train_in(
