@@ -163,7 +163,7 @@ def custom_recipe(folder_shards, *more):
     """recipes/custom.yaml on `folder_shards` with the demo's small model, 3 steps."""
     overrides = [*tiny_overrides(folder_shards, *TINY_MODEL), "train.max_steps=3"]
     overrides.remove("data.num_train_images=16")
-    return load_recipe("recipes/custom.yaml", [*overrides, *more])
+    return load_recipe("custom", [*overrides, *more])
 
 
 # ------------------------------------------------------------------ converted shards

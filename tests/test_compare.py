@@ -11,7 +11,7 @@ from tfdeeplab.experiment.compare_job import differences
 from tfdeeplab.experiment.demo_job import RECIPE as DEMO_RECIPE
 from tfdeeplab.training.builder import build_schedule
 
-TF, MXNET = "recipes/voc_tf_schedule.yaml", "recipes/voc_mxnet_schedule.yaml"
+TF, MXNET = "voc_tf_schedule", "voc_mxnet_schedule"
 
 
 def _png(path):
@@ -57,7 +57,7 @@ def test_fractional_epochs_replicas_and_poly(tmp_path):
         "train.batch_size=5",
         "train.epoch_scale=1",
     ]
-    arguments = [TF, "recipes/voc.yaml", "recipes/cityscapes_aspp.yaml"]
+    arguments = [TF, "voc", "cityscapes_aspp"]
     assert (
         compare.main(
             arguments + ["--out", str(tmp_path), "--replicas", "2"] + overrides
@@ -73,9 +73,7 @@ def test_fractional_epochs_replicas_and_poly(tmp_path):
         (s["start_iteration"], s["stop_iteration"], s["learning_rate"])
         for s in voc["segments"]
     ] == [(0, 25, 0.1), (25, 30, 0.01)]
-    schedule = build_schedule(
-        load_recipe("recipes/voc.yaml", overrides[1:]).train, 101, 10
-    )
+    schedule = build_schedule(load_recipe("voc", overrides[1:]).train, 101, 10)
     assert float(schedule(24)) == pytest.approx(0.1)
     assert float(schedule(25)) == pytest.approx(0.01)
     assert poly["kind"] == "poly" and poly["segments"] == []
@@ -152,7 +150,7 @@ def test_runs_that_differ_beyond_the_schedule_are_noted():
     recipes = [
         load_recipe(TF),
         load_recipe(MXNET),
-        load_recipe("recipes/voc_dcn.yaml"),
+        load_recipe("voc_dcn"),
         load_recipe(TF, ["train.seed=3"]),
     ]
     notes = differences(recipes, ["tf", "mxnet", "dcn", "seeded"])

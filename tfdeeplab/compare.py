@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from tfdeeplab.cli import (
+    RECIPE_HELP,
     OneLineArgumentParser,
     add_override_argument,
     non_negative_int,
@@ -36,7 +37,7 @@ def _parser() -> OneLineArgumentParser:
         nargs="+",
         type=path_argument,
         metavar="RECIPE",
-        help="recipe YAML files to compare",
+        help=f"recipes to compare, each {RECIPE_HELP}",
     )
     parser.add_argument(
         "--out",

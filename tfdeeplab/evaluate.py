@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from tfdeeplab.cli import (
+    RECIPE_HELP,
     OneLineArgumentParser,
     add_override_argument,
     add_weights_arguments,
@@ -32,7 +33,7 @@ def _parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog="python -m tfdeeplab.evaluate", description=__doc__.split("\n\n")[1]
     )
-    parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
+    parser.add_argument("recipe", help=RECIPE_HELP)
     add_weights_arguments(parser)
     parser.add_argument("--split", help="split to evaluate (default: data.eval_split)")
     parser.add_argument(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from tfdeeplab.cli import (
+    RECIPE_HELP,
     OneLineArgumentParser,
     add_override_argument,
     add_weights_arguments,
@@ -32,7 +33,9 @@ def _parser() -> OneLineArgumentParser:
     parser.add_argument(
         "images", nargs="+", type=path_argument, help="image files or folders"
     )
-    parser.add_argument("--recipe", help="the model's recipe (not with --saved-model)")
+    parser.add_argument(
+        "--recipe", help=f"the model's recipe, {RECIPE_HELP} (not with --saved-model)"
+    )
     add_weights_arguments(parser, required=False)
     parser.add_argument(
         "--saved-model",

@@ -404,8 +404,9 @@ def dataset_of(name: str, root: str | Path | None):
     known = ", ".join(sorted(DATASETS))
     if held is None and name == FROM_SHARDS:
         raise UnknownDatasetError(
-            f"{FROM_SHARDS}: {root} has no {MANIFEST} recording a dataset (convert "
-            "a folder into it: python -m tfrecords_tools.folder --out ...)"
+            f"{FROM_SHARDS}: {root} has no {MANIFEST} recording a dataset (give "
+            "the converted shards with --set data.root=DIR, or convert a folder "
+            "into it: python -m tfrecords_tools.folder --out ...)"
         )
     if held is None:
         where = f"{root} has no {MANIFEST} recording a dataset" if root else "no root"

@@ -13,6 +13,7 @@ import signal
 import sys
 
 from tfdeeplab.cli import (
+    RECIPE_HELP,
     OneLineArgumentParser,
     add_override_argument,
     path_argument,
@@ -26,7 +27,7 @@ def _parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog="python -m tfdeeplab.train", description=__doc__.split("\n\n")[1]
     )
-    parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/voc.yaml")
+    parser.add_argument("recipe", help=RECIPE_HELP)
     parser.add_argument(
         "--workdir",
         type=path_argument,

@@ -47,11 +47,11 @@ def main(workdir: str = "runs/own_data") -> int:
     run("-m", "tfrecords_tools.folder", "--images", str(images), "--masks",
         str(masks), "--classes", str(folder / "classes.txt"), "--val-fraction",
         "0.2", "--out", str(shards), "--report", "--quiet")  # fmt: skip
-    run("-m", "tfdeeplab.train", "recipes/custom_small.yaml", "--workdir",
+    run("-m", "tfdeeplab.train", "custom_small", "--workdir",
         str(run_dir), "--no-progress", "--set", data)  # fmt: skip
-    run("-m", "tfdeeplab.evaluate", "recipes/custom_small.yaml", "--checkpoint",
+    run("-m", "tfdeeplab.evaluate", "custom_small", "--checkpoint",
         str(run_dir), "--no-progress", "--set", data)  # fmt: skip
-    run("-m", "tfdeeplab.export", "recipes/custom_small.yaml", "--checkpoint",
+    run("-m", "tfdeeplab.export", "custom_small", "--checkpoint",
         str(run_dir), "--out", str(exported), "--set", data)  # fmt: skip
     pairs = pair_files(images, masks)
     val = split_items(pairs, images, masks, val_fraction=0.2)[0]["val"]

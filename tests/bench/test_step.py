@@ -112,9 +112,7 @@ def test_the_calibrated_network_computes_the_same_in_and_out_of_a_graph():
     from tfdeeplab.bench.step import _ours
     from tfdeeplab.config import load_recipe
 
-    recipe = load_recipe(
-        "recipes/voc.yaml", ["data.crop_size=[33, 33]", "train.batch_size=1"]
-    )
+    recipe = load_recipe("voc", ["data.crop_size=[33, 33]", "train.batch_size=1"])
     model, step = _ours(recipe)
     images = tf.constant(
         np.random.default_rng(1).normal(size=(1, 33, 33, 3)), tf.float32
@@ -146,7 +144,7 @@ def test_the_benchmarks_run_on_cpus_without_onednn(tmp_path):
         [
             "step",
             "--recipe",
-            "recipes/voc_dcn.yaml",
+            "voc_dcn",
             "--crop",
             "33",
             "--batch",

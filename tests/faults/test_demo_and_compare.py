@@ -126,6 +126,6 @@ def test_compare_refuses_negative_replicas_in_one_line(tmp_path, capsys):
     from tfdeeplab import compare
 
     with pytest.raises(SystemExit) as raised:
-        compare.main(["recipes/voc.yaml", "--out", str(tmp_path), "--replicas", "-1"])
+        compare.main(["voc", "--out", str(tmp_path), "--replicas", "-1"])
     assert raised.value.code == 2
     assert "--replicas: expected at least 0, got -1" in one_error_line(capsys)

@@ -208,13 +208,11 @@ def converted(tmp_path_factory):
 
 
 def test_a_recipe_for_converted_shards_needs_only_the_root(converted):
-    recipe = load_recipe("recipes/custom.yaml", [f"data.root={converted}"])
+    recipe = load_recipe("custom", [f"data.root={converted}"])
     assert recipe.data.dataset == "mine" and recipe.model.num_classes == 5
     assert (recipe.data.train_split, recipe.data.eval_split) == ("train", "val")
     assert recipe.data.num_train_images == 9 and recipe.data.ignore_label == 255
-    stated = load_recipe(
-        "recipes/custom.yaml", [f"data.root={converted}", "data.dataset=mine"]
-    )
+    stated = load_recipe("custom", [f"data.root={converted}", "data.dataset=mine"])
     assert stated.model.num_classes == 5
 
 
@@ -229,13 +227,13 @@ def test_a_recipe_that_disagrees_with_its_shards_is_one_line(
     converted, override, message
 ):
     with pytest.raises(RecipeError, match=message) as raised:
-        load_recipe("recipes/custom.yaml", [f"data.root={converted}", override])
+        load_recipe("custom", [f"data.root={converted}", override])
     assert "\n" not in str(raised.value)
 
 
 def test_from_shards_without_shards_says_how_to_convert(tmp_path):
     with pytest.raises(RecipeError, match="python -m tfrecords_tools.folder"):
-        load_recipe("recipes/custom.yaml", [f"data.root={tmp_path}"])
+        load_recipe("custom", [f"data.root={tmp_path}"])
 
 
 def test_the_manifest_descriptor_is_recorded_for_the_built_in_datasets(demo_shards):

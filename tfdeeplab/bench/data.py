@@ -26,8 +26,9 @@ import numpy as np
 
 from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
+from tfdeeplab.config.shipped_recipes import SHIPPED_RECIPES
 
-VOC_RECIPE = Path(__file__).parents[2] / "recipes" / "voc.yaml"
+VOC_RECIPE = SHIPPED_RECIPES / "voc.yaml"
 
 CROP = 321
 BATCH = 10

@@ -38,8 +38,9 @@ from tfdeeplab.bench.fresh_process import call_in_fresh_process
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.cli import add_override_argument
+from tfdeeplab.config.shipped_recipes import SHIPPED_RECIPES
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = SHIPPED_RECIPES
 # A ResNet-50-style net with one unit per stage: Cityscapes-sized tiles on a CPU.
 REDUCED = [
     "model.depth=50",

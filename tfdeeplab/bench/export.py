@@ -33,8 +33,9 @@ from tfdeeplab.bench.arguments import positive_int
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.cli import add_override_argument
+from tfdeeplab.config.shipped_recipes import SHIPPED_RECIPES
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = SHIPPED_RECIPES
 
 
 def image_size(text: str) -> tuple[int, int]:

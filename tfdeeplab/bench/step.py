@@ -30,8 +30,9 @@ from tfdeeplab.bench.arguments import BenchmarkError, non_negative_int, positive
 from tfdeeplab.bench.table import emit
 from tfdeeplab.bench.timing import median_seconds
 from tfdeeplab.cli import add_override_argument
+from tfdeeplab.config.shipped_recipes import SHIPPED_RECIPES
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "voc.yaml"
+RECIPE = SHIPPED_RECIPES / "voc.yaml"
 PEAK_SHAPES = (  # (spatial size, kernel, in channels, out channels, dilation)
     (41, 3, 256, 256, 1),
     (21, 1, 1024, 256, 1),

@@ -16,7 +16,7 @@ def schedule_table(recipe: Recipe, name: str, replicas: int = 0) -> ScheduleTabl
         replicas: int. Replicas of the run; 0 takes `train.replicas`.
 
     Example:
-        >>> table = schedule_table(load_recipe("recipes/voc.yaml"), "voc")
+        >>> table = schedule_table(load_recipe("voc"), "voc")
         >>> table.iterations_per_epoch, table.total_steps
         (4232, 33856)
     """

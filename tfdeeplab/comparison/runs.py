@@ -30,8 +30,8 @@ def schedule_recipe(recipe_path: Path, base: Path | None, out: Path) -> Path:
         The recipe file to train.
 
     Example:
-        >>> schedule_recipe(Path("recipes/voc_tf_schedule.yaml"),
-        ...                 Path("recipes/demo.yaml"), Path("out/tf.yaml"))
+        >>> schedule_recipe(find_recipe("voc_tf_schedule"),
+        ...                 find_recipe("demo"), Path("out/tf.yaml"))
     """
     if base is None:
         return recipe_path

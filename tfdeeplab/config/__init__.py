@@ -2,6 +2,7 @@
 
 from tfdeeplab.config.loader import (
     RecipeError,
+    find_recipe,
     load_recipe,
     parse_override,
     recipe_to_dict,
@@ -30,6 +31,7 @@ __all__ = [
     "ScheduleConfig",
     "SchemaError",
     "TrainConfig",
+    "find_recipe",
     "load_recipe",
     "parse_override",
     "recipe_to_dict",

@@ -16,9 +16,11 @@ import yaml
 from tfdeeplab.atomic_files import write_text
 from tfdeeplab.catalog.datasets import DescriptorError, UnknownDatasetError
 from tfdeeplab.config.schema import Recipe, SchemaError, with_dataset_facts
+from tfdeeplab.config.shipped_recipes import shipped_recipe
 from tfdeeplab.config.typed import from_dict, to_dict
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.shard_format import ManifestError, dataset_of
+from tfdeeplab.version import version_line
 
 
 class RecipeError(TfdeeplabError, ValueError):
@@ -106,8 +108,15 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]
             f"{path}: base: expected a recipe file name, got {base_name!r}"
         )
     base_path = path.parent / base_name
-    if not base_path.is_file():
-        raise RecipeError(f"{path}: base: recipe file not found: {base_path}")
+    if not base_path.is_file() or base_path.resolve() == resolved:
+        # A recipe never extends itself: `base: voc.yaml` in an edited voc.yaml
+        # is the shipped voc recipe.
+        base_path = shipped_recipe(base_name)
+    if base_path is None:
+        raise RecipeError(
+            f"{path}: base: recipe file not found: {path.parent / base_name}"
+            " (nor a shipped recipe of that name)"
+        )
     base_data, base_origins = _resolve_bases(base_path, (*seen, resolved))
     return _merge(base_data, data), {**base_origins, **origins}
 
@@ -159,12 +168,43 @@ def _apply_override(data: dict, keys: list[str], value: object, text: str) -> No
     node[keys[-1]] = value
 
 
-def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recipe:
+def find_recipe(recipe: str | os.PathLike) -> Path:
+    """The file a recipe argument means: a path that exists, else a shipped recipe.
+
+    Args:
+        recipe: str or PathLike. A path to a YAML file, or the name of a shipped
+            recipe (`voc_scale16` or `voc_scale16.yaml`, see
+            `config.shipped_recipes`). A path that exists wins over a name.
+
+    Returns:
+        The recipe file's path.
+
+    Raises:
+        RecipeError: when it is neither, naming it and how to list the shipped ones.
+
+    Example:
+        >>> find_recipe("voc_scale16").name
+        'voc_scale16.yaml'
+    """
+    path = Path(recipe).expanduser()
+    if path.is_file():
+        return path
+    shipped = shipped_recipe(str(recipe))
+    if shipped is not None:
+        return shipped
+    raise RecipeError(
+        f"{recipe}: recipe file not found, nor a shipped recipe of that name"
+        " (python -m tfdeeplab.describe --list shows them)"
+    )
+
+
+def load_recipe(recipe: str | os.PathLike, overrides: Iterable[str] = ()) -> Recipe:
     """Load, merge, override and validate a recipe.
 
     Args:
-        path: str or PathLike. The recipe YAML file. A `base: other.yaml` key names
-            a recipe (relative to this file) that it extends.
+        recipe: str or PathLike. The recipe YAML file, or a shipped recipe's name
+            (`find_recipe`). A `base: other.yaml` key names the recipe it extends:
+            the file beside this one, else the shipped recipe of that name.
         overrides: iterable of str. `key.path=value` strings, as `--set` takes them,
             applied after the base chain.
 
@@ -177,11 +217,11 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
         RecipeError: one line naming the file, the key path and what was expected.
 
     Example:
-        >>> recipe = load_recipe("recipes/voc.yaml", ["model.output_stride=8"])
+        >>> recipe = load_recipe("voc", ["model.output_stride=8"])
         >>> recipe.model.output_stride
         8
     """
-    path = Path(path).expanduser()
+    path = find_recipe(recipe)
     data, origins = _resolve_bases(path)
     for text in overrides:
         keys, value = parse_override(text)
@@ -213,9 +253,13 @@ def recipe_to_dict(recipe: Recipe) -> dict:
 def save_recipe(recipe: Recipe, path: str | os.PathLike) -> None:
     """Write the fully resolved recipe; `load_recipe` on the file gives it back.
 
+    Its header comment names the recipe and the code that wrote it
+    (`version.version_line`).
+
     Args:
         recipe: Recipe. The recipe to write.
         path: str or PathLike. Destination YAML file, written whole or not at
             all; its directory must exist.
     """
-    write_text(path, yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False))
+    header = f"# The resolved recipe {recipe.name}, written by {version_line()}.\n"
+    write_text(path, header + yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False))

@@ -17,7 +17,7 @@ def augmentation_from_recipe(data: DataConfig) -> Augmentation:
     """The SPEC §3 augmentation a recipe's `data` section describes.
 
     Example:
-        >>> augmentation_from_recipe(load_recipe("recipes/voc.yaml").data).crop_size
+        >>> augmentation_from_recipe(load_recipe("voc").data).crop_size
         (321, 321)
     """
     return Augmentation(

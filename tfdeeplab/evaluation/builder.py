@@ -13,7 +13,7 @@ def inference_settings(recipe: Recipe) -> InferenceSettings:
     stride fraction, flip and tile batch.
 
     Example:
-        >>> inference_settings(load_recipe("recipes/voc.yaml")).scales
+        >>> inference_settings(load_recipe("voc")).scales
         (0.9, 1.0, 1.1)
     """
     evaluation = recipe.eval
@@ -31,7 +31,7 @@ def crf_arguments(recipe: Recipe) -> dict:
     or `workers`).
 
     Example:
-        >>> crf_arguments(load_recipe("recipes/voc_aspp_msc.yaml"))["bilateral_xy"]
+        >>> crf_arguments(load_recipe("voc_aspp_msc"))["bilateral_xy"]
         67.0
     """
     settings = dataclasses.asdict(recipe.eval.crf)

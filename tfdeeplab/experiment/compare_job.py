@@ -22,7 +22,7 @@ from tfdeeplab.comparison.builder import schedule_table
 from tfdeeplab.comparison.plots import plot_learning_rates, plot_training_curves
 from tfdeeplab.comparison.runs import read_scalars, schedule_recipe
 from tfdeeplab.comparison.schedule_table import ScheduleTable, format_tables
-from tfdeeplab.config import Recipe, load_recipe, recipe_to_dict
+from tfdeeplab.config import Recipe, find_recipe, load_recipe, recipe_to_dict
 from tfdeeplab.errors import TfdeeplabError
 from tfdeeplab.experiment.evaluate_job import evaluate
 from tfdeeplab.experiment.experiment import Experiment
@@ -167,7 +167,8 @@ def compare(
     """Compare the recipes' schedules, and with `train_runs` train each one.
 
     Args:
-        recipes: recipe files; their file stems name them and must differ.
+        recipes: recipe files or shipped recipes' names (`config.find_recipe`);
+            their file stems name them and must differ.
         out: str or Path. The output folder (created).
         train_runs: bool. Train and evaluate each recipe.
         base: str, Path or None. With `train_runs`: train this recipe with each
@@ -189,16 +190,16 @@ def compare(
             the recipes' before any work.
 
     Example:
-        >>> comparison = compare(["recipes/voc_tf_schedule.yaml",
-        ...                       "recipes/voc_mxnet_schedule.yaml"], "out")
+        >>> comparison = compare(["voc_tf_schedule",
+        ...                       "voc_mxnet_schedule"], "out")
     """
-    paths = [Path(path) for path in recipes]
+    paths = [find_recipe(path) for path in recipes]
     names = [path.stem for path in paths]
     if len(set(names)) != len(names):
         raise CompareError(f"recipe names repeat: {', '.join(names)}")
     if base is not None and not train_runs:
         raise CompareError("`base` needs `train_runs=True`")
-    base = Path(base) if base is not None else None
+    base = find_recipe(base) if base is not None else None
     loaded = [load_recipe(path, [] if base else list(overrides)) for path in paths]
     if base is not None:
         load_recipe(base, list(overrides))  # its errors before any work

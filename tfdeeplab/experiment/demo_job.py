@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tfdeeplab import shard_format
 from tfdeeplab.atomic_files import remove_stale_partials, write_json
+from tfdeeplab.config.shipped_recipes import SHIPPED_RECIPES
 from tfdeeplab.demo_scenes import MIN_IMAGE_SIDE
 from tfdeeplab.errors import Interrupted, TfdeeplabError
 from tfdeeplab.evaluation.report import INDEX_FILE
@@ -30,7 +31,7 @@ from tfdeeplab.experiment.train_job import RunSummary, train
 from tfdeeplab.run_directory import EVAL_FILE, RunDirectory
 from tfdeeplab.state_files import StepRecord, read_state
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
+RECIPE = SHIPPED_RECIPES / "demo.yaml"
 # Changes when tfdeeplab.demo_scenes draws differently, so old data are not reused.
 DEMO_SCENES_VERSION = 2
 DATA_RECORD = "demo_data.json"

@@ -85,7 +85,7 @@ def describe(experiment: Experiment | Recipe) -> ModelDescription:
         experiment: Experiment (or a Recipe).
 
     Example:
-        >>> print(describe(Experiment.from_file("recipes/voc_dcn.yaml")).format())
+        >>> print(describe(Experiment.from_file("voc_dcn")).format())
     """
     experiment = Experiment.of(experiment)
     recipe = experiment.recipe

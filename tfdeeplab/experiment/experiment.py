@@ -48,7 +48,7 @@ class Experiment:
         settings: InferenceSettings. The recipe's `eval` protocol.
 
     Example:
-        >>> experiment = Experiment.from_file("recipes/voc.yaml")
+        >>> experiment = Experiment.from_file("voc")
         >>> experiment.class_names[15], experiment.settings.scales
         ('person', (1.0,))
     """
@@ -79,7 +79,7 @@ class Experiment:
             RecipeError: one line naming the file, key and problem.
 
         Example:
-            >>> Experiment.from_file("recipes/demo.yaml", ["train.max_steps=5"])
+            >>> Experiment.from_file("demo", ["train.max_steps=5"])
         """
         return cls.from_recipe(load_recipe(path, list(overrides)))
 

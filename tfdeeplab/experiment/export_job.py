@@ -81,7 +81,7 @@ def export(
             130) on Ctrl-C, with nothing written.
 
     Example:
-        >>> export(Experiment.from_file("recipes/voc.yaml"), "exported/voc",
+        >>> export(Experiment.from_file("voc"), "exported/voc",
         ...        checkpoint="runs/voc")
     """
     experiment = Experiment.of(experiment)

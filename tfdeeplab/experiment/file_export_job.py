@@ -142,7 +142,7 @@ def export_file(
             `Interrupted` on Ctrl-C with nothing written.
 
     Example:
-        >>> export_file(Experiment.from_file("recipes/voc.yaml"), "voc.tflite",
+        >>> export_file(Experiment.from_file("voc"), "voc.tflite",
         ...             file_format="tflite", checkpoint="runs/voc",
         ...             quantize="float16")
     """

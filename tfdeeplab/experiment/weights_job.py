@@ -73,7 +73,7 @@ def import_weights(
             written.
 
     Example:
-        >>> plan = import_weights(Experiment.from_file("recipes/voc.yaml"), "mxnet",
+        >>> plan = import_weights(Experiment.from_file("voc"), "mxnet",
         ...                       "resnet_v1_101-0000.params", "weights/r101.npz")
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()

@@ -81,7 +81,7 @@ def smallest_input_side(config: ModelConfig) -> int:
     keeps at least one pixel.
 
     Example:
-        >>> smallest_input_side(load_recipe("recipes/voc_aspp_msc.yaml").model)
+        >>> smallest_input_side(load_recipe("voc_aspp_msc").model)
         3
     """
     stem = 3 if config.stem_pool_padding == 0 else 1
@@ -113,7 +113,7 @@ def build_model(
         [N, H, W, num_classes] at the input size.
 
     Example:
-        >>> recipe = load_recipe("recipes/voc.yaml")
+        >>> recipe = load_recipe("voc")
         >>> model = build_model(recipe.model)
         >>> logits = model(np.zeros([1, 321, 321, 3], "float32"))  # [1, 321, 321, 21]
     """

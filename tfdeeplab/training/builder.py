@@ -32,7 +32,7 @@ def total_steps(config: TrainConfig, num_images: int, global_batch: int) -> int:
     """Steps of a whole run: `max_steps` if set, else last_epoch * iterations_per_epoch.
 
     Example:
-        >>> total_steps(load_recipe("recipes/voc.yaml").train, 10582, 10)
+        >>> total_steps(load_recipe("voc").train, 10582, 10)
         33856
     """
     if config.max_steps:
@@ -159,7 +159,7 @@ def build_recipe_loss(recipe: Recipe):
             shards do not have (one line naming the file).
 
     Example:
-        >>> pixel_loss = build_recipe_loss(load_recipe("recipes/custom.yaml"))
+        >>> pixel_loss = build_recipe_loss(load_recipe("custom"))
     """
     config = recipe.train
     weights = config.class_weights

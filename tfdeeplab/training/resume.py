@@ -71,7 +71,7 @@ def recipe_changes(recipe: Recipe, directory: RunDirectory) -> list[str]:
             (or naming an unreadable `recipe.yaml`).
 
     Example:
-        >>> recipe_changes(load_recipe("recipes/voc.yaml", ["train.max_steps=9"]),
+        >>> recipe_changes(load_recipe("voc", ["train.max_steps=9"]),
         ...                RunDirectory(Path("runs/voc")))
         ['train.max_steps: 0 -> 9']
     """

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 
 from tfdeeplab.cli import (
+    RECIPE_HELP,
     OneLineArgumentParser,
     add_override_argument,
     path_argument,
@@ -39,7 +40,9 @@ def _parser() -> OneLineArgumentParser:
     importing.add_argument(
         "--source", type=path_argument, required=True, help="the file"
     )
-    importing.add_argument("--recipe", required=True, help="the model's recipe")
+    importing.add_argument(
+        "--recipe", required=True, help=f"the model's recipe, {RECIPE_HELP}"
+    )
     importing.add_argument(
         "--out", type=path_argument, required=True, help="a .npz to write"
     )
