@@ -1,16 +1,15 @@
 # The two quick-start commands: `make demo` and `make test`. Both create the virtual
-# environment .venv from requirements*.txt on first use.
+# environment .venv on first use, from pyproject.toml's one list of dependencies.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet -e ".[dev,export]"
 	touch $@
 
 demo: $(BIN)/.installed
