@@ -308,8 +308,8 @@ def demo(
         ) from None
     log(f"data: reused ({shards})" if existed else f"demo data: {shards}")
     # The run directory is `directory` itself: by default runs/demo, the recipe's
-    # own default, so `python -m tfdeeplab.train recipes/demo.yaml` continues it.
-    log(f"training {RECIPE} in {directory}")
+    # own default, so `python -m tfdeeplab.train demo` continues it. Training
+    # logs its first line itself (the code's version, the recipe, the directory).
     summary = train(experiment, directory, log=log)
     log(summary.format())
     result = DemoResult(directory, summary)
