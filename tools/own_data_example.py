@@ -4,11 +4,10 @@
 
 Writes 240 demo scenes (textured objects of 4 classes on photos, 120x160) as an
 `images/` folder of JPEGs and a `masks/` folder of palette PNGs with a classes file,
-then runs the four commands of the README (convert, train
-`recipes/custom_small.yaml`, evaluate, export) and `predict` on the first four
-validation images, and draws `docs/own_data_predictions.jpg`: each image, its mask
-and the prediction. About 5 minutes on
-a 2-core CPU.
+then runs the four commands of the README (convert, train the shipped recipe
+`custom_small`, evaluate, export) and `predict` on the first four validation images,
+and draws `docs/own_data_predictions.jpg`: each image, its mask and the prediction.
+About 5 minutes on a 2-core CPU.
 """
 
 import shutil
