@@ -104,6 +104,8 @@ def test_only_builders_read_recipe_objects():
         "tfdeeplab.progress_display",
         "tfdeeplab.ops.op_cache",  # TensorFlow once a command has started it quietly
         "tfdeeplab.ops.build",
+        "tfdeeplab.fetch.__main__",  # downloads need no TensorFlow
+        "tfdeeplab.fetch.plan",
     ],
 )
 def test_light_modules_load_without_tensorflow(module):

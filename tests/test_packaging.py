@@ -75,6 +75,7 @@ def _metadata(wheel: Path) -> str:
 def _code_opens() -> set[str]:
     """Every file the code opens at run time, found the way the code finds them."""
     from tfdeeplab.config.shipped_recipes import SHIPPED_RECIPES
+    from tfdeeplab.fetch.registry import SHIPPED_REGISTRY
     from tfdeeplab.ops import op_cache
 
     opened = set()
@@ -87,7 +88,7 @@ def _code_opens() -> set[str]:
             for included in re.findall(r'#include "([^"]+)"', source.read_text()):
                 if (source.parent / included).is_file():
                     opened.add(source.parent / included)
-    opened |= set(SHIPPED_RECIPES.glob("*.yaml"))
+    opened |= set(SHIPPED_RECIPES.glob("*.yaml")) | {SHIPPED_REGISTRY}
     return {path.resolve().relative_to(ROOT).as_posix() for path in opened}
 
 
@@ -107,6 +108,7 @@ def test_the_wheel_carries_every_source_and_what_the_code_opens(wheel):
         "tfdeeplab/ops/deformable_conv/deformable_conv_geometry.h",
         "tfdeeplab/ops/deformable_conv/deformable_conv_kernels.cu",
         "tfdeeplab/recipes/voc_scale16.yaml",
+        "tfdeeplab/fetch/registry.yaml",
     } <= opened
     assert opened - files == set()
     assert {name.split("/")[0] for name in files} == set(PACKAGES)  # no tests, tools

@@ -127,7 +127,8 @@ class LineProgress:
         elapsed = now - self._start
         of_total = f"/{self.total}" if self.total else ""
         percent = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
-        parts = [f"{self.n}{of_total} {self.unit}{percent}", f"{elapsed:.1f} s"]
+        count = f"{self.n:.0f}" if isinstance(self.n, float) else f"{self.n}"
+        parts = [f"{count}{of_total} {self.unit}{percent}", f"{elapsed:.1f} s"]
         if elapsed > 0 and self.n:
             rate = self.n / elapsed
             parts.append(

@@ -27,7 +27,7 @@ class RecipeError(TfdeeplabError, ValueError):
     """A recipe that cannot be used; the message names file, key and expectation."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key that a mapping holds twice (YAML would
     keep the last silently, dropping a whole `train:` section written twice)."""
 
@@ -51,7 +51,7 @@ def _read_yaml(path: Path) -> dict:
         raise RecipeError(f"{path}: recipe file not found")
     try:
         with open(path, encoding="utf-8") as stream:
-            data = yaml.load(stream, Loader=_UniqueKeyLoader)  # a SafeLoader
+            data = yaml.load(stream, Loader=UniqueKeyLoader)  # a SafeLoader
     except UnicodeDecodeError as error:
         raise RecipeError(
             f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"

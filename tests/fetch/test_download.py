@@ -1,0 +1,118 @@
+"""Downloads over a loopback server: resumed, URL after URL, checked, never left
+unverified under the final name."""
+
+import hashlib
+
+import pytest
+
+from tfdeeplab.fetch import download as download_module
+from tfdeeplab.fetch.download import (
+    DiskSpaceError,
+    DownloadError,
+    check_free_space,
+    download,
+    partial_path,
+)
+from tfdeeplab.fetch.registry import RemoteFile
+
+DATA = bytes(range(256)) * 12_000  # 3 MB: several 1 MiB chunks
+
+
+def _remote(data=DATA, name="a.tar"):
+    return RemoteFile(name, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def _get(remote, folder, urls, **options):
+    return download(
+        remote, folder, urls, known_hash=remote.known_hash, progress=False, **options
+    )
+
+
+def test_a_download_cut_off_mid_file_resumes_with_a_range_request(server, tmp_path):
+    base, routes = server
+    routes.serve("/a.tar", DATA, cut_after=1_500_000)
+    path = _get(_remote(), tmp_path, [f"{base}/a.tar"])
+    assert path.read_bytes() == DATA
+    assert routes.requests == [("/a.tar", None), ("/a.tar", "bytes=1500000-")]
+    assert not partial_path(path).exists()
+
+
+def test_a_url_that_refuses_gives_way_to_the_next(server, tmp_path):
+    base, routes = server
+    routes.statuses["/forbidden/a.tar"] = 403
+    routes.statuses["/broken/a.tar"] = 503
+    routes.serve("/good/a.tar", DATA)
+    urls = [f"{base}/forbidden/a.tar", f"{base}/broken/a.tar", f"{base}/good/a.tar"]
+    assert _get(_remote(), tmp_path, urls).read_bytes() == DATA
+
+
+def test_a_redirect_loop_and_a_missing_file_are_each_named(server, tmp_path):
+    base, routes = server
+    routes.redirects["/loop"] = "/loop"
+    with pytest.raises(DownloadError) as raised:
+        _get(_remote(), tmp_path, [f"{base}/loop", f"{base}/nothing.tar"])
+    message = str(raised.value)
+    assert message.startswith("a.tar: no URL served it (")
+    assert f"{base}/loop: HTTP 302" in message
+    assert f"{base}/nothing.tar: HTTP 404" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_of_another_hash_is_refused_and_never_gets_the_name(server, tmp_path):
+    base, routes = server
+    routes.serve("/bad/a.tar", DATA[:-1] + b"x")
+    with pytest.raises(DownloadError, match=r"its file does not match sha256:"):
+        _get(_remote(), tmp_path, [f"{base}/bad/a.tar"])
+    assert list(tmp_path.iterdir()) == []  # no final name, no partial, no temporary
+    routes.serve("/good/a.tar", DATA)  # a mirror with the right bytes
+    urls = [f"{base}/bad/a.tar", f"{base}/good/a.tar"]
+    assert _get(_remote(), tmp_path, urls).read_bytes() == DATA
+
+
+def test_too_little_disk_is_refused_before_a_byte_is_asked_for(
+    server, tmp_path, monkeypatch
+):
+    base, routes = server
+    usage = download_module.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        download_module.shutil,
+        "disk_usage",
+        lambda path: usage._replace(free=1_000_000),
+    )
+    with pytest.raises(DiskSpaceError) as raised:
+        check_free_space(tmp_path, 2 * len(DATA), "voc2012's a.tar")
+    assert str(raised.value) == (
+        f"{tmp_path}: voc2012's a.tar needs 0.01 GB free, the disk has 0.00 GB"
+    )
+    assert routes.requests == []
+
+
+def test_ctrl_c_keeps_the_bytes_and_the_next_run_continues(
+    server, tmp_path, monkeypatch
+):
+    base, routes = server
+    routes.serve("/a.tar", DATA)
+    real_bar = download_module.progress_bar
+
+    def interrupting_bar(**kwargs):
+        bar = real_bar(**kwargs)
+        updates = []
+
+        def update(count=1):
+            updates.append(count)
+            if len(updates) == 3:  # the offset, then one chunk written
+                raise KeyboardInterrupt
+
+        bar.update = update
+        return bar
+
+    monkeypatch.setattr(download_module, "progress_bar", interrupting_bar)
+    with pytest.raises(KeyboardInterrupt):
+        _get(_remote(), tmp_path, [f"{base}/a.tar"])
+    partial = partial_path(tmp_path / "a.tar")
+    kept = partial.stat().st_size
+    assert 0 < kept < len(DATA) and not (tmp_path / "a.tar").exists()
+    monkeypatch.setattr(download_module, "progress_bar", real_bar)
+    assert _get(_remote(), tmp_path, [f"{base}/a.tar"]).read_bytes() == DATA
+    assert routes.requests[-1] == ("/a.tar", f"bytes={kept}-")
+    assert not partial.exists()
