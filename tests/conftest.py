@@ -96,3 +96,23 @@ def ctrl_c_interrupts():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def server():
+    """(base URL, Routes) of a server running for the test."""
+    import http.server
+    import threading
+
+    from tests.helpers import LoopbackHandler, Routes
+
+    routes = Routes()
+    handler = type("Handler", (LoopbackHandler,), {"routes": routes})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -71,10 +71,13 @@ def _import_everything() -> None:
 
 def _commands(tmp_path):
     """(name, main, arguments, module and attribute its one library call is in)."""
-    from tfdeeplab import compare, demo, describe, evaluate, predict, train
+    from tfdeeplab import compare, demo, describe, evaluate, predict, reproduce, train
     from tfdeeplab.bench import __main__ as bench
     from tfdeeplab.bench import deform
+    from tfdeeplab.experiment import reproduce_job
     from tfdeeplab.export import __main__ as export
+    from tfdeeplab.fetch import __main__ as fetch
+    from tfdeeplab.fetch import plan as fetch_plan
     from tfdeeplab.ops import build
     from tfdeeplab.weights import __main__ as weights
     from tfrecords_tools import cityscapes, voc
@@ -115,6 +118,14 @@ def _commands(tmp_path):
         ),
         ("bench", bench.main, ["deform"], deform, "run"),
         ("ops.build", build.main, [], build, "project_ops"),
+        ("fetch", fetch.main, ["voc2012", "--dir", out], fetch_plan, "fetch_all"),
+        (
+            "reproduce",
+            reproduce.main,
+            ["voc", "--data", out],
+            reproduce_job,
+            "plan_reproduction",
+        ),
         ("voc", voc.main, ["--voc-root", "v", "--out", out], voc, "convert_voc"),
         (
             "cityscapes",

@@ -10,7 +10,11 @@ import pytest
 ROOT = Path(__file__).parents[1]
 # On top of the library, allowed to use the converters: the demo job converts its
 # data as a user would, the benchmarks time the converters.
-APPS = {"tfdeeplab/experiment/demo_job.py", "tfdeeplab/bench"}
+APPS = {
+    "tfdeeplab/experiment/demo_job.py",
+    "tfdeeplab/experiment/reproduce_job.py",  # converts as a user would, too
+    "tfdeeplab/bench",
+}
 PACKAGES = ("tfdeeplab", "tfrecords_tools")
 
 
@@ -79,6 +83,7 @@ def test_only_builders_read_recipe_objects():
         "tfdeeplab/experiment/predict_job.py",
         "tfdeeplab/experiment/train_job.py",
         "tfdeeplab/experiment/weights_job.py",
+        "tfdeeplab/experiment/reproduce_job.py",
         "tfdeeplab/training/resume.py",  # compares recipes: that is its job
     }
 

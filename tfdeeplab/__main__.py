@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": ("tfdeeplab.demo", "the whole path on built-in data"),
     "bench": ("tfdeeplab.bench.__main__", "benchmarks against a peer"),
     "fetch": ("tfdeeplab.fetch.__main__", "download and check datasets and weights"),
+    "reproduce": ("tfdeeplab.reproduce", "a row of the seed's table, from nothing"),
     "build-ops": ("tfdeeplab.ops.build", "compile the deformable convolution op"),
     "convert-voc": ("tfrecords_tools.voc", "VOC 2012 (+SBD) -> TFRecord shards"),
     "convert-cityscapes": ("tfrecords_tools.cityscapes", "Cityscapes -> shards"),

@@ -14,7 +14,9 @@ recipe) and paths and returning a typed result; the command lines call them.
 - `describe(experiment) -> ModelDescription` (`describe_job`);
 - `import_weights(experiment, format, source, out) -> ImportPlan` (`weights_job`);
 - `compare(recipes, out, ...) -> Comparison` (`compare_job`);
-- `demo(directory, ...) -> DemoResult` (`demo_job`).
+- `demo(directory, ...) -> DemoResult` (`demo_job`);
+- `plan_reproduction(recipe, data, runs) -> ReproductionPlan` and
+  `reproduce(plan, data) -> record` (`reproduce_job`).
 
 Importing this package loads TensorFlow: the commands import it after checking
 their arguments.
@@ -28,6 +30,11 @@ from tfdeeplab.experiment.experiment import Experiment, WeightedModel
 from tfdeeplab.experiment.export_job import ExportResult, export
 from tfdeeplab.experiment.file_export_job import FileExportResult, export_file
 from tfdeeplab.experiment.predict_job import PredictionReport, Predictor, predict_images
+from tfdeeplab.experiment.reproduce_job import (
+    ReproductionPlan,
+    plan_reproduction,
+    reproduce,
+)
 from tfdeeplab.experiment.train_job import RunSummary, train
 from tfdeeplab.experiment.weights_job import import_weights, inspect_weights
 
@@ -42,6 +49,7 @@ __all__ = [
     "ModelDescription",
     "PredictionReport",
     "Predictor",
+    "ReproductionPlan",
     "RunSummary",
     "WeightedModel",
     "compare",
@@ -52,6 +60,8 @@ __all__ = [
     "export_file",
     "import_weights",
     "inspect_weights",
+    "plan_reproduction",
     "predict_images",
+    "reproduce",
     "train",
 ]

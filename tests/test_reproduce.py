@@ -1,0 +1,118 @@
+"""reproduce end to end on a tiny VOC served over loopback: fetch, convert, train,
+evaluate, reproduction.md with numbers; a second run reuses every step."""
+
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from tests.helpers import TINY_MODEL, tiny_overrides
+from tfdeeplab.catalog.published_results import PUBLISHED_RESULTS
+from tfdeeplab.synthetic_datasets import voc_id, write_sbd_tree, write_voc_tree
+
+pytestmark = pytest.mark.slow
+
+
+def _tar_folder(folder, top: str, mode: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:
+        archive.add(folder / top, arcname=top)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory):
+    """(VOC tar bytes, SBD tgz bytes): 6 VOC train, 6 SBD train, 4 val images."""
+    sources = tmp_path_factory.mktemp("sources")
+    ids = [voc_id(index) for index in range(16)]
+    write_voc_tree(sources, ids[:6], ids[12:], size=(40, 52), extra_image_ids=ids[6:12])
+    write_sbd_tree(sources, ids[6:12], [], size=(40, 52))
+    return (
+        _tar_folder(sources, "VOCdevkit", "w"),
+        _tar_folder(sources, "benchmark_RELEASE", "w:gz"),
+    )
+
+
+def _registry(path, base, voc: bytes, sbd: bytes):
+    sha = lambda data: hashlib.sha256(data).hexdigest()  # noqa: E731
+    path.write_text(
+        f"""
+voc2012:
+  description: tiny VOC
+  access: open
+  licence: test
+  layout: VOCdevkit/VOC2012
+  files:
+    - name: VOCtrainval_11-May-2012.tar
+      sha256: {sha(voc)}
+      unpack: tar
+      urls: ["{base}/VOCtrainval_11-May-2012.tar"]
+sbd:
+  description: tiny SBD
+  access: open
+  licence: test
+  layout: benchmark_RELEASE/dataset
+  files:
+    - name: benchmark.tgz
+      sha256: {sha(sbd)}
+      unpack: tgz
+      urls: ["{base}/benchmark.tgz"]
+"""
+    )
+    return path
+
+
+def test_reproduce_goes_from_nothing_to_the_table_and_reuses_every_step(
+    archives, server, tmp_path, capsys
+):
+    from tfdeeplab.reproduce import main
+
+    base, routes = server
+    voc, sbd = archives
+    routes.serve("/VOCtrainval_11-May-2012.tar", voc)
+    routes.serve("/benchmark.tgz", sbd)
+    registry = _registry(tmp_path / "registry.yaml", base, voc, sbd)
+    overrides = tiny_overrides("unused", *TINY_MODEL, "data.num_train_images=12")
+    overrides += ["train.max_steps=2", "eval.scales=[1.0]"]
+    arguments = ["voc", "--data", str(tmp_path / "data"), "--runs", str(tmp_path)]
+    arguments += ["--registry", str(registry), "--quiet"]
+    arguments += ["--steps", "fetch,convert,train,evaluate", "--set", *overrides]
+    assert main(arguments) == 0
+    run = tmp_path / "voc"
+    record = json.loads((run / "reproduction.json").read_text())
+    assert 0 <= record["miou"] <= 100
+    assert (record["paper_miou"], record["seed_miou"]) == (70.7, 70.45)
+    assert record["images"] == 4 and len(record["class_iou"]) == 21
+    assert list(record["steps"]) == ["fetch", "convert", "train", "evaluate"]
+    assert not any(step["reused"] for step in record["steps"].values())
+    assert record["images_per_second"] > 0 and record["code"].startswith("tfdeeplab ")
+    table = (run / "reproduction.md").read_text()
+    assert f"| `voc` | {record['miou']:.2f} | 70.70 | 70.45 |" in table
+    assert "| background |" in table
+    out = capsys.readouterr().out
+    assert f"voc: mIoU {record['miou']} (paper 70.7, seed 70.45)" in out
+
+    asked = len(routes.requests)
+    assert main(arguments) == 0
+    again = json.loads((run / "reproduction.json").read_text())
+    assert all(step["reused"] for step in again["steps"].values())
+    assert again["miou"] == record["miou"] and len(routes.requests) == asked
+    assert again["images_per_second"] == record["images_per_second"]
+    out = capsys.readouterr().out
+    assert "reproduce voc: train reused" in out
+    assert main([*arguments, "--dry-run"]) == 0
+    planned = capsys.readouterr().out
+    assert "  train: done, reused" in planned and "  evaluate: done, reused" in planned
+
+
+def test_only_the_seed_table_s_recipes_and_steps_are_taken(capsys):
+    from tfdeeplab.reproduce import main
+
+    assert main(["custom", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "custom: not a recipe of SPEC §1's table (reproducible: voc," in err
+    assert main(["voc", "--steps", "fetch,trian", "--dry-run"]) == 2
+    assert "--steps: unknown step 'trian'" in capsys.readouterr().err
+    assert set(PUBLISHED_RESULTS) >= {"voc", "voc_scale16", "voc_dcn"}
