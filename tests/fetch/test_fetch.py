@@ -136,10 +136,19 @@ def test_from_a_folder_offline_the_files_are_checked_and_placed(tmp_path, capsys
     assert "does not match sha256:" in capsys.readouterr().err
 
 
-def _weights(path, scale=1.0):
+TINY_RESNET = {"depth": 50, "units_per_stage": (1, 1, 1, 1), "base_width": 4}
+
+
+def _weights(path, scale=1.0, drop=None, **architecture):
+    """An MXNet file of a ResNet-v1's convolutions (OIHW, as MXNet stores them)."""
+    shapes, _ = fetching.resnet_kernel_shapes(**(architecture or TINY_RESNET))
     rng = np.random.default_rng(0)
-    arrays = {f"arg:conv{i}_weight": rng.normal(size=(8, 8, 3, 3)) for i in range(4)}
-    write_mxnet_params(path, {k: v * scale for k, v in arrays.items()})
+    arrays = {
+        f"arg:{layer}_weight": rng.normal(size=(o, i, h, w)) * scale
+        for layer, (h, w, i, o) in shapes.items()
+        if layer != drop
+    }
+    write_mxnet_params(path, arrays)
     return path
 
 
@@ -156,15 +165,26 @@ def test_weights_without_a_hash_are_checked_pinned_and_a_changed_file_refused(
         f"https://example.org/weights, then: python -m tfdeeplab.fetch weights "
         f"--dir {data} --from FOLDER_HOLDING_IT"
     )
-    _weights(folder / "w-0000.params")
     arguments = ["weights", "--dir", str(data), "--from", str(folder)]
     arguments += ["--registry", registry]
-    # 2,304 parameters: not a ResNet-101, so not pinned
+    monkeypatch.setattr(fetching, "PIN_ARCHITECTURE", TINY_RESNET)
+    # Not the network: a unit missing, then another width.
+    _weights(folder / "w-0000.params", drop="res4a_branch2b")
     assert main(arguments) == 2
-    assert "2,304 parameters, a ResNet-101 holds 40-50 M" in capsys.readouterr().err
-    assert not (data / LOCK_FILE).exists()
-    monkeypatch.setattr(fetching, "RESNET101_PARAMETERS", (2000, 3000))
+    assert "not pinned: no res4a_branch2b kernel (and 0 more of a ResNet-50's)" in (
+        capsys.readouterr().err
+    )
     (data / "downloads" / "w-0000.params").unlink()
+    _weights(
+        folder / "w-0000.params", depth=50, units_per_stage=(1, 1, 1, 1), base_width=8
+    )
+    assert main(arguments) == 2
+    assert "not pinned: conv1 is (7, 7, 3, 8), a ResNet-50's is (7, 7, 3, 4)" in (
+        capsys.readouterr().err
+    )
+    assert not (data / LOCK_FILE).exists()
+    (data / "downloads" / "w-0000.params").unlink()
+    _weights(folder / "w-0000.params")
     assert main(arguments) == 0
     lock = json.loads((data / LOCK_FILE).read_text())
     pinned = hashlib.sha256((folder / "w-0000.params").read_bytes()).hexdigest()
@@ -176,6 +196,15 @@ def test_weights_without_a_hash_are_checked_pinned_and_a_changed_file_refused(
     _weights(folder / "w-0000.params", scale=2.0)
     assert main(arguments) == 2
     assert f"does not match sha256:{pinned}" in capsys.readouterr().err
+
+
+def test_the_pinned_architecture_is_a_resnet_101():
+    shapes, units = fetching.resnet_kernel_shapes(**fetching.PIN_ARCHITECTURE)
+    assert len(shapes) == 104 and len(units["res4"]) == 23
+    assert shapes["res5c_branch2c"] == (1, 1, 512, 2048)
+    # torchvision's resnet101: 44,549,160 parameters, less the classifier
+    # (2048 x 1000 + 1000) and BatchNorm's gamma and beta (2 x 52,672 channels).
+    assert sum(int(np.prod(shape)) for shape in shapes.values()) == 42_394_816
 
 
 def test_the_shipped_registry_is_whole():

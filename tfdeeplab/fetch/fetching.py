@@ -26,9 +26,9 @@ from tfdeeplab.fetch.unpack import unpack, unpacked_marker
 DOWNLOADS = "downloads"
 RECORD_FILE = ".fetched.json"
 LOCK_FILE = "fetch.lock.json"
-# A ResNet-101 (backbone and classifier) holds 42.5-47 M parameters in the formats
-# the weight artifacts come in; another network (ResNet-50: 25.6 M) is refused.
-RESNET101_PARAMETERS = (40_000_000, 50_000_000)
+# The network a weight file with no published hash must be before it is pinned:
+# every convolution of a ResNet-v1-101 (the seed's backbone), by name and shape.
+PIN_ARCHITECTURE = {"depth": 101, "units_per_stage": None, "base_width": 64}
 
 
 class FetchError(TfdeeplabError):
@@ -243,7 +243,8 @@ def _manual_steps(artifact: Artifact, remote: RemoteFile, data_dir: Path) -> str
 
 def _check_structure(artifact: Artifact, folder: Path, downloaded: Path) -> None:
     """A weight file with no published hash is read by its importer before its
-    sha256 is trusted: a ResNet-101's parameter count, in the artifact's format."""
+    sha256 is trusted: every convolution of a ResNet-v1-101 must be there, by its
+    name, with its kernel's shape (`PIN_ARCHITECTURE`)."""
     from tfdeeplab.weights.formats import FORMATS, WeightsFormatError
 
     weight_format = FORMATS[artifact.pin]
@@ -257,23 +258,54 @@ def _check_structure(artifact: Artifact, folder: Path, downloaded: Path) -> None
         )
     if not files:
         raise FetchError(f"{downloaded}: holds no {artifact.pin} weight file")
-    low, high = RESNET101_PARAMETERS
+    expected, units = resnet_kernel_shapes(**PIN_ARCHITECTURE)
     for path in files:
         try:
-            tensors = weight_format.read(path)
+            tensors = weight_format.tensors(path, units)
         except WeightsFormatError as error:
             raise FetchError(f"{path}: not pinned: {error}") from None
-        count = sum(_parameters(value) for value in tensors.values())
-        if not low <= count <= high:
+        found = {
+            tensor.layer: tuple(tensor.value.shape)
+            for _, _, mapped in tensors
+            for tensor in mapped or ()
+            if tensor.role == "kernel"
+        }
+        missing = [layer for layer in expected if layer not in found]
+        if missing:
             raise FetchError(
-                f"{path}: not pinned: {count:,} parameters, a ResNet-101 holds "
-                f"{low // 10**6}-{high // 10**6} M"
+                f"{path}: not pinned: no {missing[0]} kernel (and {len(missing) - 1} "
+                f"more of a ResNet-{PIN_ARCHITECTURE['depth']}'s)"
             )
+        for layer, shape in expected.items():
+            if found[layer] != shape:
+                raise FetchError(
+                    f"{path}: not pinned: {layer} is {found[layer]}, a "
+                    f"ResNet-{PIN_ARCHITECTURE['depth']}'s is {shape}"
+                )
 
 
-def _parameters(value) -> int:
-    import numpy as np
+def resnet_kernel_shapes(
+    depth: int, units_per_stage=None, base_width: int = 64
+) -> tuple[dict[str, tuple], dict]:
+    """The HWIO kernel shape of every convolution of a ResNet-v1, by Caffe name,
+    and its unit names by stage.
 
-    if isinstance(value, tuple):  # caffe: (layer type, blobs)
-        return sum(int(np.size(blob)) for blob in value[1])
-    return int(np.size(value))
+    Example:
+        >>> resnet_kernel_shapes(101)[0]["res4b22_branch2b"]
+        (3, 3, 256, 256)
+    """
+    from tfdeeplab.catalog.resnet_layout import resnet_unit_names
+
+    units = resnet_unit_names(depth, units_per_stage)
+    shapes = {"conv1": (7, 7, 3, base_width)}
+    channels = base_width
+    for index, names in enumerate(units.values()):
+        width = base_width * 2**index
+        for position, unit in enumerate(names):
+            if position == 0:
+                shapes[f"{unit}_branch1"] = (1, 1, channels, 4 * width)
+            shapes[f"{unit}_branch2a"] = (1, 1, channels, width)
+            shapes[f"{unit}_branch2b"] = (3, 3, width, width)
+            shapes[f"{unit}_branch2c"] = (1, 1, width, 4 * width)
+            channels = 4 * width
+    return shapes, units
