@@ -6,6 +6,7 @@ import io
 import json
 import tarfile
 
+import numpy as np
 import pytest
 
 from tests.helpers import TINY_MODEL, tiny_overrides
@@ -59,6 +60,13 @@ sbd:
       sha256: {sha(sbd)}
       unpack: tgz
       urls: ["{base}/benchmark.tgz"]
+resnet101_mxnet:
+  description: the tiny model's ImageNet weights
+  access: browser
+  licence: test
+  pin: mxnet
+  files:
+    - name: resnet_v1_101-0000.params
 """
     )
     return path
@@ -116,3 +124,47 @@ def test_only_the_seed_table_s_recipes_and_steps_are_taken(capsys):
     assert main(["voc", "--steps", "fetch,trian", "--dry-run"]) == 2
     assert "--steps: unknown step 'trian'" in capsys.readouterr().err
     assert set(PUBLISHED_RESULTS) >= {"voc", "voc_scale16", "voc_dcn"}
+
+
+def test_the_weight_import_step_fetches_pins_and_imports_the_initial_weights(
+    archives, server, tmp_path, capsys, monkeypatch
+):
+    """`--from` holds the browser-only weight file; it is pinned (the tiny model's
+    architecture), imported onto the recipe's model and trained from."""
+    from tests.weights.formats import write_mxnet_params
+    from tfdeeplab.catalog.resnet_layout import batch_norm_name
+    from tfdeeplab.fetch import fetching
+    from tfdeeplab.reproduce import main
+
+    base, routes = server
+    voc, sbd = archives
+    routes.serve("/VOCtrainval_11-May-2012.tar", voc)
+    routes.serve("/benchmark.tgz", sbd)
+    registry = _registry(tmp_path / "registry.yaml", base, voc, sbd)
+    architecture = {"depth": 50, "units_per_stage": (1, 1, 1, 1), "base_width": 64}
+    monkeypatch.setattr(fetching, "PIN_ARCHITECTURE", architecture)
+    shapes, _ = fetching.resnet_kernel_shapes(**architecture)
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "browser"
+    folder.mkdir()
+    arrays = {}
+    for layer, (h, w, i, o) in shapes.items():  # each convolution and its BatchNorm
+        arrays[f"arg:{layer}_weight"] = rng.normal(0, 0.05, (o, i, h, w))
+        bn = batch_norm_name(layer)
+        arrays[f"arg:{bn}_gamma"], arrays[f"arg:{bn}_beta"] = np.ones(o), np.zeros(o)
+        arrays[f"aux:{bn}_moving_mean"] = np.zeros(o)
+        arrays[f"aux:{bn}_moving_var"] = np.ones(o)
+    write_mxnet_params(folder / "resnet_v1_101-0000.params", arrays)
+    overrides = tiny_overrides("unused", *TINY_MODEL, "data.num_train_images=12")
+    overrides += ["train.max_steps=1", "eval.scales=[1.0]"]
+    arguments = ["voc", "--data", str(tmp_path / "data"), "--runs", str(tmp_path)]
+    arguments += ["--registry", str(registry), "--quiet", "--from", str(folder)]
+    arguments += ["--set", *overrides]
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert "resnet101_mxnet/resnet_v1_101-0000.params: sha256" in out
+    npz = tmp_path / "data" / "weights" / "resnet101_mxnet.npz"
+    assert npz.is_file()
+    assert f"initial weights from {npz}" in out
+    record = json.loads((tmp_path / "voc" / "reproduction.json").read_text())
+    assert list(record["steps"]) == ["fetch", "convert", "import", "train", "evaluate"]

@@ -40,7 +40,7 @@ def test_conv_flops_count_forward_weight_and_input_gradients(trainable, passes):
 def test_step_benchmark_table_and_json(recipe, tmp_path, capsys):
     out = tmp_path / "step.json"
     arguments = ["step", "--crop", "33", "--batch", "1", "--steps", "2"]
-    arguments += ["--recipe", f"recipes/{recipe}.yaml"]
+    arguments += ["--recipe", recipe]
     arguments += ["--warmup", "1", "--repeats", "1", "--json", str(out)]
     assert main(arguments) == 0
     printed = capsys.readouterr().out

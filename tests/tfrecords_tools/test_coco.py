@@ -221,7 +221,7 @@ def test_pretrain_on_coco_then_fine_tune_on_voc_with_init(tmp_path, demo_shards)
 
     def recipe(name, root, *more):
         overrides = tiny_overrides(root, *SMALL_MODEL, *more)
-        return load_recipe(f"recipes/{name}.yaml", overrides)
+        return load_recipe(name, overrides)
 
     pretrain = recipe("coco_voc_pretrain", shards, "data.num_train_images=8")
     assert pretrain.model.num_classes == 21 and pretrain.data.dataset == "coco_voc"

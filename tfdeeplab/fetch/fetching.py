@@ -121,7 +121,8 @@ def fetch_artifact(
         mirror: str or None. A URL tried as `MIRROR/<file name>` before the
             registry's own URLs.
         from_dir: Path or None. A folder holding the files already (offline, or
-            downloaded in a browser): they are checked and copied, not fetched.
+            downloaded in a browser): they are checked and copied, not fetched;
+            an open artifact's file missing there is downloaded.
         expect_sha256: str or None. The sha256 a user trusts, for an artifact of
             one file.
         progress: bool. Show download progress.
@@ -184,7 +185,9 @@ def _obtain(remote, artifact, data_dir, known, mirror, from_dir, progress, log) 
         raise FetchError(
             f"{final}: exists but does not match {known}; move it away and fetch again"
         )
-    if from_dir is not None:
+    if from_dir is not None and (
+        (Path(from_dir) / remote.name).is_file() or artifact.access != "open"
+    ):
         return _copy_from(remote, Path(from_dir), final, known)
     if artifact.access == "browser":
         raise ManualDownloadNeeded(_manual_steps(artifact, remote, data_dir))
