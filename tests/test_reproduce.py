@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zipfile
 
 import numpy as np
 import pytest
@@ -112,7 +113,8 @@ def test_reproduce_goes_from_nothing_to_the_table_and_reuses_every_step(
     assert "reproduce voc: train reused" in out
     assert main([*arguments, "--dry-run"]) == 0
     planned = capsys.readouterr().out
-    assert "  train: done, reused" in planned and "  evaluate: done, reused" in planned
+    assert "  voc train: done, reused" in planned
+    assert "  voc evaluate: done, reused" in planned
 
 
 def test_only_the_seed_table_s_recipes_and_steps_are_taken(capsys):
@@ -168,3 +170,97 @@ def test_the_weight_import_step_fetches_pins_and_imports_the_initial_weights(
     assert f"initial weights from {npz}" in out
     record = json.loads((tmp_path / "voc" / "reproduction.json").read_text())
     assert list(record["steps"]) == ["fetch", "convert", "import", "train", "evaluate"]
+
+
+def _zip_bytes(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _tiny_coco() -> dict:
+    """{file name: bytes} of a COCO 2017 layout: 6 train and 3 val images of a
+    person or a dog, and their instances files."""
+    from PIL import Image
+
+    from tests.helpers import CATEGORIES, H, W, annotation, box
+
+    zips = {}
+    for split, count in (("train", 6), ("val", 3)):
+        images, members, annotations = [], {}, []
+        for index in range(1, count + 1):
+            name = f"{index:012d}.jpg"
+            buffer = io.BytesIO()
+            Image.new("RGB", (W, H), (30 * index, 90, 150)).save(buffer, "JPEG")
+            members[f"{split}2017/{name}"] = buffer.getvalue()
+            images.append({"id": index, "file_name": name, "height": H, "width": W})
+            category = 1 if index % 2 else 18
+            annotations.append(
+                annotation(index, index, category, [box(2, 2, H - 2, W - 4)])
+            )
+        zips[f"{split}2017.zip"] = _zip_bytes(members)
+        zips[f"instances_{split}2017.json"] = json.dumps(
+            {"images": images, "annotations": annotations, "categories": CATEGORIES}
+        ).encode()
+    zips["annotations_trainval2017.zip"] = _zip_bytes(
+        {
+            f"annotations/{name}": zips.pop(name)
+            for name in ("instances_train2017.json", "instances_val2017.json")
+        }
+    )
+    return zips
+
+
+def test_voc_aspp_msc_pretrains_on_coco_first_and_starts_from_that_run(
+    archives, server, tmp_path, capsys
+):
+    from tfdeeplab.reproduce import main
+
+    base, routes = server
+    voc, sbd = archives
+    routes.serve("/VOCtrainval_11-May-2012.tar", voc)
+    routes.serve("/benchmark.tgz", sbd)
+    coco = _tiny_coco()
+    for name, data in coco.items():
+        routes.serve(f"/coco/{name}", data)
+    registry = _registry(tmp_path / "registry.yaml", base, voc, sbd)
+    with open(registry, "a") as stream:
+        stream.write(
+            "coco2017:\n  description: tiny COCO\n  access: open\n  licence: test\n"
+            "  files:\n"
+            + "".join(
+                f"    - name: {name}\n      sha256: {hashlib.sha256(d).hexdigest()}\n"
+                f'      unpack: zip\n      urls: ["{base}/coco/{name}"]\n'
+                for name, d in coco.items()
+            )
+        )
+    small = ["model.depth=50", "model.units_per_stage=[1, 1, 1, 1]"]
+    small += ["model.output_stride=16", "model.msc_scales=[]", "model.batch_norm=train"]
+    small += ["model.frozen_stages=[]", "train.max_steps=2", "eval.scales=[1.0]"]
+    small += ["eval.crf.enabled=false"]
+    overrides = [*tiny_overrides("unused", *small), "data.num_train_images=12"]
+    overrides.remove("train.max_steps=6")
+    arguments = ["voc_aspp_msc", "--data", str(tmp_path / "data")]
+    arguments += ["--runs", str(tmp_path), "--registry", str(registry), "--quiet"]
+    arguments += ["--steps", "fetch,convert,train,evaluate", "--set", *overrides]
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert "reproduce coco_voc_pretrain: train done" in out
+    assert f"initial weights from {tmp_path / 'coco_voc_pretrain'}" in out
+    record = json.loads((tmp_path / "voc_aspp_msc" / "reproduction.json").read_text())
+    assert list(record["steps"]) == [
+        "coco_voc_pretrain fetch",
+        "coco_voc_pretrain convert",
+        "coco_voc_pretrain train",
+        "voc_aspp_msc fetch",
+        "voc_aspp_msc convert",
+        "voc_aspp_msc train",
+        "voc_aspp_msc evaluate",
+    ]
+    assert record["paper_miou"] == 77.69 and 0 <= record["miou"] <= 100
+    manifest = json.loads(
+        (tmp_path / "data" / "shards" / "coco_voc" / "manifest.json").read_text()
+    )
+    assert set(manifest["splits"]) == {"train", "val"}

@@ -19,9 +19,11 @@ class PublishedResult:
         source: str. The seed config or paper row it reproduces.
         paper_miou: float or None. The paper's (or official) mIoU.
         seed_miou: float or None. The seed's own mIoU, where it reported one.
-        init_artifact: str. The `fetch` artifact of its initial weights.
+        init_artifact: str. The `fetch` artifact of its initial weights (of its
+            pre-training when it has one).
         init_format: str. Their weight format (`python -m tfdeeplab.weights`).
         init_file: str. The weight file inside the artifact's folder.
+        pretrain: str or None. A recipe trained first, whose run it starts from.
     """
 
     recipe: str
@@ -31,6 +33,7 @@ class PublishedResult:
     init_artifact: str = "resnet101_mxnet"
     init_format: str = "mxnet"
     init_file: str = "resnet_v1_101-0000.params"
+    pretrain: str | None = None
 
 
 _CAFFE = {
@@ -59,9 +62,8 @@ PUBLISHED_RESULTS = {
             "DeepLab v2 paper: MSC+COCO+Aug+ASPP+CRF",
             77.69,
             None,
-            init_artifact="deeplabv2_init",
-            init_format="caffe",
-            init_file="init.caffemodel",
+            pretrain="coco_voc_pretrain",  # COCO's VOC categories first, as the paper
+            **_CAFFE,
         ),
         PublishedResult(
             "cityscapes_aspp",

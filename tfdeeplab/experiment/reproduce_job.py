@@ -2,17 +2,19 @@
 weights, train, evaluate, and write `reproduction.md` and `reproduction.json` in the
 run, our mIoU beside the paper's and the seed's (`catalog.published_results`).
 
-Each step is reused when its output is there (the fetch record, the converted
-shards' manifest, the imported `.npz`, a run at its last step, the evaluation of
-that step) and says so; Ctrl-C at any point, then the same command, continues.
-Like the demo, the job converts as a user would, so it may use the converters.
+A reproduction is one or two stages: `voc_aspp_msc` first pre-trains
+`coco_voc_pretrain` on COCO's VOC categories and starts from that run, as the
+DeepLab v2 paper did. Each step is reused when its output is there (the fetch
+record, the converted shards' manifest, the imported `.npz`, a run at its last step,
+the evaluation of that step) and says so; Ctrl-C at any point, then the same
+command, continues. Like the demo, the job converts as a user would, so it may use
+the converters.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,13 +24,22 @@ from tfdeeplab.atomic_files import write_json, write_text
 from tfdeeplab.catalog.published_results import PUBLISHED_RESULTS, PublishedResult
 from tfdeeplab.config import Recipe, load_recipe
 from tfdeeplab.errors import TfdeeplabError
-from tfdeeplab.fetch.fetching import artifact_root, fetch_artifact
+from tfdeeplab.experiment.reproduction_record import (
+    reproduction_markdown,
+    reproduction_record,
+)
+from tfdeeplab.fetch.fetching import artifact_root, fetch_artifact, is_fetched
 from tfdeeplab.fetch.registry import load_registry
-from tfdeeplab.version import version_line
 
 STEPS = ("fetch", "convert", "import", "train", "evaluate")
-# The artifacts each dataset's converter takes.
-DATASET_ARTIFACTS = {"voc": ("voc2012", "sbd"), "cityscapes": ("cityscapes",)}
+# The artifacts each kind of data is converted from.
+DATASET_ARTIFACTS = {
+    "voc": ("voc2012", "sbd"),
+    "cityscapes": ("cityscapes",),
+    "coco_voc": ("coco2017",),
+}
+# Recipes whose dataset is their shards' (`from_shards`): the data they convert.
+PRETRAIN_DATA = {"coco_voc_pretrain": "coco_voc"}
 RESULT_JSON = "reproduction.json"
 RESULT_MARKDOWN = "reproduction.md"
 
@@ -38,62 +49,115 @@ class ReproduceError(TfdeeplabError, ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class ReproductionPlan:
-    """What `reproduce` does for one recipe.
+class Stage:
+    """One recipe trained on its converted data.
 
     Args:
-        recipe: Recipe. The recipe with `data.root` and `train.init_weights`
-            pointing at what the earlier steps make.
-        published: PublishedResult. Its row of SPEC §1.
-        artifacts: tuple of str. The `fetch` artifacts it needs.
-        shards: Path. Where the converted shards go.
-        weights: Path or None. The imported initial weights (`.npz`).
-        run: Path. The run directory.
-        steps: tuple of str. The steps to run, in order.
+        name: str. The recipe.
+        data_kind: str. `voc`, `cityscapes` or `coco_voc` (`DATASET_ARTIFACTS`).
+        overrides: tuple of str. The user's `--set`, then `data.root` and
+            `train.init_weights` at what the earlier steps make.
+        shards: Path. Where its converted shards go.
+        run: Path. Its run directory.
+        weights: Path or None. The `.npz` its initial weights are imported to.
+        init_run: Path or None. The earlier stage's run it starts from instead.
+        evaluated: bool. Whether its run is evaluated (the last stage's is).
     """
 
-    recipe: Recipe
-    published: PublishedResult
-    artifacts: tuple[str, ...]
+    name: str
+    data_kind: str
+    overrides: tuple[str, ...]
     shards: Path
-    weights: Path | None
     run: Path
+    weights: Path | None
+    init_run: Path | None
+    evaluated: bool
+
+    @property
+    def artifacts(self) -> tuple[str, ...]:
+        """The `fetch` artifacts its data is converted from."""
+        return DATASET_ARTIFACTS[self.data_kind]
+
+    def recipe(self) -> Recipe:
+        """Its recipe on its shards (a `from_shards` recipe once they exist)."""
+        return load_recipe(self.name, list(self.overrides))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproductionPlan:
+    """What `reproduce` does for one recipe of SPEC §1.
+
+    Args:
+        published: PublishedResult. Its row.
+        stages: tuple of Stage. In order; the last is the recipe itself.
+        steps: tuple of str. The steps to run, in `STEPS` order.
+    """
+
+    published: PublishedResult
+    stages: tuple[Stage, ...]
     steps: tuple[str, ...]
+
+    @property
+    def final(self) -> Stage:
+        """The stage of the recipe reproduced."""
+        return self.stages[-1]
+
+    @property
+    def run(self) -> Path:
+        """The run directory the reproduction files go to."""
+        return self.final.run
 
     def commands(self, data: Path) -> list[str]:
         """The same steps as commands a user can run by hand."""
-        name, p = self.recipe.name, self.published
-        lines = [f"python -m tfdeeplab.fetch {' '.join(self.artifacts)} --dir {data}"]
-        if "import" in self.steps and self.weights is not None:
-            lines.append(f"python -m tfdeeplab.fetch {p.init_artifact} --dir {data}")
-        lines.append(_convert_command(self.recipe.data.dataset, data, self.shards))
-        if "import" in self.steps and self.weights is not None:
+        p = self.published
+        lines = []
+        for stage in self.stages:
             lines.append(
-                f"python -m tfdeeplab.weights import --format {p.init_format} "
-                f"--source {data / p.init_artifact / p.init_file} --recipe {name} "
-                f"--out {self.weights}"
+                f"python -m tfdeeplab.fetch {' '.join(stage.artifacts)} --dir {data}"
             )
-        init = f" --init {self.weights}" if self.weights else ""
+            lines += _convert_commands(stage, data)
+            init = ""
+            if stage.weights is not None:
+                source = data / p.init_artifact / p.init_file
+                lines.append(
+                    f"python -m tfdeeplab.fetch {p.init_artifact} --dir {data}"
+                )
+                lines.append(
+                    f"python -m tfdeeplab.weights import --format {p.init_format} "
+                    f"--source {source} --recipe {stage.name} --out {stage.weights}"
+                )
+                init = f" --init {stage.weights}"
+            elif stage.init_run is not None:
+                init = f" --init {stage.init_run}"
+            lines.append(
+                f"python -m tfdeeplab.train {stage.name} --workdir {stage.run} "
+                f"--set data.root={stage.shards}{init}"
+            )
+        final = self.final
         lines.append(
-            f"python -m tfdeeplab.train {name} --workdir {self.run} "
-            f"--set data.root={self.shards}{init}"
-        )
-        lines.append(
-            f"python -m tfdeeplab.evaluate {name} --checkpoint {self.run} "
-            f"--set data.root={self.shards} --json {self.run / 'eval.json'}"
+            f"python -m tfdeeplab.evaluate {final.name} --checkpoint {final.run} "
+            f"--set data.root={final.shards} --json {final.run / 'eval.json'}"
         )
         return lines
 
 
-def _convert_command(dataset: str, data: Path, shards: Path) -> str:
-    if dataset == "voc":
-        return (
+def _convert_commands(stage: Stage, data: Path) -> list[str]:
+    if stage.data_kind == "voc":
+        return [
             "python -m tfrecords_tools.voc --voc-root "
             f"{data / 'voc2012' / 'VOCdevkit' / 'VOC2012'} --sbd-root "
-            f"{data / 'sbd' / 'benchmark_RELEASE' / 'dataset'} --out {shards}"
-        )
+            f"{data / 'sbd' / 'benchmark_RELEASE' / 'dataset'} --out {stage.shards}"
+        ]
+    if stage.data_kind == "coco_voc":
+        coco = data / "coco2017"
+        return [
+            f"python -m tfrecords_tools.coco --annotations "
+            f"{coco / 'annotations' / f'instances_{split}2017.json'} --images "
+            f"{coco / f'{split}2017'} --split {split} --out {stage.shards}"
+            for split in ("train", "val")
+        ]
     root = data / "cityscapes"
-    return f"python -m tfrecords_tools.cityscapes --root {root} --out {shards}"
+    return [f"python -m tfrecords_tools.cityscapes --root {root} --out {stage.shards}"]
 
 
 def plan_reproduction(
@@ -108,8 +172,8 @@ def plan_reproduction(
     Args:
         recipe_name: str. A recipe of SPEC §1 (`catalog.published_results`).
         data: Path. DATA: artifacts, shards and imported weights.
-        runs: Path. Where the run directory goes (`runs/<name>`).
-        overrides: `key=value` strings on top of the recipe.
+        runs: Path. Where the run directories go (`runs/<name>`).
+        overrides: `key=value` strings on top of every stage's recipe.
         steps: the steps to run (`STEPS` order).
 
     Raises:
@@ -128,63 +192,109 @@ def plan_reproduction(
             f"{', '.join(PUBLISHED_RESULTS)})"
         )
     published = PUBLISHED_RESULTS[name]
-    dataset = load_recipe(recipe_name, list(overrides)).data.dataset
-    shards = (data / "shards" / dataset).resolve()
-    weights = (data / "weights" / f"{published.init_artifact}.npz").resolve()
-    weights = weights if "import" in steps else None
-    more = [f"data.root={shards}"]
-    if weights is not None:
-        more.append(f"train.init_weights={weights}")
-    recipe = load_recipe(recipe_name, [*list(overrides), *more])
+    data, runs = Path(data).resolve(), Path(runs).resolve()
+    importing = "import" in steps
+    names = [published.pretrain, name] if published.pretrain else [name]
+    stages = []
+    for index, stage_name in enumerate(names):
+        kind = PRETRAIN_DATA.get(stage_name)
+        if kind is None:
+            kind = load_recipe(stage_name, list(overrides)).data.dataset
+        shards = data / "shards" / kind
+        first = index == 0
+        weights = data / "weights" / f"{published.init_artifact}.npz"
+        weights = weights if first and importing else None
+        init_run = stages[-1].run if stages else None
+        more = [f"data.root={shards}"]
+        if weights is not None or init_run is not None:
+            more.append(f"train.init_weights={weights or init_run}")
+        stages.append(
+            Stage(
+                name=stage_name,
+                data_kind=kind,
+                overrides=(*overrides, *more),
+                shards=shards,
+                run=runs / stage_name,
+                weights=weights,
+                init_run=init_run,
+                evaluated=stage_name == name,
+            )
+        )
+    if PRETRAIN_DATA.get(name) is None:
+        stages[-1].recipe()  # the overrides' errors now, before any work
     return ReproductionPlan(
-        recipe=recipe,
         published=published,
-        artifacts=DATASET_ARTIFACTS[dataset],
-        shards=shards,
-        weights=weights,
-        run=(runs / name).resolve(),
+        stages=tuple(stages),
         steps=tuple(step for step in STEPS if step in steps),
     )
 
 
 def done_steps(plan: ReproductionPlan, data: Path, registry: dict) -> dict:
-    """Which of the plan's steps a run would reuse: {step: bool}."""
-    from tfdeeplab.fetch.fetching import is_fetched
+    """Which step of which stage a run would reuse: {"stage step": bool}."""
+    done = {}
+    for stage in plan.stages:
+        step = _finished_step(stage.run)
+        checks = {
+            "fetch": lambda s=stage: all(
+                is_fetched(registry[name], data) for name in s.artifacts
+            ),
+            "convert": lambda s=stage: _converted(s.shards, _splits(s)),
+            "import": lambda s=stage: s.weights is not None and s.weights.is_file(),
+            "train": lambda s=stage, step=step: (
+                step is not None and step >= _total_steps(s)
+            ),
+            "evaluate": lambda s=stage, step=step: (
+                not s.evaluated or _evaluated(s.run, step)
+            ),
+        }
+        for name in applicable_steps(plan, stage):
+            done[f"{stage.name} {name}"] = bool(checks[name]())
+    return done
 
-    recipe = plan.recipe
-    step = _finished_step(plan.run)
-    done = {
-        "fetch": all(is_fetched(registry[name], data) for name in plan.artifacts),
-        "convert": _converted(
-            plan.shards, (recipe.data.train_split, recipe.data.eval_split)
-        ),
-        "import": plan.weights is not None and plan.weights.is_file(),
-        "train": step is not None and step >= _total_steps(recipe),
-        "evaluate": _evaluated(plan.run, step),
-    }
-    return {name: done[name] for name in plan.steps}
+
+def applicable_steps(plan: ReproductionPlan, stage: Stage) -> list[str]:
+    """The plan's steps that apply to `stage`: no import for a stage that starts
+    from an earlier one's run, no evaluation of a pre-training stage."""
+    return [
+        step
+        for step in plan.steps
+        if not (step == "import" and stage.weights is None)
+        and not (step == "evaluate" and not stage.evaluated)
+    ]
 
 
-def _total_steps(recipe: Recipe) -> int:
+def _splits(stage: Stage) -> tuple[str, ...]:
+    return ("train", "val") if stage.data_kind == "coco_voc" else _recipe_splits(stage)
+
+
+def _recipe_splits(stage: Stage) -> tuple[str, ...]:
+    recipe = stage.recipe()
+    return (recipe.data.train_split, recipe.data.eval_split)
+
+
+def _total_steps(stage: Stage) -> int:
     from tfdeeplab.training.builder import total_steps
 
+    if not _converted(stage.shards, _splits(stage)):
+        return 1 << 62  # a from_shards recipe cannot load before its shards
+    recipe = stage.recipe()
     return total_steps(
         recipe.train, recipe.data.num_train_images, recipe.train.replicas
     )
 
 
 def dry_run_lines(plan: ReproductionPlan, data: Path, registry: dict) -> list[str]:
-    """The plan as text: the steps and whether each is done, the downloads and
-    disk they need, and the commands a user can run by hand."""
+    """The plan as text: each stage's steps and whether each is done, the
+    downloads and disk they need, and the commands a user can run by hand."""
     from tfdeeplab.fetch.plan import plan_lines
 
-    done = done_steps(plan, data, registry)
-    lines = [f"{plan.recipe.name} -> {plan.run}"]
+    lines = [f"{plan.final.name} -> {plan.run}"]
     lines += [
-        f"  {step}: {'done, reused' if d else 'to do'}" for step, d in done.items()
+        f"  {step}: {'done, reused' if done else 'to do'}"
+        for step, done in done_steps(plan, data, registry).items()
     ]
-    artifacts = list(plan.artifacts)
-    if plan.weights is not None:
+    artifacts = [name for stage in plan.stages for name in stage.artifacts]
+    if any(stage.weights is not None for stage in plan.stages):
         artifacts.append(plan.published.init_artifact)
     lines += [
         line
@@ -204,13 +314,13 @@ def reproduce(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Run the plan's steps, reusing what is done; write the reproduction files.
+    """Run every stage's steps, reusing what is done; write the reproduction files.
 
     Args:
         plan: ReproductionPlan (`plan_reproduction`).
         data: Path. DATA.
-        fetch_options: dict or None. `fetch_artifact`'s `registry`, `mirror`,
-            `from_dir` (the registry as a loaded dict under `registry`).
+        fetch_options: dict or None. The loaded `registry` and `fetch_artifact`'s
+            `mirror` and `from_dir`.
         progress: bool. Show progress.
         log: function taking one line of text.
 
@@ -221,23 +331,26 @@ def reproduce(
         >>> record = reproduce(plan_reproduction("voc", Path("data"), Path("runs")),
         ...                    Path("data"))
     """
+    data = Path(data).resolve()
     options = dict(fetch_options or {})
     registry = options.pop("registry", None) or load_registry()
-    timings, reused, facts = {}, {}, {"images_per_second": _earlier_speed(plan.run)}
-    steps = {
-        "fetch": lambda: _fetch(plan, data, registry, options, progress, log),
-        "convert": lambda: _convert(plan, data, registry, progress, log),
-        "import": lambda: _import(plan, data, registry, options, progress, log),
-        "train": lambda: _train(plan, facts, progress, log),
-        "evaluate": lambda: _evaluate(plan, progress, log),
-    }
-    for step in plan.steps:
-        start = time.perf_counter()
-        reused[step] = steps[step]()
-        timings[step] = round(time.perf_counter() - start, 3)
-        state = "reused" if reused[step] else f"done in {timings[step]:.1f} s"
-        log(f"reproduce {plan.recipe.name}: {step} {state}")
-    record = _record(plan, timings, reused, facts)
+    context = _Context(data, registry, options, progress, log)
+    entries = {}
+    speed = _earlier_speed(plan.run)
+    for stage in plan.stages:
+        for step in applicable_steps(plan, stage):
+            start = time.perf_counter()
+            reused = _STEP_FUNCTIONS[step](stage, plan.published, context)
+            seconds = round(time.perf_counter() - start, 3)
+            key = step if len(plan.stages) == 1 else f"{stage.name} {step}"
+            entries[key] = {"seconds": seconds, "reused": reused}
+            state = "reused" if reused else f"done in {seconds:.1f} s"
+            log(f"reproduce {stage.name}: {step} {state}")
+        if stage.evaluated and context.speed is not None:
+            speed = context.speed
+    record = reproduction_record(
+        plan.final.name, plan.published, plan.run, entries, speed
+    )
     plan.run.mkdir(parents=True, exist_ok=True)
     write_json(plan.run / RESULT_JSON, record)
     write_text(plan.run / RESULT_MARKDOWN, reproduction_markdown(record))
@@ -245,48 +358,94 @@ def reproduce(
     return record
 
 
-def _fetch(plan, data, registry, options, progress, log) -> bool:
+@dataclasses.dataclass
+class _Context:
+    data: Path
+    registry: dict
+    options: dict
+    progress: bool
+    log: Callable[[str], None]
+    speed: float | None = None
+
+
+def _fetch(stage: Stage, published, context: _Context) -> bool:
     results = [
-        fetch_artifact(registry[name], data, progress=progress, log=log, **options)
-        for name in plan.artifacts
+        fetch_artifact(
+            context.registry[name],
+            context.data,
+            progress=context.progress,
+            log=context.log,
+            **context.options,
+        )
+        for name in stage.artifacts
     ]
     return all(result.reused for result in results)
 
 
-def _convert(plan, data, registry, progress, log) -> bool:
-    from tfrecords_tools.cityscapes import convert_cityscapes
+def _convert(stage: Stage, published, context: _Context) -> bool:
     from tfrecords_tools.conversion import ConversionError, ConversionOptions
-    from tfrecords_tools.voc import convert_voc
 
-    recipe = plan.recipe
-    splits = (recipe.data.train_split, recipe.data.eval_split)
-    if _converted(plan.shards, splits):
+    splits = _splits(stage)
+    if _converted(stage.shards, splits):
         return True
-    options = ConversionOptions(progress=progress)
-    if recipe.data.dataset == "voc":
-        reports = convert_voc(
-            artifact_root(registry["voc2012"], data),
-            plan.shards,
-            sbd_root=artifact_root(registry["sbd"], data),
-            splits=splits,
-            options=options,
-            log=log,
-        )
-    else:
-        reports = convert_cityscapes(
-            artifact_root(registry["cityscapes"], data),
-            plan.shards,
-            splits=splits,
-            options=options,
-            log=log,
-        )
+    options = ConversionOptions(progress=context.progress)
+    reports = _CONVERTERS[stage.data_kind](stage, context, splits, options)
     refused = [report for report in reports if not report.written]
     if refused:
         raise ConversionError(
-            f"{plan.shards}: the converter refused the {refused[0].split} split "
+            f"{stage.shards}: the converter refused the {refused[0].split} split "
             f"({refused[0].problems[0]})"
         )
     return False
+
+
+def _convert_voc(stage, context, splits, options):
+    from tfrecords_tools.voc import convert_voc
+
+    return convert_voc(
+        artifact_root(context.registry["voc2012"], context.data),
+        stage.shards,
+        sbd_root=artifact_root(context.registry["sbd"], context.data),
+        splits=splits,
+        options=options,
+        log=context.log,
+    )
+
+
+def _convert_cityscapes(stage, context, splits, options):
+    from tfrecords_tools.cityscapes import convert_cityscapes
+
+    return convert_cityscapes(
+        artifact_root(context.registry["cityscapes"], context.data),
+        stage.shards,
+        splits=splits,
+        options=options,
+        log=context.log,
+    )
+
+
+def _convert_coco(stage, context, splits, options):
+    from tfrecords_tools.coco import convert_coco
+
+    coco = artifact_root(context.registry["coco2017"], context.data)
+    reports = []
+    for split in splits:
+        reports += convert_coco(
+            coco / "annotations" / f"instances_{split}2017.json",
+            coco / f"{split}2017",
+            stage.shards,
+            split=split,
+            options=options,
+            log=context.log,
+        )
+    return reports
+
+
+_CONVERTERS = {
+    "voc": _convert_voc,
+    "cityscapes": _convert_cityscapes,
+    "coco_voc": _convert_coco,
+}
 
 
 def _converted(shards: Path, splits) -> bool:
@@ -298,33 +457,64 @@ def _converted(shards: Path, splits) -> bool:
     return all(split in held for split in splits)
 
 
-def _import(plan, data, registry, options, progress, log) -> bool:
+def _import(stage: Stage, published: PublishedResult, context: _Context) -> bool:
     from tfdeeplab.experiment.weights_job import import_weights
 
-    if plan.weights.is_file():
+    if stage.weights is None or stage.weights.is_file():
         return True
-    published = plan.published
+    artifact = context.registry[published.init_artifact]
     fetch_artifact(
-        registry[published.init_artifact], data, progress=progress, log=log, **options
+        artifact,
+        context.data,
+        progress=context.progress,
+        log=context.log,
+        **context.options,
     )
-    source = artifact_root(registry[published.init_artifact], data)
-    plan.weights.parent.mkdir(parents=True, exist_ok=True)
+    source = artifact_root(artifact, context.data) / published.init_file
+    stage.weights.parent.mkdir(parents=True, exist_ok=True)
+    recipe = stage.recipe()
     recipe = dataclasses.replace(
-        plan.recipe, train=dataclasses.replace(plan.recipe.train, init_weights="")
+        recipe, train=dataclasses.replace(recipe.train, init_weights="")
     )
-    source_file = source / published.init_file
-    import_weights(recipe, published.init_format, source_file, plan.weights)
+    import_weights(recipe, published.init_format, source, stage.weights)
     return False
 
 
-def _train(plan, facts: dict, progress, log) -> bool:
+def _train(stage: Stage, published, context: _Context) -> bool:
     from tfdeeplab.experiment.train_job import train
 
-    summary = train(plan.recipe, plan.run, progress=progress, log=log)
+    summary = train(
+        stage.recipe(), stage.run, progress=context.progress, log=context.log
+    )
     if summary.end_step == summary.start_step:
         return True  # the run was at its last step already
-    facts["images_per_second"] = round(summary.images_per_second, 3)
+    if stage.evaluated:
+        context.speed = round(summary.images_per_second, 3)
     return False
+
+
+def _evaluate(stage: Stage, published, context: _Context) -> bool:
+    from tfdeeplab.experiment.evaluate_job import evaluate
+
+    if not stage.evaluated or _evaluated(stage.run, _finished_step(stage.run)):
+        return True
+    evaluate(
+        stage.recipe(),
+        checkpoint=stage.run,
+        json_path=stage.run / "eval.json",
+        progress=context.progress,
+        log=context.log,
+    )
+    return False
+
+
+_STEP_FUNCTIONS = {
+    "fetch": _fetch,
+    "convert": _convert,
+    "import": _import,
+    "train": _train,
+    "evaluate": _evaluate,
+}
 
 
 def _finished_step(run: Path) -> int | None:
@@ -348,110 +538,3 @@ def _earlier_speed(run: Path) -> float | None:
         return json.loads((run / RESULT_JSON).read_text()).get("images_per_second")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _evaluate(plan, progress, log) -> bool:
-    from tfdeeplab.experiment.evaluate_job import evaluate
-
-    record_path = plan.run / "eval.json"
-    if _evaluated(plan.run, _finished_step(plan.run)):
-        return True
-    evaluate(
-        plan.recipe,
-        checkpoint=plan.run,
-        json_path=record_path,
-        progress=progress,
-        log=log,
-    )
-    return False
-
-
-def _record(plan: ReproductionPlan, timings: dict, reused: dict, facts: dict) -> dict:
-    evaluation = {}
-    if (plan.run / "eval.json").is_file():
-        evaluation = json.loads((plan.run / "eval.json").read_text())
-    published = plan.published
-    miou = evaluation.get("miou")
-    return {
-        "recipe": plan.recipe.name,
-        "source": published.source,
-        "miou": None if miou is None else round(100 * miou, 2),
-        "paper_miou": published.paper_miou,
-        "seed_miou": published.seed_miou,
-        "class_iou": {
-            name: None if iou is None else round(100 * iou, 2)
-            for name, iou in evaluation.get("class_iou", {}).items()
-        },
-        "images": evaluation.get("images"),
-        "checkpoint": evaluation.get("checkpoint"),
-        "steps": {
-            step: {"seconds": timings[step], "reused": reused[step]} for step in timings
-        },  # fmt: skip
-        "images_per_second": facts["images_per_second"],
-        "devices": _devices(),
-        "software": _software(),
-        "code": version_line(),
-    }
-
-
-def _devices() -> list[str]:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    names = [
-        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-        for gpu in gpus
-    ]
-    return names or [f"CPU ({platform.processor() or platform.machine()})"]
-
-
-def _software() -> dict:
-    import numpy
-    import tensorflow as tf
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-    }
-
-
-def _reused(entry: dict) -> str:
-    return "reused" if entry["reused"] else ""
-
-
-def _figure(value) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def reproduction_markdown(record: dict) -> str:
-    """`reproduction.md`: the row beside SPEC §1's, per-class IoU, steps, software."""
-    lines = [
-        f"# Reproduction of {record['recipe']} ({record['source']})",
-        "",
-        "| recipe | ours | paper | seed |",
-        "|---|---|---|---|",
-        f"| `{record['recipe']}` | {_figure(record['miou'])} | "
-        f"{_figure(record['paper_miou'])} | {_figure(record['seed_miou'])} |",
-        "",
-        f"mIoU in percent on {record['images']} validation images, checkpoint "
-        f"`{record['checkpoint']}`.",
-        "",
-        "| class | IoU |",
-        "|---|---|",
-        *[f"| {name} | {_figure(iou)} |" for name, iou in record["class_iou"].items()],
-        "",
-        "| step | seconds | |",
-        "|---|---|---|",
-        *[
-            f"| {step} | {entry['seconds']:.1f} | {_reused(entry)} |"
-            for step, entry in record["steps"].items()
-        ],
-        "",
-        f"Training: {_figure(record['images_per_second'])} images/s. Devices: "
-        f"{', '.join(record['devices'])}. Code: {record['code']}. Software: "
-        + ", ".join(f"{key} {value}" for key, value in record["software"].items())
-        + ".",
-    ]
-    return "\n".join(lines) + "\n"
