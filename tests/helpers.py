@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -384,6 +385,7 @@ class Routes:
 
     def __init__(self):
         self.files, self.statuses, self.redirects, self.cuts = {}, {}, {}, {}
+        self.delays = {}  # path -> seconds before the answer
         self.requests = []
 
     def serve(self, path, data: bytes, cut_after: int | None = None):
@@ -402,6 +404,8 @@ class LoopbackHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         routes = self.routes
         routes.requests.append((self.path, self.headers.get("Range")))
+        if self.path in routes.delays:
+            time.sleep(routes.delays[self.path])
         if self.path in routes.statuses:
             self.send_error(routes.statuses[self.path])
             return

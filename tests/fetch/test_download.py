@@ -72,19 +72,31 @@ def test_a_file_of_another_hash_is_refused_and_never_gets_the_name(server, tmp_p
 def test_too_little_disk_is_refused_before_a_byte_is_asked_for(
     server, tmp_path, monkeypatch
 ):
+    """The archive and about as much again unpacked, less what a partial holds."""
+    from tfdeeplab.fetch.fetching import fetch_artifact
+    from tfdeeplab.fetch.registry import Artifact
+
     base, routes = server
+    routes.serve("/a.tar", DATA)
     usage = download_module.shutil.disk_usage(tmp_path)
     monkeypatch.setattr(
         download_module.shutil,
         "disk_usage",
-        lambda path: usage._replace(free=1_000_000),
+        lambda path: usage._replace(free=5_000_000),
     )
+    remote = RemoteFile(
+        "a.tar", urls=(f"{base}/a.tar",), size=len(DATA), unpack="tar"
+    )  # 3.07 MB, 6.14 MB with its unpacked files
+    artifact = Artifact("tiny", "tiny", "open", "test", ".", (remote,))
     with pytest.raises(DiskSpaceError) as raised:
-        check_free_space(tmp_path, 2 * len(DATA), "voc2012's a.tar")
+        fetch_artifact(artifact, tmp_path, progress=False, log=lambda line: None)
     assert str(raised.value) == (
-        f"{tmp_path}: voc2012's a.tar needs 0.01 GB free, the disk has 0.00 GB"
+        f"{tmp_path / 'downloads'}: tiny's a.tar needs 6.1 MB free, the disk has 5.0 MB"
     )
     assert routes.requests == []
+    check_free_space(tmp_path, 5_000_000, "x")  # exactly enough
+    with pytest.raises(DiskSpaceError, match="x needs 5.0 MB free"):
+        check_free_space(tmp_path, 5_000_001, "x")
 
 
 def test_ctrl_c_keeps_the_bytes_and_the_next_run_continues(
@@ -116,3 +128,14 @@ def test_ctrl_c_keeps_the_bytes_and_the_next_run_continues(
     assert _get(_remote(), tmp_path, [f"{base}/a.tar"]).read_bytes() == DATA
     assert routes.requests[-1] == ("/a.tar", f"bytes={kept}-")
     assert not partial.exists()
+
+
+def test_a_host_that_does_not_answer_in_time_gives_way_to_the_next(server, tmp_path):
+    base, routes = server
+    routes.serve("/slow/a.tar", DATA)
+    routes.delays["/slow/a.tar"] = 3.0
+    routes.serve("/fast/a.tar", DATA)
+    urls = [f"{base}/slow/a.tar", f"{base}/fast/a.tar"]
+    path = _get(_remote(), tmp_path, urls, timeout=0.5)
+    assert path.read_bytes() == DATA
+    assert [request[0] for request in routes.requests] == ["/slow/a.tar", "/fast/a.tar"]

@@ -149,13 +149,16 @@ def check_free_space(folder: Path, needed: int | None, what: str) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise DiskSpaceError(
-            f"{folder}: {what} needs {_gigabytes(needed)} free, the disk has "
-            f"{_gigabytes(free)}"
+            f"{folder}: {what} needs {byte_count(needed)} free, the disk has "
+            f"{byte_count(free)}"
         )
 
 
-def _gigabytes(count: int) -> str:
-    return f"{count / 1e9:.2f} GB"
+def byte_count(count: int | None) -> str:
+    """`2.00 GB`, `815.6 MB`, or `?` for an unknown size."""
+    if count is None:
+        return "?"
+    return f"{count / 1e9:.2f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
 
 
 def download(

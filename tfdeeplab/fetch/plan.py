@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tfdeeplab.errors import TfdeeplabError
-from tfdeeplab.fetch.download import partial_path
+from tfdeeplab.fetch.download import byte_count, partial_path
 from tfdeeplab.fetch.fetching import (
     DOWNLOADS,
     FetchedArtifact,
@@ -37,12 +37,6 @@ def chosen(registry: dict[str, Artifact], names: Sequence[str]) -> list[Artifact
     return [registry[name] for name in dict.fromkeys(names)]
 
 
-def _size(count: int | None) -> str:
-    if count is None:
-        return "?"
-    return f"{count / 1e9:.2f} GB" if count >= 1e8 else f"{count / 1e6:.1f} MB"
-
-
 def _state(artifact: Artifact, data_dir: Path) -> str:
     if is_fetched(artifact, data_dir):
         return "here, checked"
@@ -63,7 +57,7 @@ def registry_table(registry: dict[str, Artifact], data_dir: Path) -> str:
     """
     rows = [("name", "size", "access", "in " + str(data_dir), "what")]
     rows += [
-        (a.name, _size(a.size), a.access, _state(a, data_dir), a.description)
+        (a.name, byte_count(a.size), a.access, _state(a, data_dir), a.description)
         for a in registry.values()
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -99,14 +93,14 @@ def plan_lines(
             if final.is_file():
                 how = "in downloads/, checked before use"
             elif artifact.access == "open":
-                how = f"download {_size(remote.size)} from {remote.urls[0]}"
+                how = f"download {byte_count(remote.size)} from {remote.urls[0]}"
                 total += remote.size or 0
             else:
                 how = f"needs {artifact.access}: {artifact.page or 'see --list'}"
             unpacking = f", unpack ({remote.unpack})" if remote.unpack else ""
             lines.append(f"{artifact.name}: {remote.name}: {how}{unpacking}")
         lines.append(f"  -> {artifact_root(artifact, data_dir)}")
-    lines.append(f"to download: {_size(total)} (and about as much unpacked)")
+    lines.append(f"to download: {byte_count(total)} (and about as much unpacked)")
     commands = [next_command(a, data_dir, registry) for a in chosen(registry, names)]
     lines += [f"then: {command}" for command in dict.fromkeys(commands) if command]
     return lines
