@@ -19,7 +19,7 @@ demo: $(BIN)/.installed
 # process); about 1.5x faster than one on a 2-core machine. `pytest` alone runs
 # in one process.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
