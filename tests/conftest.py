@@ -18,33 +18,6 @@ tf.config.set_logical_device_configuration(
 )
 
 
-# The longest test files, longest first (minutes on a 2-core CPU). `make test` hands
-# whole files to two processes in collection order; starting these first keeps one
-# long file from running alone at the end while the other process is idle.
-LONGEST_FIRST = (
-    "tests/test_packaging.py",
-    "tests/export/test_saved_model.py",
-    "tests/bench/test_eval.py",
-    "tests/bench/test_export.py",
-    "tests/bench/test_step.py",
-    "tests/test_reproduce.py",
-    "tests/weights/test_import.py",
-    "tests/training/test_processes.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Run the `LONGEST_FIRST` files first; every other test keeps its order."""
-    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-    root = config.rootpath
-
-    def position(item):
-        relative = item.path.relative_to(root).as_posix()
-        return rank.get(relative, len(rank))
-
-    items.sort(key=position)  # stable: the order within a file is kept
-
-
 @pytest.fixture(scope="session")
 def two_replicas() -> tf.distribute.MirroredStrategy:
     """One MirroredStrategy over the two logical CPUs, shared by the whole session.
