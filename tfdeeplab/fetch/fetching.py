@@ -11,7 +11,6 @@ Layout of DATA:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -70,23 +69,20 @@ def is_fetched(artifact: Artifact, data_dir: Path) -> bool:
 
 
 def file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The sha256 of a file (pooch's `file_hash`)."""
+    import pooch
+
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def _matches(path: Path, known_hash: str | None) -> bool:
+    """Whether the file has `known_hash` (`sha256:HEX` or `md5:HEX`); True for None."""
+    import pooch
+
     if known_hash is None:
         return True
     algorithm, expected = known_hash.split(":", 1)
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest() == expected
+    return pooch.file_hash(str(path), alg=algorithm) == expected
 
 
 def read_lock(data_dir: Path) -> dict[str, str]:
