@@ -139,3 +139,17 @@ def test_a_host_that_does_not_answer_in_time_gives_way_to_the_next(server, tmp_p
     path = _get(_remote(), tmp_path, urls, timeout=0.5)
     assert path.read_bytes() == DATA
     assert [request[0] for request in routes.requests] == ["/slow/a.tar", "/fast/a.tar"]
+
+
+def test_a_partial_that_already_holds_every_byte_is_checked_not_fetched(
+    server, tmp_path
+):
+    """A run stopped between the last byte and the rename: the server answers the
+    Range with 416, and the bytes are checked and placed."""
+    base, routes = server
+    routes.serve("/a.tar", DATA)
+    partial_path(tmp_path / "a.tar").write_bytes(DATA)
+    remote = RemoteFile("a.tar", sha256=_remote().sha256)  # no size known
+    path = _get(remote, tmp_path, [f"{base}/a.tar"])
+    assert path.read_bytes() == DATA
+    assert routes.requests == [("/a.tar", f"bytes={len(DATA)}-")]

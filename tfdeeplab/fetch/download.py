@@ -93,8 +93,10 @@ class ResumingDownloader:
         try:
             response = urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as error:
-            if error.code == 416 and offset and offset == self.size:
-                return  # the partial file already holds every byte
+            if error.code == 416 and offset:  # no bytes after the partial's
+                if self.size is None or offset == self.size:
+                    return  # it holds every byte; pooch checks its hash
+                self.partial.unlink()  # longer than the file: ours, start again
             raise UrlFailed(f"HTTP {error.code} {error.reason}") from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
